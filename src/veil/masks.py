@@ -1,0 +1,129 @@
+"""Drawing masks: pure functions of an image and the regions to cover.
+
+solid and mosaic (with noise) are irreversible; blur is opt-in because learned models can
+partly undo it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from .plan import Region
+
+MaskStyle = Literal["solid", "mosaic", "blur"]
+MaskShape = Literal["ellipse", "box"]
+
+MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
+MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
+MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
+
+
+@dataclass(frozen=True)
+class MaskStyleOptions:
+    """How to draw: style, shape, how far past each box to reach, and the fill colour."""
+
+    style: MaskStyle = "solid"
+    shape: MaskShape = "ellipse"
+    margin: float = 0.3
+    color: tuple[int, int, int] = (0, 0, 0)
+
+
+def mask_box(region: Region, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixel rectangle a region's mask spans: its box grown by `margin` of its size per side.
+
+    Coordinates are rounded outwards and clipped to the image.
+    """
+    mx, my = region.width * margin, region.height * margin
+    x1 = max(0, int(np.floor(region.x1 - mx)))
+    y1 = max(0, int(np.floor(region.y1 - my)))
+    x2 = min(width, int(np.ceil(region.x2 + mx)))
+    y2 = min(height, int(np.ceil(region.y2 + my)))
+    return x1, y1, x2, y2
+
+
+def shape_mask(
+    region: Region, box: tuple[int, int, int, int], margin: float, shape: MaskShape
+) -> np.ndarray:
+    """Boolean mask over `box` (the clipped mask rectangle) for one region."""
+    x1, y1, x2, y2 = box
+    h, w = y2 - y1, x2 - x1
+    if shape == "box":
+        return np.ones((h, w), bool)
+    # The ellipse is inscribed in the unclipped grown box, so clipping at the frame edge
+    # never shrinks it.
+    mx, my = region.width * margin, region.height * margin
+    cx = (region.x1 + region.x2) / 2 - x1
+    cy = (region.y1 + region.y2) / 2 - y1
+    ax = region.width / 2 + mx
+    ay = region.height / 2 + my
+    yy, xx = np.ogrid[0:h, 0:w]
+    return ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
+
+
+def coverage(
+    height: int, width: int, regions: Sequence[Region], margin: float, shape: MaskShape
+) -> np.ndarray:
+    """Boolean image of every pixel the masks would cover."""
+    covered = np.zeros((height, width), bool)
+    for region in regions:
+        box = mask_box(region, margin, width, height)
+        x1, y1, x2, y2 = box
+        if x2 > x1 and y2 > y1:
+            covered[y1:y2, x1:x2] |= shape_mask(region, box, margin, shape)
+    return covered
+
+
+def draw_masks(
+    image: np.ndarray,
+    regions: Sequence[Region],
+    options: MaskStyleOptions,
+    rng: np.random.Generator | None = None,
+) -> list[tuple[int, int, int, int]]:
+    """Cover each region in place; returns the rectangles drawn (for the report).
+
+    `image` is H x W x 3 (RGB) or H x W x 4 (RGBA; covered pixels become opaque).
+    """
+    height, width = image.shape[:2]
+    rng = rng if rng is not None else np.random.default_rng()
+    drawn = []
+    for region in regions:
+        box = mask_box(region, options.margin, width, height)
+        x1, y1, x2, y2 = box
+        if x2 <= x1 or y2 <= y1:
+            continue
+        inside = shape_mask(region, box, options.margin, options.shape)
+        roi = image[y1:y2, x1:x2]
+        rgb = roi[..., :3]
+        if options.style == "solid":
+            rgb[inside] = options.color
+        elif options.style == "mosaic":
+            rgb[inside] = _mosaic(rgb, rng)[inside]
+        elif options.style == "blur":
+            rgb[inside] = _blur(rgb)[inside]
+        else:  # pragma: no cover - guarded by the CLI and API
+            raise ValueError(f"unknown mask style {options.style!r}")
+        if roi.shape[2] == 4:
+            roi[..., 3][inside] = 255
+        drawn.append(box)
+    return drawn
+
+
+def _mosaic(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    cell = max(MOSAIC_MIN_CELL, int(np.ceil(max(h, w) / MOSAIC_MAX_CELLS)))
+    cells_x, cells_y = max(1, round(w / cell)), max(1, round(h / cell))
+    small = cv2.resize(rgb, (cells_x, cells_y), interpolation=cv2.INTER_AREA).astype(np.int16)
+    small += rng.integers(-MOSAIC_NOISE, MOSAIC_NOISE + 1, small.shape, dtype=np.int16)
+    small = small.clip(0, 255).astype(np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _blur(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    sigma = max(h, w) / 4
+    return cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma, sigmaY=sigma)

@@ -1,0 +1,1 @@
+"""Decoding and encoding media: formats, orientation, colour; nothing about faces."""

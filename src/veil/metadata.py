@@ -1,0 +1,145 @@
+"""Naming the metadata a photo carries (tag names only, never values) and checking outputs.
+
+Used twice: to tell the report what was removed from an input, and to check that an output
+veil wrote carries none of it (the output is encoded from pixels, so any hit is a bug).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import ExifTags, Image
+
+# Pillow info keys that are harmless structure, not metadata about a person, place or device.
+STRUCTURAL_INFO = {
+    "dpi",
+    "jfif",
+    "jfif_version",
+    "jfif_unit",
+    "jfif_density",
+    "progressive",
+    "progression",
+    "interlace",
+    "gamma",
+    "transparency",
+    "duration",
+    "loop",
+    "background",
+    "compression",
+    "aspect",
+    "adobe",
+    "adobe_transform",
+    "bbox",
+    "version",
+    "extension",
+    "loop_count",
+    "srgb",
+    "chromaticity",
+    "resolution",
+    "quality",
+    "subsampling",
+    "lossless",
+    "bit_depth",
+    "primary",
+    "mode",
+    "original_orientation",
+    "depth_images",
+    "palette",
+}
+INFO_NAMES = {
+    "exif": "EXIF",
+    "icc_profile": "ICC profile",
+    "xmp": "XMP",
+    "XML:com.adobe.xmp": "XMP",
+    "photoshop": "Photoshop IRB (IPTC)",
+    "iptc": "IPTC",
+    "comment": "Comment",
+    "dateTime": "Date",
+    "thumbnail": "Thumbnail",
+}
+APP_NAMES = {
+    "APP1": "APP1 (EXIF/XMP)",
+    "APP2": "APP2 (ICC/FlashPix/MPF)",
+    "APP12": "APP12 (Ducky/Picture Info)",
+    "APP13": "APP13 (Photoshop/IPTC)",
+    "APP14": "APP14 (Adobe)",
+    "COM": "JPEG comment",
+}
+_GPS_TAGS = ExifTags.GPSTAGS
+
+
+def describe_metadata(data: bytes) -> list[str]:
+    """Names of the metadata blocks and tags in an image file (no values)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            return _names(img)
+    except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
+        return []
+
+
+def _names(img: Image.Image) -> list[str]:
+    names: list[str] = []
+    exif = img.getexif()
+    for tag in exif:
+        names.append("EXIF:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"))
+    for ifd_id, label in ((ExifTags.IFD.Exif, "EXIF"), (ExifTags.IFD.Interop, "Interop")):
+        try:
+            for tag in exif.get_ifd(ifd_id):
+                names.append(f"{label}:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"))
+        except (KeyError, ValueError, TypeError):
+            pass
+    try:
+        for tag in exif.get_ifd(ExifTags.IFD.GPSInfo):
+            names.append("GPS:" + _GPS_TAGS.get(tag, f"0x{tag:04x}"))
+    except (KeyError, ValueError, TypeError):
+        pass
+    if exif.get_ifd(ExifTags.IFD.IFD1) if hasattr(ExifTags.IFD, "IFD1") else False:
+        names.append("EXIF:Thumbnail (IFD1)")
+    for key in img.info:
+        if key in STRUCTURAL_INFO:
+            continue
+        names.append(INFO_NAMES.get(str(key), f"{img.format}:{key}"))
+    for marker, _ in getattr(img, "applist", []):
+        if marker in APP_NAMES and APP_NAMES[marker] not in names:
+            names.append(APP_NAMES[marker])
+    if img.format == "TIFF":
+        from PIL.TiffTags import TAGS_V2
+
+        basic = {
+            256,
+            257,
+            258,
+            259,
+            262,
+            273,
+            277,
+            278,
+            279,
+            284,
+            317,
+            338,
+            339,
+            282,
+            283,
+            296,
+            322,
+            323,
+            324,
+            325,
+            320,
+            530,
+            531,
+            532,
+        }
+        for tag in getattr(img, "tag_v2", {}):
+            if tag not in basic and tag not in exif:
+                names.append("TIFF:" + (TAGS_V2[tag].name if tag in TAGS_V2 else f"0x{tag:04x}"))
+    return sorted(set(names))
+
+
+def leftover_metadata(data: bytes) -> list[str]:
+    """Metadata found in an encoded output; anything here means the output must not be kept."""
+    return describe_metadata(data)

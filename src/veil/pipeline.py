@@ -1,0 +1,201 @@
+"""The photo engine: decode, detect (or take a plan), render, encode, check. No file walking.
+
+Every front end (CLI, Python API, service) calls these functions and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .detect.base import Detector
+from .errors import InputError, VeilError
+from .masks import MaskStyleOptions, draw_masks
+from .media.image import (
+    DEFAULT_MAX_PIXELS,
+    decode_image,
+    encode_image,
+    output_format,
+    write_atomic,
+)
+from .metadata import describe_metadata, leftover_metadata
+from .plan import ImagePlan, regions_from_boxes
+from .report import FileReport
+
+_detectors: dict[tuple[str, int], Detector] = {}
+
+
+def load_detector(profile: str = "default", threads: int = 0) -> Detector:
+    """The detector for a profile, loaded once per process and then reused."""
+    from .profiles import build_detector
+
+    key = (profile, threads)
+    if key not in _detectors:
+        _detectors[key] = build_detector(profile, threads)
+    return _detectors[key]
+
+
+def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
+    """Find faces in RGB(A) pixels and return the plan that covers them all."""
+    height, width = pixels.shape[:2]
+    try:
+        dets = detector.detect(np.ascontiguousarray(pixels[..., :3]))
+    except VeilError:
+        raise
+    except Exception as exc:  # any model failure must stop this file, never skip masking
+        raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc
+    regions = regions_from_boxes(dets.boxes, dets.scores, "centerface")
+    for region, source in zip(regions, dets.sources, strict=True):
+        region.source = source
+    return ImagePlan(width, height, regions)
+
+
+def render_image(
+    pixels: np.ndarray,
+    plan: ImagePlan,
+    mask: MaskStyleOptions | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A copy of `pixels` with every region of the plan covered (regions marked keep are not)."""
+    height, width = pixels.shape[:2]
+    if (plan.width, plan.height) != (width, height):
+        raise VeilError(
+            f"plan is for a {plan.width}x{plan.height} image but this one is {width}x{height}"
+        )
+    out = pixels.copy()
+    draw_masks(out, plan.to_cover, mask or MaskStyleOptions(), rng)
+    return out
+
+
+@dataclass
+class AnonymizedImage:
+    """An encoded, checked output and what was done to make it."""
+
+    data: bytes
+    format: str
+    plan: ImagePlan
+    report: FileReport
+
+
+def anonymize_image(
+    data: bytes,
+    *,
+    detector: Detector | None = None,
+    mask: MaskStyleOptions | None = None,
+    plan: ImagePlan | None = None,
+    format: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str = "<bytes>",
+) -> AnonymizedImage:
+    """Anonymize one encoded photo: every face covered, encoded from pixels only.
+
+    With `plan`, renders that plan and detects nothing. Raises VeilError (with a one-line
+    reason) instead of ever returning unmasked pixels or original metadata.
+    """
+    mask = mask or MaskStyleOptions()
+    report = FileReport(input=name)
+    t0 = time.perf_counter()
+    report.metadata_removed = describe_metadata(data)
+    decoded = decode_image(data, max_pixels)
+    height, width = decoded.pixels.shape[:2]
+    report.width, report.height = width, height
+    report.input_format = decoded.source_format
+    report.warnings.extend(decoded.notes)
+    t1 = time.perf_counter()
+    if plan is None:
+        if detector is None:
+            detector = load_detector()
+        plan = detect_image(decoded.pixels, detector)
+    t2 = time.perf_counter()
+    rendered = render_image(decoded.pixels, plan, mask)
+    t3 = time.perf_counter()
+    fmt = output_format(decoded.source_format, format)
+    if fmt != SAME_FORMAT.get(decoded.source_format, decoded.source_format):
+        report.warnings.append(f"written as {fmt} (input was {decoded.source_format})")
+    out, notes = encode_image(rendered, fmt)
+    report.warnings.extend(notes)
+    check_output(out, width, height)
+    t4 = time.perf_counter()
+    report.output_format = fmt
+    report.faces = [
+        {"box": r.to_json()["box"], "score": r.to_json()["score"], "source": r.source}
+        for r in plan.regions
+    ]
+    report.kept_visible = sum(r.keep for r in plan.regions)
+    report.masks = [
+        {"box": list(map(int, b)), "shape": mask.shape, "style": mask.style}
+        for b in _mask_boxes(plan, mask, width, height)
+    ]
+    report.timings = {
+        "decode": t1 - t0,
+        "detect": t2 - t1,
+        "render": t3 - t2,
+        "encode": t4 - t3,
+        "total": t4 - t0,
+    }
+    report.timings = {k: round(v, 4) for k, v in report.timings.items()}
+    return AnonymizedImage(out, fmt, plan, report)
+
+
+# Input formats that are written back as the same format under another name.
+SAME_FORMAT = {"MPO": "JPEG"}
+
+
+def _mask_boxes(
+    plan: ImagePlan, mask: MaskStyleOptions, width: int, height: int
+) -> list[tuple[int, int, int, int]]:
+    from .masks import mask_box
+
+    return [mask_box(r, mask.margin, width, height) for r in plan.to_cover]
+
+
+def check_output(data: bytes, width: int, height: int) -> None:
+    """Re-read an encoded output: it must decode at the right size and carry no metadata."""
+    leftover = leftover_metadata(data)
+    if leftover:
+        raise VeilError(f"output check failed: metadata left in output: {', '.join(leftover)}")
+    try:
+        decoded = decode_image(data)
+    except InputError as exc:
+        raise VeilError(f"output check failed: output does not decode: {exc}") from exc
+    if decoded.pixels.shape[:2] != (height, width):
+        raise VeilError("output check failed: output size differs from input")
+
+
+def anonymize_file(
+    src: Path,
+    dst: Path,
+    *,
+    detector: Detector | None = None,
+    mask: MaskStyleOptions | None = None,
+    plan: ImagePlan | None = None,
+    format: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> AnonymizedImage:
+    """Anonymize the photo at `src` into `dst`, written atomically (all or nothing)."""
+    src, dst = Path(src), Path(dst)
+    try:
+        data = src.read_bytes()
+    except IsADirectoryError as exc:
+        raise InputError("is a directory") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}") from exc
+    result = anonymize_image(
+        data,
+        detector=detector,
+        mask=mask,
+        plan=plan,
+        format=format,
+        max_pixels=max_pixels,
+        name=name or str(src),
+    )
+    try:
+        write_atomic(dst, result.data)
+    except OSError as exc:
+        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+    result.report.output = str(dst)
+    return result

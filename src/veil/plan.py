@@ -1,0 +1,145 @@
+"""The mask plan: the regions to cover in each image, as plain data with a JSON form.
+
+A plan is what detection produces, what a person reviews and edits, and the only input
+rendering needs. It holds geometry and nothing else about a person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import VeilError
+
+PLAN_VERSION = 1
+
+# Where a region came from. "person" regions were drawn or confirmed by a human reviewer.
+SOURCES = ("centerface", "retinaface", "ensemble", "audit", "person", "tracker")
+
+
+@dataclass
+class Region:
+    """A rectangle to cover (x1, y1, x2, y2 in pixels of the upright image)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float = 1.0
+    source: str = "person"
+    # A person chose to leave this face visible; rendering skips it.
+    keep: bool = False
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)],
+            "score": round(float(self.score), 4),
+            "source": self.source,
+            "keep": self.keep,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Region:
+        try:
+            x1, y1, x2, y2 = (float(v) for v in data["box"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VeilError(f"plan region needs a 'box' of four numbers: {data!r}") from exc
+        if not (x2 > x1 and y2 > y1):
+            raise VeilError(f"plan region box must have x2 > x1 and y2 > y1: {data['box']!r}")
+        return cls(
+            x1,
+            y1,
+            x2,
+            y2,
+            score=float(data.get("score", 1.0)),
+            source=str(data.get("source", "person")),
+            keep=bool(data.get("keep", False)),
+        )
+
+
+@dataclass
+class ImagePlan:
+    """The regions for one image of a given size."""
+
+    width: int
+    height: int
+    regions: list[Region] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "media": "image",
+            "width": self.width,
+            "height": self.height,
+            "regions": [r.to_json() for r in self.regions],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImagePlan:
+        try:
+            width, height = int(data["width"]), int(data["height"])
+            regions = [Region.from_json(r) for r in data.get("regions", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VeilError(f"plan entry needs width, height and regions: {exc}") from exc
+        return cls(width, height, regions)
+
+    @property
+    def to_cover(self) -> list[Region]:
+        """Regions that will be masked (everything a person did not mark to keep)."""
+        return [r for r in self.regions if not r.keep]
+
+
+@dataclass
+class PlanSet:
+    """Plans for a run, keyed by each input's path relative to the input root."""
+
+    files: dict[str, ImagePlan] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": PLAN_VERSION, "files": {k: v.to_json() for k, v in self.files.items()}}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PlanSet:
+        if not isinstance(data, dict) or "files" not in data:
+            raise VeilError("not a veil plan: expected an object with 'version' and 'files'")
+        if data.get("version") != PLAN_VERSION:
+            raise VeilError(f"unsupported plan version {data.get('version')!r}")
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise VeilError("plan 'files' must be an object")
+        return cls({str(k): ImagePlan.from_json(v) for k, v in files.items()})
+
+    def dump(self, path: Path) -> None:
+        """Write the plan as JSON."""
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> PlanSet:
+        """Read a plan written by `veil detect` or `--plan-out` (possibly edited by a person)."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise VeilError(f"plan file not found: {path}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise VeilError(f"plan file is not valid JSON: {path}: {exc}") from exc
+        return cls.from_json(data)
+
+
+def regions_from_boxes(
+    boxes: Iterable[Sequence[float]], scores: Iterable[float], source: str
+) -> list[Region]:
+    """Turn detector output into plan regions."""
+    return [
+        Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(s), source)
+        for b, s in zip(boxes, scores, strict=True)
+    ]
