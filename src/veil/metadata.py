@@ -67,6 +67,36 @@ APP_NAMES = {
     "COM": "JPEG comment",
 }
 _GPS_TAGS = ExifTags.GPSTAGS
+# TIFF tags that describe the pixel layout (size, compression, strips, tiles, colour).
+TIFF_STRUCTURE = {
+    254,
+    256,
+    257,
+    258,
+    259,
+    262,
+    266,
+    273,
+    274,
+    277,
+    278,
+    279,
+    282,
+    283,
+    284,
+    296,
+    317,
+    320,
+    322,
+    323,
+    324,
+    325,
+    338,
+    339,
+    530,
+    531,
+    532,
+}
 
 
 def describe_metadata(data: bytes) -> list[str]:
@@ -84,6 +114,8 @@ def _names(img: Image.Image) -> list[str]:
     names: list[str] = []
     exif = img.getexif()
     for tag in exif:
+        if tag in TIFF_STRUCTURE:
+            continue
         names.append("EXIF:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"))
     for ifd_id, label in ((ExifTags.IFD.Exif, "EXIF"), (ExifTags.IFD.Interop, "Interop")):
         try:

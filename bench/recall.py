@@ -1,0 +1,125 @@
+"""Recall benchmark: veil against deface as shipped, measured from the rendered outputs.
+
+Both tools render a solid black fill into a lossless PNG; a pixel counts as masked when it is
+pure black in the output. A face is protected when >= 90% of the inner 60% of its annotated
+box is masked. Pixels already pure black in the input are left out of the non-face share
+(they would count as "masked" for both tools alike). Photos alternate between the two tools
+so machine noise hits both.
+
+    python bench/recall.py                    # the whole dev set (834 photos, ~10 min)
+    python bench/recall.py --every 4          # a quarter of it, for a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+import veil  # noqa: E402
+from veil.masks import MaskStyleOptions  # noqa: E402
+from wider import DEV, Tally, load_dev, rows  # noqa: E402
+
+
+def masked_pixels(path: Path) -> np.ndarray:
+    out = np.asarray(Image.open(path).convert("RGB"))
+    return (out == 0).all(axis=2)
+
+
+def run_deface(src: Path, dst: Path, centerface: object) -> None:
+    from deface.deface import image_detect
+
+    # deface's CLI defaults for photos, with --replacewith solid: threshold 0.2,
+    # mask scale 1.3, ellipse (deface draws solid masks as boxes regardless).
+    image_detect(
+        ipath=str(src),
+        opath=str(dst),
+        centerface=centerface,
+        threshold=0.2,
+        replacewith="solid",
+        mask_scale=1.3,
+        ellipse=True,
+        draw_scores=False,
+        enable_preview=False,
+        keep_metadata=False,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=1, help="use every Nth photo")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--margin", type=float, default=None, help="override veil's default margin")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+
+    from veil.cli import DEFAULT_MARGIN
+
+    records = load_dev(every=args.every, limit=args.limit)
+    detector = veil.load_detector()
+    mask = MaskStyleOptions(style="solid", margin=args.margin or DEFAULT_MARGIN)
+    centerface = None
+    if not args.no_baseline:
+        from deface.centerface import CenterFace
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            centerface = CenterFace(in_shape=None, backend="auto")
+    tallies = {"veil": Tally(), "deface": Tally()}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, rec in enumerate(records):
+            src = DEV / "images" / rec["file"]
+            ignore = (np.asarray(Image.open(src).convert("RGB")) == 0).all(axis=2)
+            dst = Path(tmp) / f"veil{i}.png"
+            t = time.perf_counter()
+            veil.anonymize_file(src, dst, detector=detector, mask=mask, format="png")
+            tallies["veil"].seconds.append(time.perf_counter() - t)
+            tallies["veil"].add(rec, masked_pixels(dst), ignore)
+            dst.unlink()
+            if centerface is not None:
+                dst = Path(tmp) / f"deface{i}.png"
+                t = time.perf_counter()
+                run_deface(src, dst, centerface)
+                tallies["deface"].seconds.append(time.perf_counter() - t)
+                tallies["deface"].add(rec, masked_pixels(dst), ignore)
+                dst.unlink()
+            if (i + 1) % 100 == 0:
+                print(f"  {i + 1}/{len(records)} photos", file=sys.stderr, flush=True)
+    print_table(tallies, len(records))
+
+
+def print_table(tallies: dict[str, Tally], n: int) -> None:
+    names = [k for k, t in tallies.items() if t.seconds]
+    total = tallies[names[0]].total
+    print(f"\nWIDER dev: {n} photos; protected share of faces (>=90% of inner 60% masked)")
+    print(f"{'':12s}{'faces':>7s}" + "".join(f"{k:>10s}" for k in names))
+    for row in rows():
+        print(
+            f"{row:12s}{total[row]:7d}"
+            + "".join(f"{100 * tallies[k].share(row):9.2f}%" for k in names)
+        )
+    print(
+        f"{'non-face':12s}{'':7s}"
+        + "".join(f"{100 * tallies[k].nonface_share:9.2f}%" for k in names)
+    )
+    print(
+        f"{'s/photo':12s}{'(median)':>7s}"
+        + "".join(f"{np.median(tallies[k].seconds):10.3f}" for k in names)
+    )
+    if len(names) == 2:
+        a, b = (tallies[k] for k in names)
+        print(
+            f"\nratios veil/deface: non-face masked {a.nonface_share / b.nonface_share:.2f}x, "
+            f"median time {np.median(a.seconds) / np.median(b.seconds):.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

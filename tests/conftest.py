@@ -1,0 +1,195 @@
+"""Shared fixtures: real photos (the bundled public-domain example, WIDER dev photos)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():  # CI lays shared/ beside the clone; a worktree may sit deeper
+    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEV = SHARED / "wider-dev"
+METADATA = SHARED / "metadata"
+
+
+@pytest.fixture(scope="session")
+def example_jpeg() -> bytes:
+    """Three real public-domain portraits, tagged with GPS and a camera serial number."""
+    from veil.example import example_photo
+
+    return example_photo()
+
+
+@pytest.fixture(scope="session")
+def example_faces(example_jpeg: bytes) -> list[list[float]]:
+    """Face boxes the default detector finds in the example (geometry only)."""
+    import veil
+
+    img = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    plan = veil.detect_image(img, veil.load_detector())
+    return [[r.x1, r.y1, r.x2, r.y2] for r in plan.regions]
+
+
+@pytest.fixture(scope="session")
+def dev_annotations() -> dict[str, dict]:
+    data = json.loads((DEV / "annotations.json").read_text())
+    return {r["file"]: r for r in data["images"]}
+
+
+def run_veil(
+    *args: str | Path, cwd: Path | None = None, env: dict | None = None, prelude: str = ""
+) -> subprocess.CompletedProcess:
+    """Run the real `veil` command in a fresh interpreter (as a user would)."""
+    code = prelude + "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def exiftool_tags(path: Path) -> dict[str, object]:
+    """All tags exiftool finds, keyed 'Group:Tag' (family 1 groups)."""
+    if shutil.which("exiftool") is None:
+        pytest.fail("exiftool is required (Debian: libimage-exiftool-perl); .ci/run installs it")
+    out = subprocess.run(
+        ["exiftool", "-j", "-a", "-G1", "-s", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)[0]
+
+
+# exiftool groups (family 1) that only ever hold metadata about a person, device, place or time.
+IDENTIFYING_GROUPS = (
+    "IFD0",
+    "IFD1",
+    "ExifIFD",
+    "GPS",
+    "InteropIFD",
+    "XMP",
+    "IPTC",
+    "MakerNotes",
+    "ICC",
+    "Photoshop",
+    "PrintIM",
+    "Ducky",
+    "APP",
+    "FlashPix",
+    "MPF",
+    "MPImage",
+    "Canon",
+    "Nikon",
+    "Olympus",
+    "Sony",
+    "Apple",
+    "Samsung",
+    "Panasonic",
+    "FujiFilm",
+    "Pentax",
+    "Ricoh",
+    "Kodak",
+    "Leica",
+    "DJI",
+    "QuickTime",
+    "ItemList",
+    "UserData",
+    "Keys",
+    "Track",
+    "Meta",
+)
+# Tags that carry such metadata inside structural groups (File, PNG, GIF, JFIF...).
+IDENTIFYING_TAGS = (
+    "Comment",
+    "ModifyDate",
+    "CreateDate",
+    "DateTimeOriginal",
+    "Artist",
+    "Author",
+    "Copyright",
+    "Software",
+    "Make",
+    "Model",
+    "SerialNumber",
+    "Title",
+    "Description",
+    "Creator",
+    "Location",
+    "GPS",
+    "Warning",
+    "Keywords",
+)
+
+
+# The TIFF layout itself lives in IFD0: these tags say how to read pixels, nothing more.
+TIFF_LAYOUT = {
+    "ImageWidth",
+    "ImageHeight",
+    "BitsPerSample",
+    "Compression",
+    "PhotometricInterpretation",
+    "StripOffsets",
+    "SamplesPerPixel",
+    "RowsPerStrip",
+    "StripByteCounts",
+    "PlanarConfiguration",
+    "XResolution",
+    "YResolution",
+    "ResolutionUnit",
+    "Predictor",
+    "ExtraSamples",
+    "SampleFormat",
+    "SubfileType",
+}
+
+
+def identifying_tags(path: Path) -> list[str]:
+    """exiftool tags that can identify a person, device, place or time (names only)."""
+    tags = exiftool_tags(path)
+    bad = []
+    for key in tags:
+        group, _, name = key.partition(":")
+        if group in ("System", "ExifTool", "Composite", "SourceFile") or not name:
+            continue  # the file system's own dates and exiftool's derived values
+        if group == "IFD0" and name in TIFF_LAYOUT and path.suffix.lower() in (".tif", ".tiff"):
+            continue
+        if group.startswith(IDENTIFYING_GROUPS) or any(t in name for t in IDENTIFYING_TAGS):
+            bad.append(key)
+    return bad
+
+
+def tagged_jpeg(pixels: np.ndarray, orientation: int = 1) -> bytes:
+    """A JPEG carrying GPS, make, model, serial number and optionally an orientation."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "TestCam"
+    exif[ExifTags.Base.Model] = "TC-9"
+    exif[ExifTags.Base.Orientation] = orientation
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.BodySerialNumber] = "SERIAL-778899"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "S"
+    gps[ExifTags.GPS.GPSLatitude] = (33.0, 51.0, 54.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (151.0, 12.0, 36.0)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=95, exif=exif, comment=b"shot by J. Doe")
+    return buf.getvalue()
+
+
+def covered_share(path: Path, box: list[float], inner: float = 0.6) -> float:
+    """Share of the inner part of a face box that is (near) black in an output."""
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    ix1, iy1 = int(x1 + w * (1 - inner) / 2), int(y1 + h * (1 - inner) / 2)
+    ix2, iy2 = int(x1 + w * (1 + inner) / 2), int(y1 + h * (1 + inner) / 2)
+    region = img[iy1:iy2, ix1:ix2]
+    return float((region.max(axis=2) < 40).mean())

