@@ -123,3 +123,47 @@ def test_python_api_round_trip(example_jpeg: bytes) -> None:
     assert rendered.shape == pixels.shape and not (rendered == pixels).all()
     result = veil.anonymize_image(example_jpeg, plan=plan)
     assert result.format == "JPEG" and result.report.faces
+
+
+def test_audit_covers_what_the_detector_missed(example_jpeg: bytes) -> None:
+    from veil.detect.centerface import CenterFace
+
+    blind = CenterFace(threshold=1.1)  # a real detector set so it finds nothing
+    result = veil.anonymize_image(example_jpeg, detector=blind)
+    assert result.report.audit["ran"] is True
+    assert len(result.report.audit["found"]) == 3
+    assert {r.source for r in result.plan.regions} == {"audit"}
+    out = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB")).astype(int)
+    for r in result.plan.regions:
+        cx, cy = int((r.x1 + r.x2) / 2), int((r.y1 + r.y2) / 2)
+        assert out[cy - 3:cy + 3, cx - 3:cx + 3].max() < 40  # covered in the output
+
+    unaudited = veil.anonymize_image(example_jpeg, detector=blind, audit=False)
+    assert unaudited.report.audit == {"ran": False} and not unaudited.plan.regions
+
+
+def test_strict_fails_when_the_audit_still_sees_a_face(tmp_path: Path,
+                                                      example_jpeg: bytes) -> None:
+    from veil.detect.centerface import CenterFace
+
+    tiny = veil.MaskStyleOptions(margin=-0.45)  # masks far too small to hide a face
+    with pytest.raises(veil.VeilError, match="--strict"):
+        veil.anonymize_image(example_jpeg, detector=CenterFace(threshold=1.1), mask=tiny,
+                             strict=True)
+    # without --strict the same run completes and reports what it found
+    result = veil.anonymize_image(example_jpeg, detector=CenterFace(threshold=1.1), mask=tiny)
+    assert result.report.audit["found"]
+
+
+def test_profiles_are_selectable_from_the_cli(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    for profile in ("fast", "balanced", "thorough"):
+        res = run_veil(src, "--profile", profile, "-q", "--report", tmp_path / "r.json",
+                       "-o", tmp_path / f"{profile}.jpg")
+        assert res.returncode == 0, res.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["options"]["profile"] == profile
+        # thorough trades a few extra masks for recall; the others find exactly the three
+        assert report["summary"]["faces"] == 3 or (profile == "thorough"
+                                                   and report["summary"]["faces"] >= 3)

@@ -17,8 +17,9 @@ from .detect.base import Detector
 from .errors import SetupError, VeilError
 from .masks import MaskStyleOptions
 from .media.image import DEFAULT_MAX_PIXELS, EXTENSIONS, PHOTO_SUFFIXES, write_atomic
-from .pipeline import anonymize_image, detect_image, load_detector
+from .pipeline import anonymize_image, detect_image, load_auditor, load_detector
 from .plan import ImagePlan, PlanSet
+from .profiles import DEFAULT_PROFILE, PROFILES
 from .report import FileReport, RunReport
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -74,6 +75,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
     p.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     p.add_argument("--report", type=Path, help="write a JSON report of the run here")
+    p.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
+        help=f"detection effort (default {DEFAULT_PROFILE}; see README for figures)",
+    )
+    p.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="skip the leak audit (a second look at the output for visible faces)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail a file (no output) if the leak audit still finds a visible face",
+    )
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
     p.add_argument(
         "--max-megapixels",
@@ -201,7 +218,12 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def run_anonymize(args: argparse.Namespace, jobs: list[Job], detector: Detector | None) -> int:
+def run_anonymize(
+    args: argparse.Namespace,
+    jobs: list[Job],
+    detector: Detector | None,
+    auditor: Detector | None,
+) -> int:
     mask = MaskStyleOptions(style=args.mask, shape=args.shape, margin=args.margin, color=args.rgb)
     given = PlanSet.load(args.plan_in) if args.plan_in else None
     report = RunReport(
@@ -211,7 +233,9 @@ def run_anonymize(args: argparse.Namespace, jobs: list[Job], detector: Detector 
             "margin": args.margin,
             "format": args.format,
             "plan_in": bool(given),
-            "detector": None if given else "centerface",
+            "profile": None if given else args.profile,
+            "audit": not (given or args.no_audit),
+            "strict": args.strict,
         }
     )
     plans = PlanSet()
@@ -289,13 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = plan_jobs(inputs, args.output)
         if args.mask == "blur" and not detect_mode:
             say(BLUR_WARNING)
-        detector = None
+        detector = auditor = None
         if detect_mode or not args.plan_in:
-            detector = load_detector(threads=args.threads)
+            detector = load_detector(args.profile, args.threads)
+            if not args.no_audit:
+                auditor = load_auditor(args.profile, args.threads)
         if detect_mode:
             code = run_detect(args, jobs, detector)  # type: ignore[arg-type]
         else:
-            code = run_anonymize(args, jobs, detector)
+            code = run_anonymize(args, jobs, detector, auditor)
         if args.example and code == EXIT_OK:
             say(
                 f"veil: example written to {args.inputs[0].parent}/ "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .detect.base import Detector
+from .detect.base import Detections, Detector
 from .errors import InputError, VeilError
 from .masks import MaskStyleOptions, draw_masks
 from .media.image import (
@@ -25,31 +25,46 @@ from .media.image import (
 )
 from .metadata import describe_metadata, leftover_metadata
 from .plan import ImagePlan, regions_from_boxes
+from .profiles import DEFAULT_PROFILE
 from .report import FileReport
 
-_detectors: dict[tuple[str, int], Detector] = {}
+# The lazily loaded model cache: (profile, threads) -> (detector, auditor).
+_profiles: dict[tuple[str, int], tuple[Detector, Detector | None]] = {}
 
 
-def load_detector(profile: str = "default", threads: int = 0) -> Detector:
-    """The detector for a profile, loaded once per process and then reused."""
-    from .profiles import build_detector
+def _profile(profile: str, threads: int) -> tuple[Detector, Detector | None]:
+    from .profiles import build_profile
 
     key = (profile, threads)
-    if key not in _detectors:
-        _detectors[key] = build_detector(profile, threads)
-    return _detectors[key]
+    if key not in _profiles:
+        _profiles[key] = build_profile(profile, threads)
+    return _profiles[key]
+
+
+def load_detector(profile: str = DEFAULT_PROFILE, threads: int = 0) -> Detector:
+    """The detector for a profile (fast, balanced, thorough), loaded once per process."""
+    return _profile(profile, threads)[0]
+
+
+def load_auditor(profile: str = DEFAULT_PROFILE, threads: int = 0) -> Detector | None:
+    """The profile's leak-audit detector (a view its detector does not use), or None."""
+    return _profile(profile, threads)[1]
+
+
+def _run(detector: Detector, pixels: np.ndarray) -> Detections:
+    try:
+        return detector.detect(np.ascontiguousarray(pixels[..., :3]))
+    except VeilError:
+        raise
+    except Exception as exc:  # any model failure must stop this file, never skip masking
+        raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc
 
 
 def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
     """Find faces in RGB(A) pixels and return the plan that covers them all."""
     height, width = pixels.shape[:2]
-    try:
-        dets = detector.detect(np.ascontiguousarray(pixels[..., :3]))
-    except VeilError:
-        raise
-    except Exception as exc:  # any model failure must stop this file, never skip masking
-        raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc
-    regions = regions_from_boxes(dets.boxes, dets.scores, "centerface")
+    dets = _run(detector, pixels)
+    regions = regions_from_boxes(dets.boxes, dets.scores, "detector")
     for region, source in zip(regions, dets.sources, strict=True):
         region.source = source
     return ImagePlan(width, height, regions)
@@ -91,11 +106,18 @@ def anonymize_image(
     format: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str = "<bytes>",
+    profile: str = DEFAULT_PROFILE,
+    audit: bool = True,
+    auditor: Detector | None = None,
+    strict: bool = False,
 ) -> AnonymizedImage:
     """Anonymize one encoded photo: every face covered, encoded from pixels only.
 
-    With `plan`, renders that plan and detects nothing. Raises VeilError (with a one-line
-    reason) instead of ever returning unmasked pixels or original metadata.
+    With `plan`, renders that plan and detects nothing (no audit either). Otherwise detects
+    with the profile's detector (or `detector`), renders, and, with `audit`, looks at the
+    rendered pixels again for faces left visible, adds them and renders again; `strict`
+    fails the file if the audit still finds one. Raises VeilError (with a one-line reason)
+    instead of ever returning unmasked pixels or original metadata.
     """
     mask = mask or MaskStyleOptions()
     report = FileReport(input=name)
@@ -107,12 +129,17 @@ def anonymize_image(
     report.input_format = decoded.source_format
     report.warnings.extend(decoded.notes)
     t1 = time.perf_counter()
+    audit_now = audit and plan is None
     if plan is None:
-        if detector is None:
-            detector = load_detector()
-        plan = detect_image(decoded.pixels, detector)
+        plan = detect_image(decoded.pixels, detector or load_detector(profile))
     t2 = time.perf_counter()
     rendered = render_image(decoded.pixels, plan, mask)
+    t3 = time.perf_counter()
+    if audit_now:
+        auditor = auditor or load_auditor(profile)
+        if auditor is not None:
+            rendered = _audit(decoded.pixels, rendered, plan, auditor, mask, strict, report)
+    t_audit = time.perf_counter() - t3
     t3 = time.perf_counter()
     fmt = output_format(decoded.source_format, format)
     if fmt != SAME_FORMAT.get(decoded.source_format, decoded.source_format):
@@ -134,12 +161,45 @@ def anonymize_image(
     report.timings = {
         "decode": t1 - t0,
         "detect": t2 - t1,
-        "render": t3 - t2,
+        "render": t3 - t2 - t_audit,
+        "audit": t_audit,
         "encode": t4 - t3,
         "total": t4 - t0,
     }
     report.timings = {k: round(v, 4) for k, v in report.timings.items()}
     return AnonymizedImage(out, fmt, plan, report)
+
+
+def _audit(
+    pixels: np.ndarray,
+    rendered: np.ndarray,
+    plan: ImagePlan,
+    auditor: Detector,
+    mask: MaskStyleOptions,
+    strict: bool,
+    report: FileReport,
+) -> np.ndarray:
+    """Check the rendered pixels for visible faces; cover what is found and render again."""
+    from .audit import find_leaks
+
+    try:
+        leaks = find_leaks(rendered, plan, auditor, mask)
+    except Exception as exc:  # an audit that cannot run is a failure, not a pass
+        raise VeilError(f"leak audit failed: {type(exc).__name__}: {exc}") from exc
+    report.audit = {"ran": True, "found": [r.to_json()["box"] for r in leaks], "still_visible": 0}
+    if not leaks:
+        return rendered
+    plan.regions.extend(leaks)
+    rendered = render_image(pixels, plan, mask)
+    if strict:
+        still = find_leaks(rendered, plan, auditor, mask)
+        report.audit["still_visible"] = len(still)
+        if still:
+            raise VeilError(
+                f"--strict: the leak audit still sees {len(still)} face(s) after covering "
+                f"{len(leaks)} it found; no output written"
+            )
+    return rendered
 
 
 # Input formats that are written back as the same format under another name.

@@ -26,6 +26,8 @@ class FileReport:
     faces: list[dict[str, Any]] = field(default_factory=list)
     masks: list[dict[str, Any]] = field(default_factory=list)
     kept_visible: int = 0
+    # The leak audit: boxes it found visible after the first render (then covered).
+    audit: dict[str, Any] = field(default_factory=lambda: {"ran": False})
     metadata_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 
@@ -47,6 +48,22 @@ class Detector(Protocol):
     name: str
 
     def detect(self, image: np.ndarray) -> Detections: ...
+
+
+def view_scale(shape: tuple[int, ...], scale: float, long_side: int | None) -> float:
+    """The resize factor for one pass: fixed, or chosen so the long side has a given length."""
+    if long_side is None:
+        return scale
+    return long_side / max(shape[0], shape[1])
+
+
+def resized(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image resized by `scale` (area averaging down, bilinear up)."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def pad_to_stride(image: np.ndarray, stride: int) -> np.ndarray:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride
+from .base import Detections, nms, pad_to_stride, resized, view_scale
 from .onnx import make_session
 
 STRIDE = 32  # the network downsamples by 32; inputs are padded to a multiple of it
@@ -60,23 +59,23 @@ class CenterFace:
         scale: float = 1.0,
         threads: int = 0,
         session: Any | None = None,
+        long_side: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.scale = scale
+        self.long_side = long_side
         self.session = (
             session if session is not None else make_session(centerface_model_bytes(), threads)
         )
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        if self.scale != 1.0:
-            size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-            interp = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(image, size, interpolation=interp)
+        scale = view_scale(image.shape, self.scale, self.long_side)
+        image = resized(image, scale)
         blob = pad_to_stride(image, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
-        heat, scale, offset, _ = self.session.run(None, {"input.1": blob})
-        boxes, scores = decode(heat[0, 0], scale[0], offset[0], self.threshold)
-        boxes /= self.scale
+        heat, sizes, offset, _ = self.session.run(None, {"input.1": blob})
+        boxes, scores = decode(heat[0, 0], sizes[0], offset[0], self.threshold)
+        boxes /= scale
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         keep = nms(boxes, scores, 0.3)

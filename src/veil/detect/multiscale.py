@@ -30,7 +30,9 @@ class Tiled:
     downscaled pass (which sees them whole) in an ensemble.
     """
 
-    def __init__(self, inner: Detector, tile: int = 1536, overlap: int = 192) -> None:
+    DEFAULT_OVERLAP = 192
+
+    def __init__(self, inner: Detector, tile: int = 1536, overlap: int = DEFAULT_OVERLAP) -> None:
         self.inner = inner
         self.name = inner.name
         self.tile = tile

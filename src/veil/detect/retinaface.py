@@ -5,11 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride
+from .base import Detections, nms, pad_to_stride, resized, view_scale
 from .onnx import make_session
 
 STRIDE = 32
@@ -56,19 +55,19 @@ class RetinaFace:
         scale: float = 1.0,
         threads: int = 0,
         session: Any | None = None,
+        long_side: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.scale = scale
+        self.long_side = long_side
         self.session = (
             session if session is not None else make_session(retinaface_model_bytes(), threads)
         )
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        if self.scale != 1.0:
-            size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-            interp = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(image, size, interpolation=interp)
+        scale = view_scale(image.shape, self.scale, self.long_side)
+        image = resized(image, scale)
         padded = pad_to_stride(image, STRIDE)
         ph, pw = padded.shape[:2]
         blob = (padded[..., ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
@@ -79,7 +78,7 @@ class RetinaFace:
         d = loc[0, idx]
         cxcy = priors[:, :2] + d[:, :2] * VARIANCE[0] * priors[:, 2:]
         wh = priors[:, 2:] * np.exp(d[:, 2:] * VARIANCE[1])
-        boxes = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1) / self.scale
+        boxes = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1) / scale
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         scores = scores[idx].astype(np.float32)
