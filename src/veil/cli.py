@@ -29,7 +29,7 @@ BLUR_WARNING = (
     "use solid or mosaic for anything published"
 )
 # Chosen from bench/recall.py: the smallest margin at which nearly every face's box is covered.
-DEFAULT_MARGIN = 0.3
+DEFAULT_MARGIN = 0.25
 
 
 @dataclass

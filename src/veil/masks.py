@@ -29,7 +29,7 @@ class MaskStyleOptions:
 
     style: MaskStyle = "solid"
     shape: MaskShape = "ellipse"
-    margin: float = 0.3
+    margin: float = 0.25
     color: tuple[int, int, int] = (0, 0, 0)
 
 

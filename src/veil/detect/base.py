@@ -22,9 +22,12 @@ class Detections:
 
     @classmethod
     def of(cls, boxes: np.ndarray, scores: np.ndarray, source: str) -> Detections:
+        """Detections from arrays; boxes with no area (clipped away at an edge) are dropped."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
-        return cls(boxes, scores, [source] * len(scores))
+        real = ((boxes[:, 2] - boxes[:, 0]) > 0) & ((boxes[:, 3] - boxes[:, 1]) > 0)
+        real &= np.isfinite(boxes).all(axis=1)
+        return cls(boxes[real], scores[real], [source] * int(real.sum()))
 
     @classmethod
     def concat(cls, parts: list[Detections]) -> Detections:
@@ -50,11 +53,17 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> Detections: ...
 
 
-def view_scale(shape: tuple[int, ...], scale: float, long_side: int | None) -> float:
-    """The resize factor for one pass: fixed, or chosen so the long side has a given length."""
-    if long_side is None:
-        return scale
-    return long_side / max(shape[0], shape[1])
+def view_scale(
+    shape: tuple[int, ...], scale: float, long_side: int | None, max_side: int | None = None
+) -> float:
+    """The resize factor for one pass: fixed, or chosen so the long side has a given length;
+    `max_side` caps the resized long side (a cheaper view of very large photos)."""
+    longest = max(shape[0], shape[1])
+    if long_side is not None:
+        scale = long_side / longest
+    if max_side is not None:
+        scale = min(scale, max_side / longest)
+    return scale
 
 
 def resized(image: np.ndarray, scale: float) -> np.ndarray:

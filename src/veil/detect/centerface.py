@@ -60,17 +60,19 @@ class CenterFace:
         threads: int = 0,
         session: Any | None = None,
         long_side: int | None = None,
+        max_side: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.scale = scale
         self.long_side = long_side
+        self.max_side = max_side
         self.session = (
             session if session is not None else make_session(centerface_model_bytes(), threads)
         )
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        scale = view_scale(image.shape, self.scale, self.long_side)
+        scale = view_scale(image.shape, self.scale, self.long_side, self.max_side)
         image = resized(image, scale)
         blob = pad_to_stride(image, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
         heat, sizes, offset, _ = self.session.run(None, {"input.1": blob})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Detections, Detector
+from .base import Detections, Detector, resized, view_scale
 from .ensemble import fuse
 
 
@@ -32,7 +32,7 @@ class Tiled:
 
     DEFAULT_OVERLAP = 192
 
-    def __init__(self, inner: Detector, tile: int = 1536, overlap: int = DEFAULT_OVERLAP) -> None:
+    def __init__(self, inner: Detector, tile: int = 2048, overlap: int = DEFAULT_OVERLAP) -> None:
         self.inner = inner
         self.name = inner.name
         self.tile = tile
@@ -43,9 +43,9 @@ class Tiled:
         if h <= self.tile and w <= self.tile:
             return self.inner.detect(image)
         parts = []
-        for y in _starts(h, self.tile, self.overlap):
-            for x in _starts(w, self.tile, self.overlap):
-                crop = np.ascontiguousarray(image[y : y + self.tile, x : x + self.tile])
+        for y, th in _spans(h, self.tile, self.overlap):
+            for x, tw in _spans(w, self.tile, self.overlap):
+                crop = np.ascontiguousarray(image[y : y + th, x : x + tw])
                 dets = self.inner.detect(crop)
                 dets.boxes[:, 0::2] += x
                 dets.boxes[:, 1::2] += y
@@ -53,10 +53,68 @@ class Tiled:
         return fuse(Detections.concat(parts), 0.5)
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """As few equal tiles as cover `length` with at most `tile` each plus the overlap."""
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return [(0, length)]
+    n = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (n - 1) * overlap) // n)
+    starts = [round(i * (length - size) / (n - 1)) for i in range(n)]
+    return [(s, size) for s in starts]
+
+
+class SizeBandThresholds:
+    """Keeps a box if its score reaches the threshold of its height band.
+
+    Small boxes cost few pixels, so they are kept at a low score (small faces score low);
+    a large false box masks a lot of background, and large faces score high, so larger
+    boxes need more. The inner detector must run at the lowest of these thresholds.
+    """
+
+    def __init__(
+        self, inner: Detector, thresholds: tuple[float, ...], bands: tuple[float, ...] = (24, 64)
+    ) -> None:
+        if len(thresholds) != len(bands) + 1:
+            raise ValueError("need one threshold more than band edges")
+        self.inner = inner
+        self.name = inner.name
+        self.thresholds = np.asarray(thresholds, np.float32)
+        self.bands = np.asarray(bands, np.float32)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        dets = self.inner.detect(image)
+        heights = dets.boxes[:, 3] - dets.boxes[:, 1]
+        needed = self.thresholds[np.searchsorted(self.bands, heights, side="right")]
+        return dets.select(np.nonzero(dets.scores >= needed)[0])
+
+
+class Resized:
+    """Runs a detector on a resized copy of the image and maps its boxes back.
+
+    The resize is a fixed factor, or set by the long side (`long_side`), and capped by
+    `max_side`; wrap a Tiled detector in it so tiles are cut from the resized image.
+    """
+
+    def __init__(
+        self,
+        inner: Detector,
+        scale: float = 1.0,
+        long_side: int | None = None,
+        max_side: int | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.scale = scale
+        self.long_side = long_side
+        self.max_side = max_side
+
+    def detect(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        scale = view_scale(image.shape, self.scale, self.long_side, self.max_side)
+        if scale == 1.0:
+            return self.inner.detect(image)
+        dets = self.inner.detect(resized(image, scale))
+        boxes = dets.boxes / scale
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        return Detections(boxes, dets.scores, dets.sources)
