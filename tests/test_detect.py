@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from veil.detect.base import iou_matrix
 from veil.detect.centerface import CenterFace
 from veil.detect.ensemble import Ensemble
 from veil.detect.retinaface import RetinaFace
@@ -52,3 +53,37 @@ def test_ensemble_fuses_agreeing_boxes(portraits: np.ndarray) -> None:
     dets = ens.detect(portraits)
     assert len(dets) == 3
     assert set(dets.sources) == {"ensemble"}
+
+
+def test_tiles_find_faces_anywhere_in_a_large_photo(portraits: np.ndarray) -> None:
+    from veil.detect.multiscale import Tiled
+
+    # A 5000 x 1500 canvas with the portraits straddling the seam between two tiles.
+    canvas = np.full((1500, 5000, 3), 90, np.uint8)
+    h, w = portraits.shape[:2]
+    canvas[700:700 + h, 1900:1900 + w] = portraits
+    tiled = Tiled(CenterFace(threshold=0.3), tile=1024, overlap=192)
+    dets = tiled.detect(canvas)
+    assert len(dets) == 3
+    whole = CenterFace(threshold=0.3).detect(portraits)
+    shifted = whole.boxes + np.array([1900, 700, 1900, 700], np.float32)
+    assert (iou_matrix(shifted, dets.boxes).max(axis=1) > 0.85).all()
+
+
+def test_resized_and_mirrored_views_map_boxes_back(portraits: np.ndarray) -> None:
+    from veil.detect.multiscale import Mirrored, Resized
+
+    plain = CenterFace(threshold=0.3).detect(portraits)
+    for view in (Mirrored(CenterFace(threshold=0.3)), Resized(CenterFace(threshold=0.3), 0.5)):
+        dets = view.detect(portraits)
+        assert len(dets) == 3
+        assert (iou_matrix(plain.boxes, dets.boxes).max(axis=1) > 0.7).all()
+
+
+def test_zero_area_boxes_are_dropped() -> None:
+    from veil.detect.base import Detections
+    from veil.detect.ensemble import fuse
+
+    dets = Detections.of(np.array([[5, 5, 5, 9], [0, 0, 10, 10]]), np.array([0.9, 0.8]), "x")
+    assert len(dets) == 1
+    assert np.isfinite(fuse(dets, 0.4).boxes).all()
