@@ -13,9 +13,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from wider import DEV, Tally, load_dev  # noqa: E402
-
 import veil  # noqa: E402
+from wider import DEV, Tally, load_dev  # noqa: E402
 
 
 def test_default_profile_protects_faces_on_a_dev_slice(tmp_path: Path) -> None:

@@ -1,0 +1,230 @@
+"""Video in and out through PyAV (FFmpeg): upright frames with their timestamps, and an
+encoder that writes only video and audio streams, with no container or stream tags.
+
+Nothing here knows about faces: the caller passes a function that turns each decoded frame
+into the frame to write.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, VeilError
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+
+
+@dataclass
+class VideoInfo:
+    """What a player needs to know about a video, and nothing else."""
+
+    width: int  # upright (after rotation)
+    height: int
+    frames: int  # as the container declares it; 0 when unknown
+    rate: Fraction | None
+    duration: float | None
+    rotation: int
+    codec: str
+    audio_codecs: list[str]
+    dropped_streams: list[str]  # subtitle, data, attachment streams: never written
+
+
+def _open(path: Path) -> Any:
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a video veil can read: {exc}") from exc
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Stream layout of a video file; raises InputError when there is no video stream."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InputError("no video stream")
+        video = container.streams.video[0]
+        ctx = video.codec_context
+        rotation = _rotation(video)
+        width, height = ctx.width, ctx.height
+        if rotation in (90, 270):
+            width, height = height, width
+        dropped = [
+            f"{s.type}:{getattr(s.codec_context, 'name', None) or s.type}"
+            for s in container.streams
+            if s.type not in ("video", "audio")
+        ] + [f"video:{s.index}" for s in container.streams.video[1:]]
+        duration = float(container.duration / 1_000_000) if container.duration else None
+        return VideoInfo(
+            width=width,
+            height=height,
+            frames=int(video.frames or 0),
+            rate=Fraction(video.average_rate) if video.average_rate else None,
+            duration=duration,
+            rotation=rotation,
+            codec=ctx.name,
+            audio_codecs=[a.codec_context.name for a in container.streams.audio],
+            dropped_streams=dropped,
+        )
+
+
+def _rotation(stream: Any) -> int:
+    """Clockwise rotation a player applies, from the stream's display matrix (0 if none)."""
+    try:
+        for side in stream.side_data.values() if hasattr(stream, "side_data") else []:
+            angle = getattr(side, "rotation", None)
+            if angle is not None:
+                return int(round(-float(angle))) % 360
+    except Exception:  # noqa: BLE001 - side data is optional
+        pass
+    return 0
+
+
+def _upright(frame: Any, rotation: int) -> np.ndarray:
+    arr = frame.to_ndarray(format="rgb24")
+    if rotation == 90:
+        return np.ascontiguousarray(np.rot90(arr, k=-1))
+    if rotation == 180:
+        return np.ascontiguousarray(arr[::-1, ::-1])
+    if rotation == 270:
+        return np.ascontiguousarray(np.rot90(arr, k=1))
+    return arr
+
+
+def iter_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    """Every frame of the first video stream, upright RGB, in presentation order."""
+    import av
+
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rotation = _rotation(stream)
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                yield index, _upright(frame, rotation if rotation else _frame_rotation(frame))
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"video stops decoding at frame {index}: {exc}") from exc
+
+
+def _frame_rotation(frame: Any) -> int:
+    angle = getattr(frame, "rotation", 0) or 0
+    return int(round(-float(angle))) % 360
+
+
+@dataclass
+class EncodeOptions:
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "veryfast"
+    audio: str = "copy"  # copy | drop
+    threads: int = 0
+
+
+@dataclass
+class EncodeStats:
+    frames: int
+    audio_packets: int
+
+
+def encode_video(
+    src: Path,
+    dst: Path,
+    render: Callable[[int, np.ndarray], np.ndarray],
+    options: EncodeOptions,
+    progress: Callable[[int], None] | None = None,
+) -> EncodeStats:
+    """Decode `src`, pass each upright frame through `render`, and write `dst` atomically.
+
+    The output holds one video stream (every input timestamp kept) and the audio streams
+    (copied bit for bit, or dropped); no subtitle, data or attachment stream, no chapters,
+    no container or stream tags. On any error nothing is left at `dst`.
+    """
+    import av
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=".veil-", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov"}.get(dst.suffix.lower(), "mp4")
+    frames = audio_packets = 0
+    try:
+        with _open(src) as inp, av.open(
+            str(tmp), "w", format=fmt, options={"fflags": "+bitexact"}
+        ) as out:
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            rotation = _rotation(vin)
+            width, height = vin.codec_context.width, vin.codec_context.height
+            if rotation in (90, 270):
+                width, height = height, width
+            rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+            vout = out.add_stream(options.codec, rate=rate)
+            vout.width, vout.height = width - width % 2, height - height % 2
+            vout.pix_fmt = "yuv420p"
+            vout.time_base = vin.time_base
+            vout.codec_context.time_base = vin.time_base
+            vout.options = {"crf": str(options.crf), "preset": options.preset}
+            if options.threads:
+                vout.codec_context.thread_count = options.threads
+            audio_map = {}
+            if options.audio == "copy":
+                for ain in inp.streams.audio:
+                    aout = out.add_stream_from_template(ain)
+                    aout.metadata.clear()
+                    audio_map[ain.index] = aout
+            vout.metadata.clear()
+            out.metadata.clear()
+            streams = [vin, *[inp.streams[i] for i in audio_map]]
+            last_pts = None
+            for packet in inp.demux(*streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is None:
+                        continue
+                    packet.stream = audio_map[packet.stream.index]
+                    out.mux(packet)
+                    audio_packets += 1
+                    continue
+                for frame in packet.decode():
+                    rgb = _upright(frame, rotation or _frame_rotation(frame))
+                    clean = render(frames, rgb)
+                    if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
+                        clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
+                    new = av.VideoFrame.from_ndarray(clean, format="rgb24")
+                    pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+                    if last_pts is not None and pts <= last_pts:
+                        pts = last_pts + 1  # encoders need strictly increasing timestamps
+                    new.pts, new.time_base = pts, vin.time_base
+                    last_pts = pts
+                    for out_packet in vout.encode(new):
+                        out.mux(out_packet)
+                    frames += 1
+                    if progress is not None:
+                        progress(frames)
+            for out_packet in vout.encode():
+                out.mux(out_packet)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, dst)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"video stops decoding at frame {frames}: {exc}") from exc
+    except OSError as exc:
+        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return EncodeStats(frames=frames, audio_packets=audio_packets)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
