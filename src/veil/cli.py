@@ -17,9 +17,17 @@ from .detect.base import Detector
 from .errors import SetupError, VeilError
 from .masks import MaskStyleOptions
 from .media.image import DEFAULT_MAX_PIXELS, EXTENSIONS, PHOTO_SUFFIXES, write_atomic
-from .pipeline import anonymize_image, detect_image, load_auditor, load_detector
-from .plan import ImagePlan, PlanSet
-from .profiles import DEFAULT_PROFILE, PROFILES
+from .media.video import VIDEO_SUFFIXES, EncodeOptions
+from .pipeline import (
+    anonymize_image,
+    anonymize_video,
+    detect_image,
+    detect_video,
+    load_auditor,
+    load_detector,
+)
+from .plan import ImagePlan, PlanSet, VideoPlan
+from .profiles import DEFAULT_PROFILE, PHOTO_PROFILES
 from .report import FileReport, RunReport
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,12 +80,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help=f"how far past each face box the mask reaches, as a share of the box's "
         f"size on each side (default {DEFAULT_MARGIN})",
     )
+    p.add_argument(
+        "--audio",
+        choices=["copy", "drop"],
+        default="copy",
+        help="videos: copy the sound bit for bit (default) or drop it",
+    )
+    p.add_argument("--codec", default="libx264", help="videos: FFmpeg video encoder (libx264)")
+    p.add_argument("--crf", type=int, default=20, help="videos: encoder quality (x264 CRF, 20)")
+    p.add_argument("--preset", default="veryfast", help="videos: encoder preset (veryfast)")
     p.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
     p.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     p.add_argument("--report", type=Path, help="write a JSON report of the run here")
     p.add_argument(
         "--profile",
-        choices=list(PROFILES),
+        choices=list(PHOTO_PROFILES),
         default=DEFAULT_PROFILE,
         help=f"detection effort (default {DEFAULT_PROFILE}; see README for figures)",
     )
@@ -125,7 +142,7 @@ def walk(root: Path) -> Iterator[Path]:
             path = Path(dirpath) / name
             if name.startswith(".") or SUFFIX + "." in name:
                 continue
-            if path.suffix.lower() in PHOTO_SUFFIXES:
+            if path.suffix.lower() in PHOTO_SUFFIXES | VIDEO_SUFFIXES:
                 yield path
 
 
@@ -163,7 +180,9 @@ def destination(job: Job, fmt: str, requested: bool) -> Path:
     assert job.out_dir is not None
     rel = Path(job.key)
     suffix = rel.suffix
-    if requested or EXTENSIONS.get(fmt) is None or _format_of_suffix(suffix) != fmt:
+    if fmt == "MP4":
+        suffix = ".mp4"  # H.264 in MP4 whatever the input container
+    elif requested or EXTENSIONS.get(fmt) is None or _format_of_suffix(suffix) != fmt:
         suffix = EXTENSIONS.get(fmt, suffix)
     name = rel.stem + (SUFFIX if job.out_dir == job.src.parent else "") + suffix
     return job.out_dir / rel.parent / name
@@ -205,6 +224,9 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     failed = 0
     for job in progress(jobs, args.quiet):
         try:
+            if is_video(job.src):
+                plans.files[job.key] = detect_video(job.src, video_detector(args))
+                continue
             decoded = decode_image(job.src.read_bytes(), int(args.max_megapixels * 1e6))
             plans.files[job.key] = detect_image(decoded.pixels, detector)
         except (VeilError, OSError) as exc:
@@ -216,6 +238,62 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     else:
         sys.stdout.write(text)
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def is_video(path: Path) -> bool:
+    """Videos are told by their extension; their content is then opened by FFmpeg."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def video_detector(args: argparse.Namespace) -> Detector:
+    return load_detector("video", args.threads)
+
+
+def encode_options(args: argparse.Namespace) -> EncodeOptions:
+    return EncodeOptions(
+        codec=args.codec, crf=args.crf, preset=args.preset, audio=args.audio, threads=args.threads
+    )
+
+
+def _refuse_overwrite(src: Path, dst: Path) -> None:
+    if dst.resolve() == src.resolve():
+        raise VeilError("output would overwrite the input; choose another -o")
+
+
+def anonymize_photo(
+    args: argparse.Namespace,
+    job: Job,
+    plan: ImagePlan | None,
+    detector: Detector | None,
+    auditor: Detector | None,
+    mask: MaskStyleOptions,
+) -> tuple[FileReport, ImagePlan]:
+    """One photo through the engine, written atomically where the job says."""
+    try:
+        data = job.src.read_bytes()
+    except OSError as exc:
+        raise VeilError(f"cannot read: {exc.strerror or exc}") from exc
+    result = anonymize_image(
+        data,
+        detector=detector,
+        mask=mask,
+        plan=plan,
+        format=args.format,
+        max_pixels=int(args.max_megapixels * 1e6),
+        name=job.key,
+        profile=args.profile,
+        audit=not args.no_audit,
+        auditor=auditor,
+        strict=args.strict,
+    )
+    dst = destination(job, result.format, args.format is not None)
+    _refuse_overwrite(job.src, dst)
+    try:
+        write_atomic(dst, result.data)
+    except OSError as exc:
+        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+    result.report.output = str(dst)
+    return result.report, result.plan
 
 
 def run_anonymize(
@@ -242,34 +320,31 @@ def run_anonymize(
     for job in progress(jobs, args.quiet):
         file_report = FileReport(input=job.key)
         try:
-            plan: ImagePlan | None = None
+            plan: ImagePlan | VideoPlan | None = None
             if given is not None:
                 if job.key not in given.files:
                     raise VeilError("not in the plan given with --plan-in (nothing rendered)")
                 plan = given.files[job.key]
-            try:
-                data = job.src.read_bytes()
-            except OSError as exc:
-                raise VeilError(f"cannot read: {exc.strerror or exc}") from exc
-            result = anonymize_image(
-                data,
-                detector=detector,
-                mask=mask,
-                plan=plan,
-                format=args.format,
-                max_pixels=int(args.max_megapixels * 1e6),
-                name=job.key,
-            )
-            dst = destination(job, result.format, args.format is not None)
-            if dst.resolve() == job.src.resolve():
-                raise VeilError("output would overwrite the input; choose another -o")
-            try:
-                write_atomic(dst, result.data)
-            except OSError as exc:
-                raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-            file_report = result.report
-            file_report.output = str(dst)
-            plans.files[job.key] = result.plan
+            if is_video(job.src):
+                if isinstance(plan, ImagePlan):
+                    raise VeilError("the plan for this file is a photo plan, not a video plan")
+                dst = destination(job, "MP4", False)
+                _refuse_overwrite(job.src, dst)
+                plans.files[job.key], file_report = anonymize_video(
+                    job.src,
+                    dst,
+                    detector=video_detector(args) if plan is None else None,
+                    mask=mask,
+                    plan=plan,
+                    encode=encode_options(args),
+                    name=job.key,
+                )
+            else:
+                if isinstance(plan, VideoPlan):
+                    raise VeilError("the plan for this file is a video plan, not a photo plan")
+                file_report, plans.files[job.key] = anonymize_photo(
+                    args, job, plan, detector, auditor, mask
+                )
         except VeilError as exc:
             file_report.status, file_report.error = "error", str(exc)
             say(f"veil: {job.src}: {exc}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,12 @@ from .media.image import (
     output_format,
     write_atomic,
 )
+from .media.video import EncodeOptions
 from .metadata import describe_metadata, leftover_metadata
-from .plan import ImagePlan, regions_from_boxes
+from .plan import ImagePlan, VideoPlan, regions_from_boxes
 from .profiles import DEFAULT_PROFILE
 from .report import FileReport
+from .track import TrackOptions
 
 # The lazily loaded model cache: (profile, threads) -> (detector, auditor).
 _profiles: dict[tuple[str, int], tuple[Detector, Detector | None]] = {}
@@ -275,3 +278,136 @@ def anonymize_file(
         raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
     result.report.output = str(dst)
     return result
+
+
+def video_metadata_names(path: Path) -> list[str]:
+    """Names (never values) of the container and stream tags and extra streams in a video."""
+    import av
+
+    names: list[str] = []
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            names += [f"container:{k}" for k in container.metadata]
+            for stream in container.streams:
+                names += [f"{stream.type}#{stream.index}:{k}" for k in stream.metadata]
+                if stream.type not in ("video", "audio"):
+                    names.append(f"{stream.type} stream #{stream.index}")
+            if getattr(container, "chapters", None):
+                names.append("chapters")
+    except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
+        pass
+    return sorted(set(names))
+
+
+def detect_video(
+    src: Path,
+    detector: Detector,
+    track: TrackOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VideoPlan:
+    """Detect faces in every frame of `src` and link them into a video plan."""
+    from .media.video import iter_frames, probe_video
+    from .plan import VideoPlan, VideoTrack
+    from .track import fill, link
+
+    track = track or TrackOptions()
+    info = probe_video(src)
+    per_frame = []
+    for index, frame in iter_frames(src):
+        per_frame.append(_run(detector, frame))
+        if progress is not None:
+            progress(index + 1)
+    if not per_frame:
+        raise InputError("video has no decodable frames")
+    count = len(per_frame)
+    tracks = [
+        VideoTrack(t.id, fill(t, count, track), source=detector.name)
+        for t in link(per_frame, track)
+    ]
+    return VideoPlan(info.width, info.height, count, tracks)
+
+
+def anonymize_video(
+    src: Path,
+    dst: Path,
+    *,
+    detector: Detector | None = None,
+    mask: MaskStyleOptions | None = None,
+    plan: VideoPlan | None = None,
+    encode: EncodeOptions | None = None,
+    track: TrackOptions | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    name: str | None = None,
+) -> tuple[VideoPlan, FileReport]:
+    """Anonymize a video in two passes: detect and track every frame, then render and encode.
+
+    With `plan`, only the second pass runs. The output is written to a temporary name and
+    renamed at the end; on any failure nothing is left at `dst`.
+    """
+    from .media.video import encode_video, probe_video
+
+    src, dst = Path(src), Path(dst)
+    mask = mask or MaskStyleOptions()
+    encode = encode or EncodeOptions()
+    report = FileReport(input=name or str(src))
+    t0 = time.perf_counter()
+    info = probe_video(src)
+    report.width, report.height = info.width, info.height
+    report.input_format = f"{src.suffix.lstrip('.').lower()}/{info.codec}"
+    report.metadata_removed = video_metadata_names(src)
+    if plan is None:
+        plan = detect_video(
+            src,
+            detector or load_detector("video"),
+            track,
+            None if progress is None else (lambda n: progress("detect", n)),
+        )
+    elif (plan.width, plan.height) != (info.width, info.height):
+        raise VeilError(
+            f"plan is for a {plan.width}x{plan.height} video but this one is "
+            f"{info.width}x{info.height}"
+        )
+    t1 = time.perf_counter()
+    rng = np.random.default_rng()
+    frames_masked = 0
+
+    def render(index: int, frame: np.ndarray) -> np.ndarray:
+        nonlocal frames_masked
+        if index >= plan.frames:
+            raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
+        regions = plan.regions_at(index)
+        if regions:
+            frames_masked += 1
+            draw_masks(frame, regions, mask, rng)
+        return frame
+
+    stats = encode_video(
+        src,
+        dst,
+        render,
+        encode,
+        None if progress is None else (lambda n: progress("encode", n)),
+        expected_frames=plan.frames,
+    )
+    t2 = time.perf_counter()
+    report.output = str(dst)
+    report.output_format = f"{dst.suffix.lstrip('.').lower()}/{encode.codec}"
+    report.faces = [
+        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "source": t.source, "keep": t.keep}
+        for t in plan.tracks
+    ]
+    report.kept_visible = sum(t.keep for t in plan.tracks)
+    report.masks = [{"frames_masked": frames_masked, "shape": mask.shape, "style": mask.style}]
+    if info.dropped_streams:
+        report.warnings.append(f"dropped streams: {', '.join(info.dropped_streams)}")
+    if encode.audio == "drop" or not stats.audio_packets:
+        report.warnings.append(
+            "no audio in the output" + (" (--audio drop)" if encode.audio == "drop" else "")
+        )
+    report.timings = {
+        "detect": round(t1 - t0, 3),
+        "render_encode": round(t2 - t1, 3),
+        "total": round(t2 - t0, 3),
+        "frames": stats.frames,
+    }
+    return plan, report

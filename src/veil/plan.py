@@ -100,10 +100,101 @@ class ImagePlan:
 
 
 @dataclass
+class VideoTrack:
+    """One face over time as a mask: frame index -> box, ready to render (gaps filled)."""
+
+    id: int
+    boxes: dict[int, list[float]]
+    keep: bool = False
+    source: str = "tracker"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "keep": self.keep,
+            "source": self.source,
+            "boxes": {str(f): [round(v, 1) for v in b] for f, b in sorted(self.boxes.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VideoTrack:
+        try:
+            boxes = {int(f): [float(v) for v in b] for f, b in data["boxes"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise VeilError(f"plan track needs 'boxes' as {{frame: box}}: {exc}") from exc
+        if any(len(b) != 4 for b in boxes.values()):
+            raise VeilError("plan track boxes must have four numbers")
+        return cls(
+            int(data.get("id", 0)),
+            boxes,
+            bool(data.get("keep", False)),
+            str(data.get("source", "tracker")),
+        )
+
+
+@dataclass
+class VideoPlan:
+    """Tracks and hand-drawn regions (each over a frame range) for a video."""
+
+    width: int
+    height: int
+    frames: int
+    tracks: list[VideoTrack] = field(default_factory=list)
+    # (first frame, last frame, region), inclusive; drawn by a person.
+    regions: list[tuple[int, int, Region]] = field(default_factory=list)
+
+    def regions_at(self, index: int) -> list[Region]:
+        """What to cover in frame `index` (tracks a person kept visible are left out)."""
+        out = []
+        for track in self.tracks:
+            box = track.boxes.get(index)
+            if box is not None and not track.keep:
+                out.append(Region(box[0], box[1], box[2], box[3], source=track.source))
+        for first, last, region in self.regions:
+            if first <= index <= last and not region.keep:
+                out.append(region)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "media": "video",
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "tracks": [t.to_json() for t in self.tracks],
+            "regions": [{**r.to_json(), "frames": [a, b]} for a, b, r in self.regions],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VideoPlan:
+        try:
+            regions = []
+            for r in data.get("regions", []):
+                a, b = (int(v) for v in r["frames"])
+                regions.append((a, b, Region.from_json(r)))
+            return cls(
+                int(data["width"]),
+                int(data["height"]),
+                int(data["frames"]),
+                [VideoTrack.from_json(t) for t in data.get("tracks", [])],
+                regions,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VeilError(f"video plan needs width, height, frames and tracks: {exc}") from exc
+
+
+def plan_from_json(data: dict[str, Any]) -> ImagePlan | VideoPlan:
+    """An image or a video plan, by its 'media' field."""
+    if isinstance(data, dict) and data.get("media") == "video":
+        return VideoPlan.from_json(data)
+    return ImagePlan.from_json(data)
+
+
+@dataclass
 class PlanSet:
     """Plans for a run, keyed by each input's path relative to the input root."""
 
-    files: dict[str, ImagePlan] = field(default_factory=dict)
+    files: dict[str, ImagePlan | VideoPlan] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": PLAN_VERSION, "files": {k: v.to_json() for k, v in self.files.items()}}
@@ -117,7 +208,7 @@ class PlanSet:
         files = data["files"]
         if not isinstance(files, dict):
             raise VeilError("plan 'files' must be an object")
-        return cls({str(k): ImagePlan.from_json(v) for k, v in files.items()})
+        return cls({str(k): plan_from_json(v) for k, v in files.items()})
 
     def dump(self, path: Path) -> None:
         """Write the plan as JSON."""

@@ -74,8 +74,12 @@ PROFILES: dict[str, Profile] = {
         ),
         audit=Pass("retinaface", 0.7, mirrored=True),
     ),
+    # Video: one CenterFace view per frame, at most 1280 px on the long side (a 1080p frame
+    # is seen at 1280x720); tracking, not extra passes, catches the frames it blinks on.
+    "video": Profile("video", (Pass("centerface", SMALL_FACE_BANDS, max_side=1280),), audit=None),
 }
 DEFAULT_PROFILE = "balanced"
+PHOTO_PROFILES = ("fast", "balanced", "thorough")
 
 
 class _Sessions:

@@ -52,20 +52,20 @@ def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:
         if active and len(dets):
             last_boxes = np.array([t.boxes[t.last][:4] for t in active], np.float32)
             ious = iou_matrix(last_boxes, dets.boxes)
-            # Also accept a box whose centre lies inside a track's last box (fast motion).
             while True:
-                t_i, d_i = np.unravel_index(int(np.argmax(ious)), ious.shape)
+                flat = int(np.argmax(ious))
+                t_i, d_i = flat // ious.shape[1], flat % ious.shape[1]
                 if ious[t_i, d_i] < options.link_iou:
                     break
-                b = dets.boxes[d_i]
-                active[t_i].boxes[index] = (*map(float, b), float(dets.scores[d_i]))
+                x1, y1, x2, y2 = (float(v) for v in dets.boxes[d_i])
+                active[t_i].boxes[index] = (x1, y1, x2, y2, float(dets.scores[d_i]))
                 ious[t_i, :] = -1
                 ious[:, d_i] = -1
-                unmatched.remove(int(d_i))
+                unmatched.remove(d_i)
         for d_i in unmatched:
             track = Track(id=len(tracks) + 1)
-            b = dets.boxes[d_i]
-            track.boxes[index] = (*map(float, b), float(dets.scores[d_i]))
+            x1, y1, x2, y2 = (float(v) for v in dets.boxes[d_i])
+            track.boxes[index] = (x1, y1, x2, y2, float(dets.scores[d_i]))
             tracks.append(track)
             active.append(track)
     return tracks

