@@ -166,3 +166,17 @@ def test_profiles_are_selectable_from_the_cli(tmp_path: Path, example_jpeg: byte
         assert report["options"]["profile"] == profile
         faces = report["files"][0]["faces"]
         assert len([f for f in faces if f["score"] > 0.5]) == 3
+
+
+def test_cli_audit_switches(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    res = run_veil(src, "--no-audit", "-q", "--report", tmp_path / "off.json")
+    assert res.returncode == 0, res.stderr
+    off = json.loads((tmp_path / "off.json").read_text())
+    assert off["options"]["audit"] is False and off["files"][0]["audit"] == {"ran": False}
+    res = run_veil(src, "--strict", "-q", "--report", tmp_path / "on.json")
+    assert res.returncode == 0, res.stderr
+    on = json.loads((tmp_path / "on.json").read_text())
+    assert on["options"]["strict"] is True and on["files"][0]["audit"]["ran"] is True
+    assert on["files"][0]["audit"]["still_visible"] == 0

@@ -22,7 +22,14 @@ class TrackOptions:
     lead: int = 8  # frames the mask appears before the first detection
     tail: int = 8  # and stays after the last one
     smooth: int = 2  # half-width of the moving average over box corners
-    grow_on_motion: float = 1.0  # widen lead/tail boxes by the track's speed over that time
+    # Lead and tail boxes follow the track's motion and widen by this share of their size
+    # per frame away from a detection (the face's position grows less certain).
+    grow_per_frame: float = 0.04
+    # A track seen a few times at low scores only (most often a false detection) gets a
+    # short reach, so a stray box does not become a blot that stays for half a second.
+    confident_score: float = 0.3
+    confident_hits: int = 5
+    weak_reach: int = 2
 
 
 @dataclass
@@ -88,24 +95,37 @@ def fill(track: Track, frame_count: int, options: TrackOptions) -> dict[int, lis
             axis=1,
         )
     out = {int(f): list(map(float, b)) for f, b in zip(span, boxes, strict=True)}
-    speed = _speed(boxes) * options.grow_on_motion
-    for step in range(1, options.lead + 1):
+    start_v, end_v = _velocity(boxes[:5]), _velocity(boxes[-5:])
+    confident = len(track.boxes) >= options.confident_hits or max(
+        b[4] for b in track.boxes.values()
+    ) >= options.confident_score
+    lead = options.lead if confident else min(options.lead, options.weak_reach)
+    tail = options.tail if confident else min(options.tail, options.weak_reach)
+    for step in range(1, lead + 1):
         f = frames[0] - step
         if f >= 0:
-            out[f] = _grow(boxes[0], speed * step)
-    for step in range(1, options.tail + 1):
+            out[f] = _extrapolate(boxes[0], -start_v * step, options.grow_per_frame * step)
+    for step in range(1, tail + 1):
         f = frames[-1] + step
         if f < frame_count:
-            out[f] = _grow(boxes[-1], speed * step)
+            out[f] = _extrapolate(boxes[-1], end_v * step, options.grow_per_frame * step)
     return out
 
 
-def _speed(boxes: np.ndarray) -> float:
+def _velocity(boxes: np.ndarray) -> np.ndarray:
+    """Mean per-frame motion of the box centre (zero for a single box)."""
     if len(boxes) < 2:
-        return 0.0
+        return np.zeros(2)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    return float(np.abs(np.diff(centres, axis=0)).max(axis=1).mean())
+    return np.asarray(np.diff(centres, axis=0).mean(axis=0))
 
 
-def _grow(box: np.ndarray, by: float) -> list[float]:
-    return [float(box[0] - by), float(box[1] - by), float(box[2] + by), float(box[3] + by)]
+def _extrapolate(box: np.ndarray, shift: np.ndarray, grow: float) -> list[float]:
+    w, h = box[2] - box[0], box[3] - box[1]
+    gx, gy = w * min(grow, 0.5), h * min(grow, 0.5)
+    return [
+        float(box[0] + shift[0] - gx),
+        float(box[1] + shift[1] - gy),
+        float(box[2] + shift[0] + gx),
+        float(box[3] + shift[1] + gy),
+    ]

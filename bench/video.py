@@ -1,0 +1,241 @@
+"""Video benchmark: annotated clips made from WIDER dev photos, veil against a plain re-encode
+and deface as shipped, measured from the decoded outputs.
+
+A camera window pans, zooms and shakes across each photo (a few seconds per photo) and the
+face boxes move with it. A pixel counts as masked when it is near black in the output (the
+clip is H.264, so a black fill decodes to values near 0); pixels already near black in the
+source frame are left out of the non-face share. A face-frame is protected when >= 90% of
+the inner 60% of its box is masked. Flicker: a face-frame of a face 24 px or taller left
+unmasked while that face is masked in most of its other frames.
+
+    python bench/video.py                   # 10 s of 1080p30
+    python bench/video.py --size 3840x2160  # 4K
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from veil.masks import MaskStyleOptions  # noqa: E402
+from veil.media.video import EncodeOptions, encode_video  # noqa: E402
+from veil.pipeline import anonymize_video  # noqa: E402
+from veil.track import TrackOptions  # noqa: E402
+from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
+
+DARK = 24  # max channel value still counted as the black fill after H.264
+
+
+def make_clip(
+    path: Path,
+    size: tuple[int, int],
+    fps: int,
+    seconds: float,
+    per_photo: float = 2.5,
+    seed: int = 0,
+) -> list[list[tuple[str, list[float]]]]:
+    """Write the clip; return, per frame, (face id, [x, y, w, h]) of every visible face."""
+    rng = np.random.default_rng(seed)
+    records = [
+        r for r in load_dev() if 3 <= len([f for f in r["faces"] if f["box"][3] >= 16]) <= 40
+    ]
+    picks = rng.choice(len(records), size=int(np.ceil(seconds / per_photo)), replace=False)
+    width, height = size
+    frames_per_photo = int(per_photo * fps)
+    truth: list[list[tuple[str, list[float]]]] = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for k, idx in enumerate(picks):
+            rec = records[int(idx)]
+            img = np.asarray(Image.open(DEV / "images" / rec["file"]).convert("RGB"))
+            ih, iw = img.shape[:2]
+            # window of the output's aspect ratio covering 60-80% of the photo's width
+            z0, z1 = rng.uniform(0.6, 0.8), rng.uniform(0.6, 0.8)
+            for t in range(frames_per_photo):
+                if len(truth) >= int(seconds * fps):
+                    break
+                a = t / max(1, frames_per_photo - 1)
+                ww = iw * (z0 + (z1 - z0) * a)
+                wh = ww * height / width
+                if wh > ih:
+                    wh, ww = ih, ih * width / height
+                x0 = (iw - ww) * a + rng.normal(0, 2)  # pan left to right, with shake
+                y0 = (ih - wh) * 0.5 + rng.normal(0, 2)
+                s = width / ww
+                m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
+                frame = cv2.warpAffine(
+                    img, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+                )
+                faces = []
+                for j, f in enumerate(rec["faces"]):
+                    if f.get("invalid"):
+                        continue
+                    x, y, w, h = f["box"]
+                    bx, by, bw, bh = (x - x0) * s, (y - y0) * s, w * s, h * s
+                    if bx >= 0 and by >= 0 and bx + bw <= width and by + bh <= height:
+                        faces.append((f"{k}:{j}", [bx, by, bw, bh]))
+                truth.append(faces)
+                vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                for packet in stream.encode(vf):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return truth
+
+
+def score(src: Path, out: Path, truth: list) -> dict:
+    """Protected face-frames by height, flicker, non-face share, from decoded frames."""
+    prot: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_face: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+    nonface = [0, 0]
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        for i, (fa, fb) in enumerate(zip(a.decode(video=0), b.decode(video=0), strict=True)):
+            orig = fa.to_ndarray(format="rgb24")
+            # deface's writer pads frames to a multiple of 16 rows; compare the picture area
+            res = fb.to_ndarray(format="rgb24")[: orig.shape[0], : orig.shape[1]]
+            masked = res.max(axis=2) < DARK
+            dark = orig.max(axis=2) < DARK
+            face_px = np.zeros_like(masked)
+            for fid, box in truth[i]:
+                x, y, w, h = box
+                face_px[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))] = True
+                ok = face_protected(masked, box)
+                prot[bucket_of(h)][0] += ok
+                prot[bucket_of(h)][1] += 1
+                per_face[fid].append((ok, h))
+            keep = ~face_px & ~dark
+            nonface[0] += int((masked & keep).sum())
+            nonface[1] += int(keep.sum())
+    unmasked_24 = flicker = 0
+    for frames in per_face.values():
+        oks = [ok for ok, _ in frames]
+        for ok, h in frames:
+            if h >= 24 and not ok:
+                unmasked_24 += 1
+                others = len(oks) - 1
+                if others and sum(oks) / others > 0.5:
+                    flicker += 1
+    return {
+        "prot": dict(prot),
+        "unmasked_24": unmasked_24,
+        "flicker": flicker,
+        "nonface": nonface[0] / max(1, nonface[1]),
+    }
+
+
+def run_deface(src: Path, dst: Path) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "deface.deface",
+                str(src),
+                "-o",
+                str(dst),
+                "--thresh",
+                "0.2",
+                "--replacewith",
+                "solid",
+                "--mask-scale",
+                "1.3",
+                "--ffmpeg-config",
+                '{"codec": "libx264", "quality": null, '
+                '"ffmpeg_params": ["-crf", "20", "-preset", "veryfast"]}',
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-deface", action="store_true")
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = folder / "clip.mp4"
+        truth = make_clip(clip, size, args.fps, args.seconds)  # type: ignore[arg-type]
+        n = len(truth)
+        print(
+            f"clip: {args.size} {args.fps} fps, {n} frames, "
+            f"{sum(len(f) for f in truth)} face-frames"
+        )
+        encode = EncodeOptions()
+        rows = {}
+        t = time.perf_counter()
+        encode_video(clip, folder / "plain.mp4", lambda i, f: f, encode)
+        plain = time.perf_counter() - t
+        rows["plain re-encode"] = (plain, None)
+        variants = {
+            "veil, no tracking": TrackOptions(max_gap=0, lead=0, tail=0, smooth=0),
+            "veil": TrackOptions(),
+        }
+        for name, track in variants.items():
+            dst = folder / f"{name}.mp4"
+            t = time.perf_counter()
+            anonymize_video(clip, dst, mask=MaskStyleOptions(), track=track, encode=encode)
+            rows[name] = (time.perf_counter() - t, score(clip, dst, truth))
+        if not args.no_deface:
+            dst = folder / "deface.mp4"
+            t = time.perf_counter()
+            run_deface(clip, dst)
+            rows["deface"] = (time.perf_counter() - t, score(clip, dst, truth))
+    buckets = [b[2] for b in HEIGHT_BUCKETS]
+    print("\n| | " + " | ".join(rows) + " |")
+    print("|---" * (len(rows) + 1) + "|")
+    for b in buckets:
+        cells = []
+        for _, res in rows.values():
+            if res is None:
+                cells.append("")
+            else:
+                ok, total = res["prot"].get(b, [0, 0])
+                cells.append(f"{100 * ok / total:.2f}% of {total}" if total else "-")
+        print(f"| {b} px | " + " | ".join(cells) + " |")
+    for key, label in (
+        ("unmasked_24", "unmasked face-frames >= 24 px"),
+        ("flicker", "of which flicker"),
+    ):
+        print(
+            f"| {label} | "
+            + " | ".join("" if r is None else str(r[key]) for _, r in rows.values())
+            + " |"
+        )
+    print(
+        "| non-face masked | "
+        + " | ".join("" if r is None else f"{100 * r['nonface']:.2f}%" for _, r in rows.values())
+        + " |"
+    )
+    print("| frames per second | " + " | ".join(f"{n / s:.1f}" for s, _ in rows.values()) + " |")
+    print(
+        "| time vs plain re-encode | "
+        + " | ".join(f"{s / plain:.2f}x" for s, _ in rows.values())
+        + " |"
+    )
+    if "deface" in rows:
+        d = rows["deface"][0]
+        print("| time vs deface | " + " | ".join(f"{s / d:.2f}x" for s, _ in rows.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
