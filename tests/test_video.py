@@ -193,3 +193,47 @@ def test_video_plan_keep_leaves_a_track_visible(tmp_path: Path, tagged_clip: Pat
     assert res.returncode == 0, res.stderr
     first = _frames(tmp_path / "kept.mp4")[0]
     assert first[118 - 4:118 + 4, 225 - 40 - 4:225 - 40 + 4].mean() > 50  # face visible
+
+
+def test_rotation_is_applied_like_a_player_does(tmp_path: Path) -> None:
+    _require_ffmpeg()
+    plain, rotated = tmp_path / "a.mp4", tmp_path / "r.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=320x180:rate=10", "-t", "1", "-pix_fmt", "yuv420p",
+                    str(plain)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    # ffmpeg itself applies the display matrix when it decodes to an image
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(rotated), "-frames:v", "1",
+                    str(tmp_path / "player.png")], check=True)
+    player = np.asarray(Image.open(tmp_path / "player.png").convert("RGB")).astype(int)
+    res = run_veil(rotated, "-o", tmp_path / "out.mp4", "-q")
+    assert res.returncode == 0, res.stderr
+    ours = _frames(tmp_path / "out.mp4")[0].astype(int)
+    assert ours.shape == player.shape == (320, 180, 3)
+    assert np.abs(ours - player).mean() < 8
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:
+    src = tmp_path / "vfr.mp4"
+    pts = [0, 1, 2, 4, 7, 8, 12, 13, 20, 21]  # in 1/30 s: irregular gaps
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = __import__("fractions").Fraction(1, 30)
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 160, 3), i * 20, np.uint8),
+                                               format="rgb24")
+            frame.pts = p
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    def times(path: Path) -> list[float]:
+        with av.open(str(path)) as c:
+            return [round(float(f.time), 4) for f in c.decode(video=0)]
+
+    res = run_veil(src, "-o", tmp_path / "out.mp4", "-q")
+    assert res.returncode == 0, res.stderr
+    assert times(tmp_path / "out.mp4") == times(src)

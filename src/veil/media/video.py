@@ -53,7 +53,7 @@ def probe_video(path: Path) -> VideoInfo:
             raise InputError("no video stream")
         video = container.streams.video[0]
         ctx = video.codec_context
-        rotation = _rotation(video)
+        rotation = _rotation(container)
         width, height = ctx.width, ctx.height
         if rotation in (90, 270):
             width, height = height, width
@@ -76,16 +76,21 @@ def probe_video(path: Path) -> VideoInfo:
         )
 
 
-def _rotation(stream: Any) -> int:
-    """Clockwise rotation a player applies, from the stream's display matrix (0 if none)."""
+def _rotation(container: Any) -> int:
+    """Clockwise rotation a player applies (0, 90, 180, 270), from the display matrix.
+
+    PyAV exposes it on decoded frames, so the first frame is decoded to read it; the
+    container is rewound afterwards.
+    """
+    import av
+
     try:
-        for side in stream.side_data.values() if hasattr(stream, "side_data") else []:
-            angle = getattr(side, "rotation", None)
-            if angle is not None:
-                return int(round(-float(angle))) % 360
-    except Exception:  # noqa: BLE001 - side data is optional
-        pass
-    return 0
+        frame = next(container.decode(video=0))
+    except (StopIteration, av.error.FFmpegError):
+        return 0
+    finally:
+        container.seek(0)
+    return _frame_rotation(frame)
 
 
 def _upright(frame: Any, rotation: int) -> np.ndarray:
@@ -106,17 +111,17 @@ def iter_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        rotation = _rotation(stream)
         index = 0
         try:
             for frame in container.decode(stream):
-                yield index, _upright(frame, rotation if rotation else _frame_rotation(frame))
+                yield index, _upright(frame, _frame_rotation(frame))
                 index += 1
         except av.error.FFmpegError as exc:
             raise InputError(f"video stops decoding at frame {index}: {exc}") from exc
 
 
 def _frame_rotation(frame: Any) -> int:
+    """PyAV gives the display matrix angle counter-clockwise; veil works clockwise."""
     angle = getattr(frame, "rotation", 0) or 0
     return int(round(-float(angle))) % 360
 
@@ -167,7 +172,7 @@ def encode_video(
         ):
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
-            rotation = _rotation(vin)
+            rotation = _rotation(inp)
             width, height = vin.codec_context.width, vin.codec_context.height
             if rotation in (90, 270):
                 width, height = height, width
@@ -200,7 +205,7 @@ def encode_video(
                     continue
                 frame: Any
                 for frame in packet.decode():
-                    rgb = _upright(frame, rotation or _frame_rotation(frame))
+                    rgb = _upright(frame, _frame_rotation(frame))
                     clean = render(frames, rgb)
                     if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
                         clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
