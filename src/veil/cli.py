@@ -6,9 +6,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import ImageColor
 
@@ -240,6 +241,37 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
+def frame_progress(args: argparse.Namespace, job: Job) -> Callable[[str, int], None] | None:
+    """A per-pass frame bar (frames per second, time left) for one video, on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    from .media.video import probe_video
+
+    total = probe_video(job.src).frames or None
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[stage] = tqdm(
+                total=total,
+                unit="frame",
+                desc=f"{job.key}: {stage}",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if total and done >= total:
+            bar.close()
+
+    return update
+
+
 def is_video(path: Path) -> bool:
     """Videos are told by their extension; their content is then opened by FFmpeg."""
     return path.suffix.lower() in VIDEO_SUFFIXES
@@ -333,6 +365,7 @@ def run_anonymize(
                 plans.files[job.key], file_report = anonymize_video(
                     job.src,
                     dst,
+                    progress=frame_progress(args, job),
                     detector=video_detector(args) if plan is None else None,
                     mask=mask,
                     plan=plan,

@@ -96,9 +96,10 @@ def fill(track: Track, frame_count: int, options: TrackOptions) -> dict[int, lis
         )
     out = {int(f): list(map(float, b)) for f, b in zip(span, boxes, strict=True)}
     start_v, end_v = _velocity(boxes[:5]), _velocity(boxes[-5:])
-    confident = len(track.boxes) >= options.confident_hits or max(
-        b[4] for b in track.boxes.values()
-    ) >= options.confident_score
+    confident = (
+        len(track.boxes) >= options.confident_hits
+        or max(b[4] for b in track.boxes.values()) >= options.confident_score
+    )
     lead = options.lead if confident else min(options.lead, options.weak_reach)
     tail = options.tail if confident else min(options.tail, options.weak_reach)
     for step in range(1, lead + 1):
