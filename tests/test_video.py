@@ -237,3 +237,19 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:
     res = run_veil(src, "-o", tmp_path / "out.mp4", "-q")
     assert res.returncode == 0, res.stderr
     assert times(tmp_path / "out.mp4") == times(src)
+
+
+def test_full_disk_during_a_video_leaves_nothing(tmp_path: Path, tagged_clip: Path) -> None:
+    import resource
+    import sys
+
+    def limit_file_size() -> None:  # writes past 20 kB fail with EFBIG, like a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+    res = subprocess.run([sys.executable, "-c", code, str(tagged_clip), "-o",
+                          str(tmp_path / "out.mp4"), "-q"], capture_output=True, text=True,
+                         preexec_fn=limit_file_size, timeout=300)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
