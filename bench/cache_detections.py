@@ -14,23 +14,23 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from veil.detect.centerface import CenterFace  # noqa: E402
-from veil.detect.multiscale import Mirrored  # noqa: E402
+from veil.detect.multiscale import Mirrored, Resized  # noqa: E402
 from veil.detect.retinaface import RetinaFace  # noqa: E402
 from wider import DEV, load_dev  # noqa: E402
 
 CONFIGS = {
-    "cf1": lambda: CenterFace(threshold=0.05, scale=1.0),
-    "cf2": lambda: CenterFace(threshold=0.05, scale=2.0),
-    "cf05": lambda: CenterFace(threshold=0.05, scale=0.5),
-    "rf1": lambda: RetinaFace(threshold=0.05, scale=1.0),
-    "rf2": lambda: RetinaFace(threshold=0.05, scale=2.0),
-    "rf05": lambda: RetinaFace(threshold=0.05, scale=0.5),
-    "cf15": lambda: CenterFace(threshold=0.05, scale=1.5),
-    "rf15": lambda: RetinaFace(threshold=0.05, scale=1.5),
-    "cf075": lambda: CenterFace(threshold=0.05, scale=0.75),
-    "cfm1": lambda: Mirrored(CenterFace(threshold=0.05, scale=1.0)),
-    "rfm1": lambda: Mirrored(RetinaFace(threshold=0.05, scale=1.0)),
-    "rfm2": lambda: Mirrored(RetinaFace(threshold=0.05, scale=2.0)),
+    "cf1": lambda: CenterFace(threshold=0.05),
+    "cf2": lambda: Resized(CenterFace(threshold=0.05), 2.0),
+    "cf05": lambda: Resized(CenterFace(threshold=0.05), 0.5),
+    "rf1": lambda: RetinaFace(threshold=0.05),
+    "rf2": lambda: Resized(RetinaFace(threshold=0.05), 2.0),
+    "rf05": lambda: Resized(RetinaFace(threshold=0.05), 0.5),
+    "cf15": lambda: Resized(CenterFace(threshold=0.05), 1.5),
+    "rf15": lambda: Resized(RetinaFace(threshold=0.05), 1.5),
+    "cf075": lambda: Resized(CenterFace(threshold=0.05), 0.75),
+    "cfm1": lambda: Mirrored(CenterFace(threshold=0.05)),
+    "rfm1": lambda: Mirrored(RetinaFace(threshold=0.05)),
+    "rfm2": lambda: Mirrored(Resized(RetinaFace(threshold=0.05), 2.0)),
 }
 
 

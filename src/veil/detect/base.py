@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 
@@ -51,28 +50,6 @@ class Detector(Protocol):
     name: str
 
     def detect(self, image: np.ndarray) -> Detections: ...
-
-
-def view_scale(
-    shape: tuple[int, ...], scale: float, long_side: int | None, max_side: int | None = None
-) -> float:
-    """The resize factor for one pass: fixed, or chosen so the long side has a given length;
-    `max_side` caps the resized long side (a cheaper view of very large photos)."""
-    longest = max(shape[0], shape[1])
-    if long_side is not None:
-        scale = long_side / longest
-    if max_side is not None:
-        scale = min(scale, max_side / longest)
-    return scale
-
-
-def resized(image: np.ndarray, scale: float) -> np.ndarray:
-    """The image resized by `scale` (area averaging down, bilinear up)."""
-    if scale == 1.0:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def pad_to_stride(image: np.ndarray, stride: int) -> np.ndarray:

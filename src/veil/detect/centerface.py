@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride, resized, view_scale
+from .base import Detections, nms, pad_to_stride
 from .onnx import make_session
 
 STRIDE = 32  # the network downsamples by 32; inputs are padded to a multiple of it
@@ -49,35 +49,29 @@ def centerface_model_bytes() -> bytes:
 
 
 class CenterFace:
-    """CenterFace at a given input scale (1.0 = native resolution, padded, never squashed)."""
+    """CenterFace at native resolution, padded to the stride, never squashed.
+
+    Other scales: wrap it in multiscale.Resized.
+    """
 
     name = "centerface"
 
     def __init__(
         self,
         threshold: float = 0.2,
-        scale: float = 1.0,
         threads: int = 0,
         session: Any | None = None,
-        long_side: int | None = None,
-        max_side: int | None = None,
     ) -> None:
         self.threshold = threshold
-        self.scale = scale
-        self.long_side = long_side
-        self.max_side = max_side
         self.session = (
             session if session is not None else make_session(centerface_model_bytes(), threads)
         )
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        scale = view_scale(image.shape, self.scale, self.long_side, self.max_side)
-        image = resized(image, scale)
         blob = pad_to_stride(image, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
         heat, sizes, offset, _ = self.session.run(None, {"input.1": blob})
         boxes, scores = decode(heat[0, 0], sizes[0], offset[0], self.threshold)
-        boxes /= scale
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         keep = nms(boxes, scores, 0.3)

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from .base import Detections, Detector, resized, view_scale
+from .base import Detections, Detector
 from .ensemble import fuse
+
+
+def view_scale(
+    shape: tuple[int, ...], scale: float, long_side: int | None, max_side: int | None = None
+) -> float:
+    """The resize factor for one pass: fixed, or chosen so the long side has a given length;
+    `max_side` caps the resized long side (a cheaper view of very large photos)."""
+    longest = max(shape[0], shape[1])
+    if long_side is not None:
+        scale = long_side / longest
+    if max_side is not None:
+        scale = min(scale, max_side / longest)
+    return scale
+
+
+def resized(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image resized by `scale` (area averaging down, bilinear up)."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 class Mirrored:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride, resized, view_scale
+from .base import Detections, nms, pad_to_stride
 from .onnx import make_session
 
 STRIDE = 32
@@ -45,31 +45,26 @@ def anchors_for(height: int, width: int) -> np.ndarray:
 
 
 class RetinaFace:
-    """RetinaFace at a given input scale (1.0 = native resolution, padded, never squashed)."""
+    """RetinaFace at native resolution, padded to the stride, never squashed.
+
+    Other scales: wrap it in multiscale.Resized.
+    """
 
     name = "retinaface"
 
     def __init__(
         self,
         threshold: float = 0.5,
-        scale: float = 1.0,
         threads: int = 0,
         session: Any | None = None,
-        long_side: int | None = None,
-        max_side: int | None = None,
     ) -> None:
         self.threshold = threshold
-        self.scale = scale
-        self.long_side = long_side
-        self.max_side = max_side
         self.session = (
             session if session is not None else make_session(retinaface_model_bytes(), threads)
         )
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        scale = view_scale(image.shape, self.scale, self.long_side, self.max_side)
-        image = resized(image, scale)
         padded = pad_to_stride(image, STRIDE)
         ph, pw = padded.shape[:2]
         blob = (padded[..., ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
@@ -80,7 +75,7 @@ class RetinaFace:
         d = loc[0, idx]
         cxcy = priors[:, :2] + d[:, :2] * VARIANCE[0] * priors[:, 2:]
         wh = priors[:, 2:] * np.exp(d[:, 2:] * VARIANCE[1])
-        boxes = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1) / scale
+        boxes = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         scores = scores[idx].astype(np.float32)
