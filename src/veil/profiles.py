@@ -58,9 +58,9 @@ PROFILES: dict[str, Profile] = {
             Pass("centerface", SMALL_FACE_BANDS),
             # Capped so that a 12 MP photo stays under 3 s; dev photos (1024 px) are unchanged.
             Pass("centerface", SMALL_FACE_BANDS, mirrored=True, max_side=2560),
-            Pass("centerface", 0.1, long_side=512),
+            Pass("centerface", 0.08, long_side=512),
         ),
-        audit=Pass("retinaface", 0.7),
+        audit=Pass("retinaface", 0.8),
     ),
     # Adds RetinaFace upsampled for the smallest faces and CenterFace upsampled.
     "thorough": Profile(
@@ -68,11 +68,11 @@ PROFILES: dict[str, Profile] = {
         (
             Pass("centerface", SMALL_FACE_BANDS),
             Pass("centerface", SMALL_FACE_BANDS, mirrored=True),
-            Pass("centerface", 0.1, long_side=512),
+            Pass("centerface", 0.08, long_side=512),
             Pass("retinaface", (0.5, 0.6, 0.7), scale=1.5),
             Pass("centerface", (0.2, 0.3, 0.5), scale=2.0),
         ),
-        audit=Pass("retinaface", 0.7, mirrored=True),
+        audit=Pass("retinaface", 0.8, mirrored=True),
     ),
     # Video: one CenterFace view per frame, at most 1280 px on the long side (a 1080p frame
     # is seen at 1280x720); tracking, not extra passes, catches the frames it blinks on.
