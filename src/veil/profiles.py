@@ -58,7 +58,7 @@ PROFILES: dict[str, Profile] = {
             Pass("centerface", SMALL_FACE_BANDS),
             # Capped so that a 12 MP photo stays under 3 s; dev photos (1024 px) are unchanged.
             Pass("centerface", SMALL_FACE_BANDS, mirrored=True, max_side=2560),
-            Pass("centerface", 0.08, long_side=512),
+            Pass("centerface", (0.08, 0.08, 0.15), long_side=512),
         ),
         audit=Pass("retinaface", 0.8),
     ),
@@ -68,7 +68,7 @@ PROFILES: dict[str, Profile] = {
         (
             Pass("centerface", SMALL_FACE_BANDS),
             Pass("centerface", SMALL_FACE_BANDS, mirrored=True),
-            Pass("centerface", 0.08, long_side=512),
+            Pass("centerface", (0.08, 0.08, 0.15), long_side=512),
             Pass("retinaface", (0.5, 0.6, 0.7), scale=1.5),
             Pass("centerface", (0.2, 0.3, 0.5), scale=2.0),
         ),
