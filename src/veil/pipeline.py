@@ -1,4 +1,5 @@
-"""The photo engine: decode, detect (or take a plan), render, encode, check. No file walking.
+"""The engine: photos (decode, detect or take a plan, render, encode, check) and videos
+(detect and track, then render and encode). No file walking, no option parsing.
 
 Every front end (CLI, Python API, service) calls these functions and nothing else.
 """
@@ -16,7 +17,7 @@ from PIL import Image
 
 from .detect.base import Detections, Detector
 from .errors import InputError, VeilError
-from .masks import MaskStyleOptions, draw_masks
+from .masks import MaskStyleOptions, draw_masks, mask_box
 from .media.image import (
     DEFAULT_MAX_PIXELS,
     decode_image,
@@ -26,7 +27,7 @@ from .media.image import (
 )
 from .media.video import EncodeOptions
 from .metadata import describe_metadata, leftover_metadata
-from .plan import ImagePlan, VideoPlan, regions_from_boxes
+from .plan import ImagePlan, Region, VideoPlan
 from .profiles import DEFAULT_PROFILE
 from .report import FileReport
 from .track import TrackOptions
@@ -67,9 +68,10 @@ def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
     """Find faces in RGB(A) pixels and return the plan that covers them all."""
     height, width = pixels.shape[:2]
     dets = _run(detector, pixels)
-    regions = regions_from_boxes(dets.boxes, dets.scores, "detector")
-    for region, source in zip(regions, dets.sources, strict=True):
-        region.source = source
+    regions = [
+        Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(score), source)
+        for b, score, source in zip(dets.boxes, dets.scores, dets.sources, strict=True)
+    ]
     return ImagePlan(width, height, regions)
 
 
@@ -142,34 +144,34 @@ def anonymize_image(
         auditor = auditor or load_auditor(profile)
         if auditor is not None:
             rendered = _audit(decoded.pixels, rendered, plan, auditor, mask, strict, report)
-    t_audit = time.perf_counter() - t3
-    t3 = time.perf_counter()
+    t4 = time.perf_counter()
     fmt = output_format(decoded.source_format, format)
     if fmt != SAME_FORMAT.get(decoded.source_format, decoded.source_format):
         report.warnings.append(f"written as {fmt} (input was {decoded.source_format})")
     out, notes = encode_image(rendered, fmt)
     report.warnings.extend(notes)
     check_output(out, width, height)
-    t4 = time.perf_counter()
+    t5 = time.perf_counter()
     report.output_format = fmt
-    report.faces = [
-        {"box": r.to_json()["box"], "score": r.to_json()["score"], "source": r.source}
-        for r in plan.regions
-    ]
+    report.faces = [{k: v for k, v in r.to_json().items() if k != "keep"} for r in plan.regions]
     report.kept_visible = sum(r.keep for r in plan.regions)
     report.masks = [
-        {"box": list(map(int, b)), "shape": mask.shape, "style": mask.style}
-        for b in _mask_boxes(plan, mask, width, height)
+        {
+            "box": list(mask_box(r, mask.margin, width, height)),
+            "shape": mask.shape,
+            "style": mask.style,
+        }
+        for r in plan.to_cover
     ]
-    report.timings = {
-        "decode": t1 - t0,
-        "detect": t2 - t1,
-        "render": t3 - t2 - t_audit,
-        "audit": t_audit,
-        "encode": t4 - t3,
-        "total": t4 - t0,
+    spans = {
+        "decode": (t0, t1),
+        "detect": (t1, t2),
+        "render": (t2, t3),
+        "audit": (t3, t4),
+        "encode": (t4, t5),
+        "total": (t0, t5),
     }
-    report.timings = {k: round(v, 4) for k, v in report.timings.items()}
+    report.timings = {k: round(b - a, 4) for k, (a, b) in spans.items()}
     return AnonymizedImage(out, fmt, plan, report)
 
 
@@ -207,14 +209,6 @@ def _audit(
 
 # Input formats that are written back as the same format under another name.
 SAME_FORMAT = {"MPO": "JPEG"}
-
-
-def _mask_boxes(
-    plan: ImagePlan, mask: MaskStyleOptions, width: int, height: int
-) -> list[tuple[int, int, int, int]]:
-    from .masks import mask_box
-
-    return [mask_box(r, mask.margin, width, height) for r in plan.to_cover]
 
 
 def check_output(data: bytes, width: int, height: int) -> None:

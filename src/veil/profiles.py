@@ -16,6 +16,7 @@ from .detect.ensemble import Ensemble
 from .detect.multiscale import Mirrored, Resized, SizeBandThresholds, Tiled
 from .detect.onnx import make_session
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
+from .errors import VeilError
 
 Model = Literal["centerface", "retinaface"]
 
@@ -123,7 +124,7 @@ def build_profile(
 ) -> tuple[Detector, Detector | None]:
     """The profile's detector and its audit detector (None when the profile has no audit)."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+        raise VeilError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     spec = PROFILES[profile]
     sessions = _Sessions(threads)
     passes = [_build_pass(p, sessions) for p in spec.passes]
