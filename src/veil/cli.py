@@ -20,7 +20,7 @@ from .masks import MaskStyleOptions
 from .media.image import DEFAULT_MAX_PIXELS, EXTENSIONS, PHOTO_SUFFIXES, write_atomic
 from .media.video import VIDEO_SUFFIXES, EncodeOptions
 from .pipeline import (
-    anonymize_image,
+    anonymize_file,
     anonymize_video,
     detect_image,
     detect_video,
@@ -301,12 +301,9 @@ def anonymize_photo(
     mask: MaskStyleOptions,
 ) -> tuple[FileReport, ImagePlan]:
     """One photo through the engine, written atomically where the job says."""
-    try:
-        data = job.src.read_bytes()
-    except OSError as exc:
-        raise VeilError(f"cannot read: {exc.strerror or exc}") from exc
-    result = anonymize_image(
-        data,
+    result = anonymize_file(
+        job.src,
+        lambda fmt: destination(job, fmt, args.format is not None),
         detector=detector,
         mask=mask,
         plan=plan,
@@ -318,13 +315,6 @@ def anonymize_photo(
         auditor=auditor,
         strict=args.strict,
     )
-    dst = destination(job, result.format, args.format is not None)
-    _refuse_overwrite(job.src, dst)
-    try:
-        write_atomic(dst, result.data)
-    except OSError as exc:
-        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-    result.report.output = str(dst)
     return result.report, result.plan
 
 

@@ -232,7 +232,7 @@ def check_output(data: bytes, width: int, height: int) -> None:
 
 def anonymize_file(
     src: Path,
-    dst: Path,
+    dst: Path | Callable[[str], Path],
     *,
     detector: Detector | None = None,
     mask: MaskStyleOptions | None = None,
@@ -245,8 +245,12 @@ def anonymize_file(
     auditor: Detector | None = None,
     strict: bool = False,
 ) -> AnonymizedImage:
-    """Anonymize the photo at `src` into `dst`, written atomically (all or nothing)."""
-    src, dst = Path(src), Path(dst)
+    """Anonymize the photo at `src` into `dst`, written atomically (all or nothing).
+
+    `dst` may be a function of the output format (JPEG, PNG...) that returns the path, for
+    callers whose file name depends on what was written.
+    """
+    src = Path(src)
     try:
         data = src.read_bytes()
     except IsADirectoryError as exc:
@@ -266,11 +270,14 @@ def anonymize_file(
         auditor=auditor,
         strict=strict,
     )
+    target = dst(result.format) if callable(dst) else Path(dst)
+    if target.resolve() == src.resolve():
+        raise VeilError("output would overwrite the input; choose another -o")
     try:
-        write_atomic(dst, result.data)
+        write_atomic(target, result.data)
     except OSError as exc:
-        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-    result.report.output = str(dst)
+        raise VeilError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    result.report.output = str(target)
     return result
 
 
