@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 import veil  # noqa: E402
-from veil.masks import MaskStyleOptions  # noqa: E402
+from veil.masks import DEFAULT_MARGIN, MaskStyleOptions  # noqa: E402
 from wider import DEV, Tally, load_dev, rows  # noqa: E402
 
 
@@ -66,8 +66,6 @@ def main() -> None:
     )
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
-
-    from veil.cli import DEFAULT_MARGIN
 
     records = load_dev(every=args.every, limit=args.limit)
     variants = args.variants.split(",")

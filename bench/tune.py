@@ -10,16 +10,42 @@ bench/recall.py measures the real rendered output.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from veil.detect.base import Detections  # noqa: E402
-from veil.detect.ensemble import fuse, vote  # noqa: E402
+from veil.detect.base import (
+    Detections,  # noqa: E402
+    iou_matrix,  # noqa: E402
+)
+from veil.detect.ensemble import fuse  # noqa: E402
 from veil.masks import coverage  # noqa: E402
 from veil.plan import regions_from_boxes  # noqa: E402
 from wider import Tally, load_dev, rows  # noqa: E402
+
+
+# An approach tried and not adopted (kept here so its figures can be reproduced): a weak box
+# survives only when another view saw the same face.
+def vote(parts: Sequence[Detections], solo: Sequence[float], iou_threshold: float) -> Detections:
+    """Fuse members' boxes, keeping a cluster if one box is confident or two members agree."""
+    tagged = []
+    for i, part in enumerate(parts):
+        tagged.append(Detections(part.boxes, part.scores, [f"{i}"] * len(part)))
+    allp = Detections.concat(tagged)
+    if not len(allp):
+        return Detections()
+    member = np.array([int(s) for s in allp.sources])
+    confident = allp.scores >= np.asarray(solo, np.float32)[member]
+    ious = iou_matrix(allp.boxes, allp.boxes) > iou_threshold
+    agree = np.array([len(set(member[ious[i]])) >= 2 for i in range(len(allp))])
+    keep = np.nonzero(confident | agree)[0]
+    kept = allp.select(keep)
+    names = [p.sources[0] if p.sources else "" for p in parts]
+    kept.sources = [names[int(s)] for s in kept.sources]
+    return fuse(kept, iou_threshold)
+
 
 BANDS = (24.0, 64.0)  # detected box heights splitting the size-banded thresholds
 

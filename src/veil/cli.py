@@ -16,7 +16,7 @@ from PIL import ImageColor
 from . import __version__
 from .detect.base import Detector
 from .errors import SetupError, VeilError
-from .masks import MaskStyleOptions
+from .masks import DEFAULT_MARGIN, MaskStyleOptions
 from .media.image import DEFAULT_MAX_PIXELS, EXTENSIONS, PHOTO_SUFFIXES, write_atomic
 from .media.video import VIDEO_SUFFIXES, EncodeOptions
 from .pipeline import (
@@ -37,8 +37,6 @@ BLUR_WARNING = (
     "warning: --mask blur can be partly reversed by learned models; "
     "use solid or mosaic for anything published"
 )
-# Chosen from bench/recall.py: the smallest margin at which nearly every face's box is covered.
-DEFAULT_MARGIN = 0.25
 
 
 @dataclass
@@ -287,11 +285,6 @@ def encode_options(args: argparse.Namespace) -> EncodeOptions:
     )
 
 
-def _refuse_overwrite(src: Path, dst: Path) -> None:
-    if dst.resolve() == src.resolve():
-        raise VeilError("output would overwrite the input; choose another -o")
-
-
 def anonymize_photo(
     args: argparse.Namespace,
     job: Job,
@@ -351,7 +344,6 @@ def run_anonymize(
                 if isinstance(plan, ImagePlan):
                     raise VeilError("the plan for this file is a photo plan, not a video plan")
                 dst = destination(job, "MP4", False)
-                _refuse_overwrite(job.src, dst)
                 plans.files[job.key], file_report = anonymize_video(
                     job.src,
                     dst,

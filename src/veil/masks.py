@@ -18,6 +18,9 @@ from .plan import Region
 MaskStyle = Literal["solid", "mosaic", "blur"]
 MaskShape = Literal["ellipse", "box"]
 
+# How far past a detected box a mask reaches, per side, as a share of the box's size; chosen
+# with bench/tune.py (README, "Profiles and the leak audit").
+DEFAULT_MARGIN = 0.25
 MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
 MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
 MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
@@ -29,7 +32,7 @@ class MaskStyleOptions:
 
     style: MaskStyle = "solid"
     shape: MaskShape = "ellipse"
-    margin: float = 0.25
+    margin: float = DEFAULT_MARGIN
     color: tuple[int, int, int] = (0, 0, 0)
 
 

@@ -6,6 +6,7 @@ veil wrote carries none of it (the output is encoded from pixels, so any hit is 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -128,8 +129,9 @@ def _names(img: Image.Image) -> list[str]:
             names.append("GPS:" + _GPS_TAGS.get(tag, f"0x{tag:04x}"))
     except (KeyError, ValueError, TypeError):
         pass
-    if exif.get_ifd(ExifTags.IFD.IFD1) if hasattr(ExifTags.IFD, "IFD1") else False:
-        names.append("EXIF:Thumbnail (IFD1)")
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        if exif.get_ifd(ExifTags.IFD.IFD1):
+            names.append("EXIF:Thumbnail (IFD1)")
     for key in img.info:
         if key in STRUCTURAL_INFO:
             continue

@@ -271,8 +271,7 @@ def anonymize_file(
         strict=strict,
     )
     target = dst(result.format) if callable(dst) else Path(dst)
-    if target.resolve() == src.resolve():
-        raise VeilError("output would overwrite the input; choose another -o")
+    _refuse_overwrite(src, target)
     try:
         write_atomic(target, result.data)
     except OSError as exc:
@@ -307,14 +306,15 @@ def detect_video(
     progress: Callable[[int], None] | None = None,
 ) -> VideoPlan:
     """Detect faces in every frame of `src` and link them into a video plan."""
-    from .media.video import iter_frames, probe_video
+    from .media.video import iter_frames
     from .plan import VideoPlan, VideoTrack
     from .track import fill, link
 
     track = track or TrackOptions()
-    info = probe_video(src)
     per_frame = []
+    height = width = 0
     for index, frame in iter_frames(src):
+        height, width = frame.shape[:2]  # upright, as the plan's boxes are
         per_frame.append(_run(detector, frame))
         if progress is not None:
             progress(index + 1)
@@ -325,7 +325,12 @@ def detect_video(
         VideoTrack(t.id, fill(t, count, track), source=detector.name)
         for t in link(per_frame, track)
     ]
-    return VideoPlan(info.width, info.height, count, tracks)
+    return VideoPlan(width, height, count, tracks)
+
+
+def _refuse_overwrite(src: Path, dst: Path) -> None:
+    if dst.resolve() == src.resolve():
+        raise VeilError("output would overwrite the input; choose another -o")
 
 
 def anonymize_video(
@@ -348,6 +353,7 @@ def anonymize_video(
     from .media.video import encode_video, probe_video
 
     src, dst = Path(src), Path(dst)
+    _refuse_overwrite(src, dst)
     mask = mask or MaskStyleOptions()
     encode = encode or EncodeOptions()
     report = FileReport(input=name or str(src))
@@ -398,7 +404,14 @@ def anonymize_video(
         for t in plan.tracks
     ]
     report.kept_visible = sum(t.keep for t in plan.tracks)
-    report.masks = [{"frames_masked": frames_masked, "shape": mask.shape, "style": mask.style}]
+    report.masks = [
+        {
+            "frames": stats.frames,
+            "frames_masked": frames_masked,
+            "shape": mask.shape,
+            "style": mask.style,
+        }
+    ]
     if info.dropped_streams:
         report.warnings.append(f"dropped streams: {', '.join(info.dropped_streams)}")
     if encode.audio == "drop" or not stats.audio_packets:
@@ -409,6 +422,5 @@ def anonymize_video(
         "detect": round(t1 - t0, 3),
         "render_encode": round(t2 - t1, 3),
         "total": round(t2 - t0, 3),
-        "frames": stats.frames,
     }
     return plan, report

@@ -16,9 +16,6 @@ from .errors import VeilError
 
 PLAN_VERSION = 1
 
-# Where a region came from. "person" regions were drawn or confirmed by a human reviewer.
-SOURCES = ("centerface", "retinaface", "ensemble", "audit", "person", "tracker")
-
 
 @dataclass
 class Region:
@@ -29,6 +26,8 @@ class Region:
     x2: float
     y2: float
     score: float = 1.0
+    # Where it came from: a detector's name, "ensemble", "audit", "tracker" or "person"
+    # (drawn or confirmed by a human reviewer).
     source: str = "person"
     # A person chose to leave this face visible; rendering skips it.
     keep: bool = False

@@ -10,50 +10,17 @@ from .base import Detections, Detector, iou_matrix
 
 
 class Ensemble:
-    """Runs every member on the image and fuses boxes that overlap into one.
-
-    With `solo_thresholds`, a weak box is kept only when another member saw the same face:
-    member i's box is kept alone if its score reaches solo_thresholds[i], and at any score
-    above the member's own threshold when a second member agrees. Random false positives
-    rarely repeat across models, scales or a mirror image; faint real faces do.
-    """
+    """Runs every member on the image and fuses boxes that overlap into one."""
 
     name = "ensemble"
 
-    def __init__(
-        self,
-        members: Sequence[Detector],
-        iou_threshold: float = 0.4,
-        solo_thresholds: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, members: Sequence[Detector], iou_threshold: float = 0.4) -> None:
         self.members = list(members)
         self.iou_threshold = iou_threshold
-        self.solo_thresholds = list(solo_thresholds) if solo_thresholds is not None else None
 
     def detect(self, image: np.ndarray) -> Detections:
         parts = [m.detect(image) for m in self.members]
-        if self.solo_thresholds is None:
-            return fuse(Detections.concat(parts), self.iou_threshold)
-        return vote(parts, self.solo_thresholds, self.iou_threshold)
-
-
-def vote(parts: Sequence[Detections], solo: Sequence[float], iou_threshold: float) -> Detections:
-    """Fuse members' boxes, keeping a cluster if one box is confident or two members agree."""
-    tagged = []
-    for i, part in enumerate(parts):
-        tagged.append(Detections(part.boxes, part.scores, [f"{i}"] * len(part)))
-    allp = Detections.concat(tagged)
-    if not len(allp):
-        return Detections()
-    member = np.array([int(s) for s in allp.sources])
-    confident = allp.scores >= np.asarray(solo, np.float32)[member]
-    ious = iou_matrix(allp.boxes, allp.boxes) > iou_threshold
-    agree = np.array([len(set(member[ious[i]])) >= 2 for i in range(len(allp))])
-    keep = np.nonzero(confident | agree)[0]
-    kept = allp.select(keep)
-    names = [p.sources[0] if p.sources else "" for p in parts]
-    kept.sources = [names[int(s)] for s in kept.sources]
-    return fuse(kept, iou_threshold)
+        return fuse(Detections.concat(parts), self.iou_threshold)
 
 
 def fuse(dets: Detections, iou_threshold: float) -> Detections:

@@ -29,11 +29,8 @@ class VideoInfo:
     width: int  # upright (after rotation)
     height: int
     frames: int  # as the container declares it; 0 when unknown
-    rate: Fraction | None
-    duration: float | None
     rotation: int
     codec: str
-    audio_codecs: list[str]
     dropped_streams: list[str]  # subtitle, data, attachment streams: never written
 
 
@@ -62,16 +59,12 @@ def probe_video(path: Path) -> VideoInfo:
             for s in container.streams
             if s.type not in ("video", "audio")
         ] + [f"video:{s.index}" for s in container.streams.video[1:]]
-        duration = float(container.duration / 1_000_000) if container.duration else None
         return VideoInfo(
             width=width,
             height=height,
             frames=int(video.frames or 0),
-            rate=Fraction(video.average_rate) if video.average_rate else None,
-            duration=duration,
             rotation=rotation,
             codec=ctx.name,
-            audio_codecs=[a.codec_context.name for a in container.streams.audio],
             dropped_streams=dropped,
         )
 
