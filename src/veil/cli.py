@@ -382,6 +382,13 @@ def run_anonymize(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `veil` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("serve", "keys"):
+        try:
+            from .server.main import keys_main, serve_main
+        except ImportError:
+            say("veil: the service needs the server extra: pip install 'veil[server]'")
+            return EXIT_USAGE
+        return (serve_main if argv[0] == "serve" else keys_main)(argv[1:])
     detect_mode = bool(argv) and argv[0] == "detect"
     if detect_mode:
         argv = argv[1:]

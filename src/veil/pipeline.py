@@ -360,7 +360,8 @@ def anonymize_video(
     t0 = time.perf_counter()
     info = probe_video(src)
     report.width, report.height = info.width, info.height
-    report.input_format = f"{src.suffix.lstrip('.').lower()}/{info.codec}"
+    suffix = src.suffix.lstrip(".").lower()
+    report.input_format = f"{suffix}/{info.codec}" if suffix else info.codec
     report.metadata_removed = video_metadata_names(src)
     if plan is None:
         plan = detect_video(

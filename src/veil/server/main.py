@@ -1,0 +1,94 @@
+"""`veil serve` (the service) and `veil keys` (its API keys)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..media.image import DEFAULT_MAX_PIXELS
+from .app import HOUR, ServiceConfig, create_app
+from .store import Store
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="veil serve",
+        description="Run the HTTP service and the review page (open http://HOST:PORT/).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--data-dir", type=Path, default=Path("veil-data"), help="jobs, uploads and results"
+    )
+    p.add_argument("--workers", type=int, default=0, help="worker processes (0: one per core, <=4)")
+    p.add_argument(
+        "--result-ttl", type=float, default=24.0, help="hours before results are deleted (24)"
+    )
+    p.add_argument(
+        "--review-ttl",
+        type=float,
+        default=1.0,
+        help="hours a review may keep an original after its job ends (1)",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=200.0, help="request size limit (200)")
+    p.add_argument(
+        "--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, help="per photo (100)"
+    )
+    p.add_argument("--max-queue", type=int, default=256, help="jobs waiting or running (256)")
+    p.add_argument(
+        "--rate-limit", type=int, default=0, help="uploads a minute per API key (0: no limit)"
+    )
+    args = p.parse_args(argv)
+    try:
+        import uvicorn
+    except ImportError:
+        print("veil serve needs the server extra: pip install 'veil[server]'", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = ServiceConfig(
+        data_dir=args.data_dir,
+        workers=args.workers,
+        result_ttl=args.result_ttl * HOUR,
+        review_ttl=args.review_ttl * HOUR,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=int(args.max_megapixels * 1e6),
+        max_queue=args.max_queue,
+        rate_limit=args.rate_limit,
+    )
+    app = create_app(config)
+    # No access log: it would hold client addresses; the app logs requests without them.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    return 0
+
+
+def keys_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="veil keys",
+        description="API keys for `veil serve`. With at least one key, every /v1 request needs "
+        "one. Keys are stored hashed; a new key is printed once.",
+    )
+    p.add_argument("action", choices=["add", "remove", "list"])
+    p.add_argument("name", nargs="?", help="a label for the key (add, remove)")
+    p.add_argument("--data-dir", type=Path, default=Path("veil-data"))
+    args = p.parse_args(argv)
+    store = Store(args.data_dir)
+    if args.action == "list":
+        for name in store.key_names():
+            print(name)
+        return 0
+    if not args.name:
+        p.error(f"{args.action} needs a key name")
+    if args.action == "add":
+        try:
+            print(store.add_key(args.name))
+        except ValueError as exc:
+            print(f"veil keys: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if not store.remove_key(args.name):
+        print(f"veil keys: no key named {args.name!r}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,336 @@
+"""The HTTP service, end to end over loopback: every endpoint, its errors, workers that
+crash, a service that is killed mid-job, expiry, API keys, and the privacy of its data dir."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import METADATA, covered_share, identifying_tags
+from service import Service, start_service, wait_job, wait_state
+
+VIDEO = METADATA / "dirty.mp4"
+SECRET_NAME = "maria-at-the-march-2026.jpg"  # must never reach the service's logs or disk
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = start_service(tmp_path_factory.mktemp("svc") / "data", "--max-upload-mb", "8")
+    yield svc
+    svc.stop()
+    assert svc.originals() == [], "an original outlived the service run"
+
+
+@pytest.fixture()
+def client(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as c:
+        yield c
+
+
+def post_photo(client: httpx.Client, data: bytes, path: str = "/v1/images", **fields: str):
+    return client.post(path, files={"file": (SECRET_NAME, data, "image/jpeg")}, data=fields)
+
+
+def test_photo_in_one_request(client, service, example_jpeg, example_faces, tmp_path):
+    response = post_photo(client, example_jpeg)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    out = tmp_path / "out.jpg"
+    out.write_bytes(response.content)
+    for box in example_faces:
+        assert covered_share(out, box) > 0.95
+    assert identifying_tags(out) == []
+    job_id = response.headers["x-veil-job"]
+    report = client.get(response.headers["x-veil-report"]).json()
+    assert report["status"] == "ok" and len(report["faces"]) >= len(example_faces)
+    assert any("GPS" in name for name in report["metadata_removed"])
+    assert SECRET_NAME not in json.dumps(report)
+    # Not a review job: its original went as soon as it was done.
+    assert job_id not in service.originals()
+
+
+def test_job_lifecycle_and_options(client, service, example_jpeg, example_faces, tmp_path):
+    job = post_photo(client, example_jpeg, "/v1/jobs", mask="mosaic", format="png").json()
+    assert job["state"] in ("queued", "running") and job["kind"] == "image"
+    done = wait_job(client, job["id"])
+    assert done["state"] == "done" and done["options"]["mask"] == "mosaic"
+    result = client.get(f"/v1/jobs/{job['id']}/result")
+    assert result.headers["content-type"] == "image/png"
+    assert "attachment" in result.headers["content-disposition"]
+    assert SECRET_NAME not in result.headers["content-disposition"]
+    original = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB")).astype(int)
+    masked = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB")).astype(int)
+    x1, y1, x2, y2 = (int(v) for v in example_faces[0])
+    assert np.abs(original[y1:y2, x1:x2] - masked[y1:y2, x1:x2]).mean() > 20
+    plan = client.get(f"/v1/jobs/{job['id']}/plan").json()
+    assert plan["media"] == "image" and plan["regions"]
+    assert client.get(f"/v1/jobs/{job['id']}/report").json()["output_format"] == "PNG"
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+    assert not list((service.data_dir / "results").glob(f"{job['id']}*"))
+
+
+def test_review_edits_render_without_detecting(
+    client, service, example_jpeg, example_faces, tmp_path
+):
+    job = post_photo(client, example_jpeg, "/v1/jobs", review="true").json()
+    assert wait_job(client, job["id"])["original_kept"] is True
+    assert job["id"] in service.originals()
+    plan = client.get(f"/v1/jobs/{job['id']}/plan").json()
+    keep = example_faces[0]
+    for region in plan["regions"]:  # leave the first portrait visible, as a person chose
+        x1, y1, x2, y2 = region["box"]
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        if keep[0] < cx < keep[2] and keep[1] < cy < keep[3]:
+            region["keep"] = True
+    plan["regions"].append({"box": [0, 0, 40, 40], "keep": False})  # and cover a corner
+    response = client.put(f"/v1/jobs/{job['id']}/plan", json=plan)
+    assert response.status_code == 202, response.text
+    done = wait_job(client, job["id"])
+    assert done["state"] == "done" and done["task"] == "render"
+    out = tmp_path / "edited.jpg"
+    out.write_bytes(client.get(f"/v1/jobs/{job['id']}/result").content)
+    assert covered_share(out, keep) < 0.2
+    for box in example_faces[1:]:
+        assert covered_share(out, box) > 0.95
+    assert covered_share(out, [0, 0, 40, 40], inner=0.5) > 0.9
+    report = client.get(f"/v1/jobs/{job['id']}/report").json()
+    assert report["kept_visible"] >= 1 and report["audit"]["ran"] is False
+    # Finishing the review deletes the original; the plan can no longer be edited.
+    finished = client.post(f"/v1/jobs/{job['id']}/finish").json()
+    assert finished["original_kept"] is False and job["id"] not in service.originals()
+    again = client.put(f"/v1/jobs/{job['id']}/plan", json=plan)
+    assert again.status_code == 409 and "original is gone" in again.json()["detail"]
+    client.delete(f"/v1/jobs/{job['id']}")
+
+
+def test_plan_edits_are_checked(client, example_jpeg):
+    job = post_photo(client, example_jpeg, "/v1/jobs", review="true").json()
+    wait_job(client, job["id"])
+    url = f"/v1/jobs/{job['id']}/plan"
+    plan = client.get(url).json()
+    cases = [
+        (b"{not json", "not valid JSON"),
+        (json.dumps({**plan, "width": 10}).encode(), "width and height"),
+        (json.dumps({**plan, "regions": [{"box": [5, 5, 1, 1]}]}).encode(), "x2 > x1"),
+        (
+            json.dumps({"media": "video", "width": 1, "height": 1, "frames": 1}).encode(),
+            "image plan",
+        ),
+    ]
+    for body, reason in cases:
+        response = client.put(url, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and reason in response.json()["detail"], response.text
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+
+
+def test_video_job(client, service, tmp_path):
+    with VIDEO.open("rb") as fh:
+        job = client.post("/v1/jobs", files={"file": ("holiday.mov", fh)}, data={"audio": "copy"})
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    early = client.get(f"/v1/jobs/{job_id}/result")
+    assert early.status_code in (200, 409)
+    done = wait_job(client, job_id)
+    assert done["state"] == "done", done
+    out = tmp_path / "out.mp4"
+    out.write_bytes(client.get(f"/v1/jobs/{job_id}/result").content)
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert sorted(s["codec_type"] for s in probe["streams"]) == ["audio", "video"]
+    assert not probe["format"].get("tags") or set(probe["format"]["tags"]) <= {
+        "major_brand",
+        "minor_version",
+        "compatible_brands",
+    }
+    plan = client.get(f"/v1/jobs/{job_id}/plan").json()
+    assert plan["media"] == "video" and plan["tracks"]
+    assert job_id not in service.originals()
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "status", "reason"),
+    [
+        ("/v1/jobs", b"just some text, not a photo", 415, "not a file veil reads"),
+        ("/v1/jobs", b"", 415, "not a file veil reads"),
+        ("/v1/images", VIDEO.read_bytes(), 415, "send videos to POST /v1/jobs"),
+        ("/v1/images", b"\xff\xd8\xff" + os.urandom(4000), 422, "image"),
+        ("/v1/images", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 422, ""),
+    ],
+)
+def test_bad_uploads_get_a_reason(client, service, path, data, status, reason):
+    response = client.post(path, files={"file": (SECRET_NAME, data)})
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert reason in detail and "\n" not in detail and "Traceback" not in detail
+    assert service.originals() == [] or all(
+        client.get(f"/v1/jobs/{j}").json()["state"] in ("queued", "running", "done")
+        for j in service.originals()
+    )
+
+
+def test_request_errors(client, example_jpeg):
+    assert post_photo(client, example_jpeg, mask="glitter").status_code == 422
+    assert post_photo(client, example_jpeg, margin="9").status_code == 422
+    assert post_photo(client, example_jpeg, color="not-a-colour").status_code == 422
+    missing = client.post("/v1/images", data={"mask": "solid"})
+    assert missing.status_code == 422 and "file" in missing.json()["detail"]
+    garbled = client.post(
+        "/v1/images",
+        content=b"--xyz\r\nnot a form",
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert 400 <= garbled.status_code < 500
+    for method, url in [
+        ("GET", "/v1/jobs/nope"),
+        ("GET", "/v1/jobs/nope/result"),
+        ("GET", "/v1/jobs/nope/report"),
+        ("GET", "/v1/jobs/nope/plan"),
+        ("PUT", "/v1/jobs/nope/plan"),
+        ("POST", "/v1/jobs/nope/finish"),
+        ("DELETE", "/v1/jobs/nope"),
+    ]:
+        response = client.request(method, url)
+        assert response.status_code == 404 and response.json() == {"detail": "no such job"}
+
+
+def test_upload_size_limit(client, service):
+    big = b"\xff\xd8\xff" + b"\0" * (9 * 1024 * 1024)  # the fixture allows 8 MiB
+    response = client.post("/v1/images", files={"file": ("big.jpg", big)})
+    assert response.status_code == 413
+    assert not list((service.data_dir / "tmp").iterdir())
+
+
+def test_openapi_documents_every_endpoint(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/images", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= set(paths)
+    assert {"get", "put"} <= set(paths["/v1/jobs/{job_id}/plan"])
+    assert "delete" in paths["/v1/jobs/{job_id}"]
+
+
+def test_worker_crash_fails_one_job_only(client, service, example_jpeg):
+    job_id = client.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()["id"]
+    wait_state(client, job_id, "running")
+    pid = service.worker_of(job_id)
+    assert pid
+    os.kill(pid, signal.SIGKILL)  # what a decoder crashing on a hostile file looks like
+    failed = wait_job(client, job_id)
+    assert failed["state"] == "failed" and "stopped the worker" in failed["error"]
+    result = client.get(f"/v1/jobs/{job_id}/result")
+    assert result.status_code == 422 and "stopped the worker" in result.json()["detail"]
+    assert job_id not in service.originals()
+    # The service, and the next job, carry on (a new worker replaces the dead one).
+    assert post_photo(client, example_jpeg).status_code == 200
+    deadline = time.monotonic() + 60
+    while client.get("/healthz").json()["workers"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.get("/healthz").json()["workers"] == 2
+
+
+def test_logs_hold_no_names_or_addresses(service, client, example_jpeg):
+    post_photo(client, example_jpeg)
+    log = service.log_text()
+    assert "POST /v1/images 200" in log
+    assert SECRET_NAME not in log and "maria" not in log
+    for line in log.splitlines():
+        assert "127.0.0.1:" not in line or "Uvicorn running on" in line, line
+
+
+def test_restart_mid_job_finishes_it(tmp_path):
+    data = tmp_path / "data"
+    first = start_service(data, "--workers", "1")
+    with first.client() as c:
+        job_id = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()["id"]
+        wait_state(c, job_id, "running")
+        worker = first.worker_of(job_id)
+    first.kill()  # the web process dies without any chance to clean up
+    deadline = time.monotonic() + 10
+    while worker and _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker and not _alive(worker), "a worker outlived the service"
+    second = start_service(data, "--workers", "1")
+    try:
+        with second.client() as c:
+            done = wait_job(c, job_id)
+            assert done["state"] == "done", done
+            assert c.get(f"/v1/jobs/{job_id}/result").status_code == 200
+        assert second.originals() == []
+        assert list((data / "tmp").iterdir()) == []
+        assert not [p for p in (data / "results").iterdir() if not p.name.startswith(job_id)]
+    finally:
+        second.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_results_expire(tmp_path, example_jpeg):
+    # 0.0005 h = 1.8 s
+    svc = start_service(tmp_path / "data", "--workers", "1", "--result-ttl", "0.0005")
+    try:
+        with svc.client() as c:
+            response = post_photo(c, example_jpeg)
+            job_id = response.headers["x-veil-job"]
+            assert c.get(f"/v1/jobs/{job_id}/result").status_code == 200
+            deadline = time.monotonic() + 30
+            while c.get(f"/v1/jobs/{job_id}").json()["state"] != "expired":
+                assert time.monotonic() < deadline, "result never expired"
+                time.sleep(0.2)
+            gone = c.get(f"/v1/jobs/{job_id}/result")
+            assert gone.status_code == 410
+            assert not list((svc.data_dir / "results").iterdir())
+    finally:
+        svc.stop()
+
+
+def test_api_keys_and_rate_limit(tmp_path, example_jpeg):
+    data = tmp_path / "data"
+    from conftest import run_veil
+
+    keys = [run_veil("keys", "add", name, "--data-dir", data).stdout.strip() for name in "ab"]
+    assert all(k.startswith("veil_") for k in keys)
+    stored = (data / "jobs.sqlite3").read_bytes()
+    assert not any(k.encode() in stored for k in keys), "keys must be stored hashed"
+    svc = start_service(data, "--workers", "1", "--rate-limit", "2")
+    try:
+        with svc.client() as anonymous:
+            response = post_photo(anonymous, example_jpeg)
+            assert response.status_code == 401 and "API key" in response.json()["detail"]
+            assert (
+                anonymous.get("/v1/jobs/x", headers={"X-API-Key": "veil_wrong"}).status_code == 401
+            )
+        with (
+            svc.client(authorization=f"Bearer {keys[0]}") as a,
+            svc.client(**{"x-api-key": keys[1]}) as b,
+        ):
+            first = post_photo(a, example_jpeg)
+            assert first.status_code == 200
+            assert post_photo(a, example_jpeg).status_code == 200
+            limited = post_photo(a, example_jpeg)
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+            assert post_photo(b, example_jpeg).status_code == 200  # the limit is per key
+            # One key cannot see another key's jobs.
+            assert b.get(f"/v1/jobs/{first.headers['x-veil-job']}").status_code == 404
+    finally:
+        svc.stop()
