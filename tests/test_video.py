@@ -253,3 +253,22 @@ def test_full_disk_during_a_video_leaves_nothing(tmp_path: Path, tagged_clip: Pa
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_min_face_sets_the_detection_view(tmp_path: Path, tagged_clip: Path) -> None:
+    from veil.profiles import video_profile
+
+    # A 60 px smallest face lets detection see the frame at 1/6 of its size: the portraits
+    # (over 100 px tall) are still covered in every frame.
+    assert video_profile(60).passes[0].scale == pytest.approx(10 / 60)
+    assert video_profile(5).passes[0].scale == 1.0  # never upsampled past native
+    out = tmp_path / "coarse.mp4"
+    res = run_veil(tagged_clip, "-o", out, "-q", "--min-face", "60")
+    assert res.returncode == 0, res.stderr
+    for i, frame in enumerate(_frames(out)):
+        x = 40 + i * 8
+        for cx, cy in ((225, 118), (740, 157), (1250, 190)):
+            if 30 <= cx - x < 930:
+                assert frame[cy - 4:cy + 4, cx - x - 4:cx - x + 4].mean() < 50, (i, cx)
+    bad = run_veil(tagged_clip, "-o", tmp_path / "x.mp4", "--min-face", "0")
+    assert bad.returncode == 2 and "--min-face" in bad.stderr

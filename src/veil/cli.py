@@ -26,9 +26,10 @@ from .pipeline import (
     detect_video,
     load_auditor,
     load_detector,
+    load_video_detector,
 )
 from .plan import ImagePlan, PlanSet, VideoPlan
-from .profiles import DEFAULT_PROFILE, PHOTO_PROFILES
+from .profiles import DEFAULT_MIN_FACE, DEFAULT_PROFILE, PHOTO_PROFILES, SMALLEST_DETECTABLE
 from .report import FileReport, RunReport
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,6 +89,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--codec", default="libx264", help="videos: FFmpeg video encoder (libx264)")
     p.add_argument("--crf", type=int, default=20, help="videos: encoder quality (x264 CRF, 20)")
     p.add_argument("--preset", default="veryfast", help="videos: encoder preset (veryfast)")
+    p.add_argument(
+        "--min-face",
+        type=float,
+        default=DEFAULT_MIN_FACE,
+        help=f"videos: height in pixels of the smallest face to catch (default "
+        f"{DEFAULT_MIN_FACE:g}); detection runs on a frame scaled so such a face is "
+        f"{SMALLEST_DETECTABLE:g} px, so a larger value is faster",
+    )
     p.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
     p.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     p.add_argument("--report", type=Path, help="write a JSON report of the run here")
@@ -124,6 +133,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.inputs and not args.example:
         p.error("give at least one photo or folder (or --example)")
+    if args.min_face < 1:
+        p.error("--min-face must be at least 1 pixel")
     if args.margin < 0 or args.margin > 3:
         p.error("--margin must be between 0 and 3")
     try:
@@ -276,7 +287,8 @@ def is_video(path: Path) -> bool:
 
 
 def video_detector(args: argparse.Namespace) -> Detector:
-    return load_detector("video", args.threads)
+    # One inference thread per frame; --threads frames are detected at once (see detect_video).
+    return load_video_detector(args.min_face, 1)
 
 
 def encode_options(args: argparse.Namespace) -> EncodeOptions:
@@ -353,6 +365,7 @@ def run_anonymize(
                     plan=plan,
                     encode=encode_options(args),
                     name=job.key,
+                    parallel=args.threads,
                 )
             else:
                 if isinstance(plan, VideoPlan):

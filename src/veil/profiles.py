@@ -75,10 +75,25 @@ PROFILES: dict[str, Profile] = {
         ),
         audit=Pass("retinaface", 0.8, mirrored=True),
     ),
-    # Video: one CenterFace view per frame, at most 1280 px on the long side (a 1080p frame
-    # is seen at 1280x720); tracking, not extra passes, catches the frames it blinks on.
-    "video": Profile("video", (Pass("centerface", SMALL_FACE_BANDS, max_side=1280),), audit=None),
 }
+
+# Video: one CenterFace view per frame, scaled so that the smallest face to catch is as tall
+# as the smallest CenterFace finds reliably; tracking, not extra passes, covers the frames it
+# blinks on. The defaults see a 1080p frame at 1280x720 (bench/video_tune.py compares views).
+SMALLEST_DETECTABLE = 10.0  # face height, in the detector's input pixels
+DEFAULT_MIN_FACE = 15.0  # face height, in the video's pixels
+
+
+def video_profile(min_face: float = DEFAULT_MIN_FACE) -> Profile:
+    """The video profile for a smallest face to catch (in frame pixels): a larger one lets
+    detection run on a smaller view, which is faster."""
+    if min_face <= 0:
+        raise VeilError("the smallest face to catch must be a positive number of pixels")
+    scale = min(1.0, SMALLEST_DETECTABLE / min_face)
+    return Profile("video", (Pass("centerface", SMALL_FACE_BANDS, scale=scale),), audit=None)
+
+
+PROFILES["video"] = video_profile()
 DEFAULT_PROFILE = "balanced"
 PHOTO_PROFILES = ("fast", "balanced", "thorough")
 
@@ -123,9 +138,12 @@ def build_profile(
     profile: str = DEFAULT_PROFILE, threads: int = 0
 ) -> tuple[Detector, Detector | None]:
     """The profile's detector and its audit detector (None when the profile has no audit)."""
-    if profile not in PROFILES:
+    if profile.startswith("video:"):  # video:MIN_FACE
+        spec = video_profile(float(profile.split(":", 1)[1]))
+    elif profile in PROFILES:
+        spec = PROFILES[profile]
+    else:
         raise VeilError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    spec = PROFILES[profile]
     sessions = _Sessions(threads)
     passes = [_build_pass(p, sessions) for p in spec.passes]
     detector: Detector = passes[0] if len(passes) == 1 else Ensemble(passes)

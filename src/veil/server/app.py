@@ -33,7 +33,7 @@ from ..errors import VeilError
 from ..masks import DEFAULT_MARGIN
 from ..media.image import DEFAULT_MAX_PIXELS
 from ..plan import ImagePlan, VideoPlan, plan_from_json
-from ..profiles import DEFAULT_PROFILE
+from ..profiles import DEFAULT_MIN_FACE, DEFAULT_PROFILE
 from .sniff import HEAD_BYTES, SUPPORTED, sniff
 from .store import Job, Store
 from .worker import WorkerSettings, worker_main
@@ -269,6 +269,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         audit: bool
         strict: bool
         audio: str
+        min_face: float
 
     def job_options(
         mask: Annotated[Literal["solid", "mosaic", "blur"], Form()] = "solid",
@@ -280,12 +281,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
         audit: Annotated[bool, Form()] = True,
         strict: Annotated[bool, Form()] = False,
         audio: Annotated[Literal["copy", "drop"], Form()] = "copy",
+        min_face: Annotated[float, Form(ge=1, le=1000)] = DEFAULT_MIN_FACE,
     ) -> JobOptions:
         try:
             rgb = list(ImageColor.getrgb(color)[:3])
         except ValueError as exc:
             raise _error(422, f"color: not a colour: {color!r}") from exc
-        return JobOptions(mask, shape, margin, rgb, format, profile, audit, strict, audio)
+        return JobOptions(mask, shape, margin, rgb, format, profile, audit, strict, audio, min_face)
 
     Options = Annotated[JobOptions, Depends(job_options)]
 

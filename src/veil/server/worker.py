@@ -20,7 +20,13 @@ from ..errors import InputError, VeilError
 from ..masks import MaskStyleOptions
 from ..media.image import EXTENSIONS, write_atomic
 from ..media.video import EncodeOptions, probe_video
-from ..pipeline import anonymize_image, anonymize_video, load_auditor, load_detector
+from ..pipeline import (
+    anonymize_image,
+    anonymize_video,
+    load_auditor,
+    load_detector,
+    load_video_detector,
+)
 from ..plan import ImagePlan, VideoPlan
 from ..profiles import DEFAULT_PROFILE
 from .store import Job, Store
@@ -187,12 +193,13 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
     plan, report = anonymize_video(
         src,
         store.results / f"{job.id}.mp4",
-        detector=load_detector("video", settings.threads) if stored is None else None,
+        detector=load_video_detector(options.get("min_face"), 1) if stored is None else None,
         mask=mask_options(options),
         plan=None if stored is None else VideoPlan.from_json(stored),
         encode=EncodeOptions(audio=options["audio"], threads=settings.threads),
         progress=progress,
         name="upload",
+        parallel=settings.threads,
     )
     report.output = "result.mp4"
     _finish(store, job, "mp4", plan, report.to_json(), settings.result_ttl)
