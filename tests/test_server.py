@@ -252,10 +252,11 @@ def test_logs_hold_no_names_or_addresses(service, client, example_jpeg):
         assert "127.0.0.1:" not in line or "Uvicorn running on" in line, line
 
 
-def test_restart_mid_job_finishes_it(tmp_path):
+def test_restart_mid_job_finishes_it(tmp_path, example_jpeg):
     data = tmp_path / "data"
     first = start_service(data, "--workers", "1")
     with first.client() as c:
+        done_before = post_photo(c, example_jpeg).headers["x-veil-job"]
         job_id = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()["id"]
         wait_state(c, job_id, "running")
         worker = first.worker_of(job_id)
@@ -270,9 +271,12 @@ def test_restart_mid_job_finishes_it(tmp_path):
             done = wait_job(c, job_id)
             assert done["state"] == "done", done
             assert c.get(f"/v1/jobs/{job_id}/result").status_code == 200
+            # A result finished before the crash is still there until it expires.
+            assert c.get(f"/v1/jobs/{done_before}/result").status_code == 200
         assert second.originals() == []
         assert list((data / "tmp").iterdir()) == []
-        assert not [p for p in (data / "results").iterdir() if not p.name.startswith(job_id)]
+        owners = {p.name.split(".")[0] for p in (data / "results").iterdir()}
+        assert owners == {job_id, done_before}
     finally:
         second.stop()
 

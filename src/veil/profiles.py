@@ -90,7 +90,9 @@ def video_profile(min_face: float = DEFAULT_MIN_FACE) -> Profile:
     if min_face <= 0:
         raise VeilError("the smallest face to catch must be a positive number of pixels")
     scale = min(1.0, SMALLEST_DETECTABLE / min_face)
-    return Profile("video", (Pass("centerface", SMALL_FACE_BANDS, scale=scale),), audit=None)
+    # Tiles only past 4K: a seam cuts large faces (a 4K frame's default view is 2560 px wide).
+    view = Pass("centerface", SMALL_FACE_BANDS, scale=scale, tile=4096)
+    return Profile("video", (view,), audit=None)
 
 
 PROFILES["video"] = video_profile()
