@@ -98,44 +98,57 @@ def make_clip(
     return truth
 
 
+class FaceFrames:
+    """Scores masks frame by frame: protected face-frames by height, flicker, non-face share."""
+
+    def __init__(self) -> None:
+        self.prot: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.per_face: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+        self.nonface = [0, 0]
+
+    def add(self, masked: np.ndarray, faces: list, ignore: np.ndarray | None = None) -> None:
+        """One frame: `masked` pixels, its (face id, [x, y, w, h]) faces, pixels to leave out
+        of the non-face share (already black in the source)."""
+        face_px = np.zeros_like(masked)
+        for fid, box in faces:
+            x, y, w, h = box
+            face_px[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))] = True
+            ok = face_protected(masked, box)
+            self.prot[bucket_of(h)][0] += ok
+            self.prot[bucket_of(h)][1] += 1
+            self.per_face[fid].append((ok, h))
+        keep = ~face_px if ignore is None else ~face_px & ~ignore
+        self.nonface[0] += int((masked & keep).sum())
+        self.nonface[1] += int(keep.sum())
+
+    def result(self) -> dict:
+        unmasked_24 = flicker = 0
+        for frames in self.per_face.values():
+            oks = [ok for ok, _ in frames]
+            for ok, h in frames:
+                if h >= 24 and not ok:
+                    unmasked_24 += 1
+                    others = len(oks) - 1
+                    if others and sum(oks) / others > 0.5:
+                        flicker += 1
+        return {
+            "prot": dict(self.prot),
+            "unmasked_24": unmasked_24,
+            "flicker": flicker,
+            "nonface": self.nonface[0] / max(1, self.nonface[1]),
+        }
+
+
 def score(src: Path, out: Path, truth: list) -> dict:
     """Protected face-frames by height, flicker, non-face share, from decoded frames."""
-    prot: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    per_face: dict[str, list[tuple[bool, float]]] = defaultdict(list)
-    nonface = [0, 0]
+    tally = FaceFrames()
     with av.open(str(src)) as a, av.open(str(out)) as b:
         for i, (fa, fb) in enumerate(zip(a.decode(video=0), b.decode(video=0), strict=True)):
             orig = fa.to_ndarray(format="rgb24")
             # deface's writer pads frames to a multiple of 16 rows; compare the picture area
             res = fb.to_ndarray(format="rgb24")[: orig.shape[0], : orig.shape[1]]
-            masked = res.max(axis=2) < DARK
-            dark = orig.max(axis=2) < DARK
-            face_px = np.zeros_like(masked)
-            for fid, box in truth[i]:
-                x, y, w, h = box
-                face_px[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))] = True
-                ok = face_protected(masked, box)
-                prot[bucket_of(h)][0] += ok
-                prot[bucket_of(h)][1] += 1
-                per_face[fid].append((ok, h))
-            keep = ~face_px & ~dark
-            nonface[0] += int((masked & keep).sum())
-            nonface[1] += int(keep.sum())
-    unmasked_24 = flicker = 0
-    for frames in per_face.values():
-        oks = [ok for ok, _ in frames]
-        for ok, h in frames:
-            if h >= 24 and not ok:
-                unmasked_24 += 1
-                others = len(oks) - 1
-                if others and sum(oks) / others > 0.5:
-                    flicker += 1
-    return {
-        "prot": dict(prot),
-        "unmasked_24": unmasked_24,
-        "flicker": flicker,
-        "nonface": nonface[0] / max(1, nonface[1]),
-    }
+            tally.add(res.max(axis=2) < DARK, truth[i], orig.max(axis=2) < DARK)
+    return tally.result()
 
 
 def run_deface(src: Path, dst: Path) -> None:

@@ -29,8 +29,7 @@ from veil.masks import DEFAULT_MARGIN, coverage  # noqa: E402
 from veil.media.video import iter_frames  # noqa: E402
 from veil.plan import Region  # noqa: E402
 from veil.track import TrackOptions, fill, link  # noqa: E402
-from video import make_clip  # noqa: E402
-from wider import bucket_of, face_protected  # noqa: E402
+from video import FaceFrames, make_clip  # noqa: E402
 
 VIEWS = {  # name: (long side of the view, band thresholds for <24, 24-64, >=64 px boxes)
     "cf1280": (1280, (0.05, 0.05, 0.08)),
@@ -100,38 +99,12 @@ def score(folder: Path, variant: str, track: TrackOptions, margin: float = DEFAU
     per_frame = [detections(raw, names, i) if i % k == 0 else empty for i in range(n)]
     tracks = link(per_frame, track)
     filled = [fill(t, n, track) for t in tracks]
-    prot: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    per_face: dict[str, list[tuple[bool, float]]] = defaultdict(list)
-    masked_px = background_px = 0
+    tally = FaceFrames()
     for i in range(n):
         regions = [Region(*b[i]) for b in filled if i in b]
-        covered = coverage(height, width, regions, margin, "ellipse")
-        face_px = np.zeros_like(covered)
-        for fid, box in truth[i]:
-            x, y, w, h = box
-            face_px[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))] = True
-            ok = face_protected(covered, box)
-            prot[bucket_of(h)][0] += ok
-            prot[bucket_of(h)][1] += 1
-            per_face[fid].append((ok, h))
-        masked_px += int((covered & ~face_px).sum())
-        background_px += int((~face_px).sum())
-    unmasked = flicker = 0
-    for frames in per_face.values():
-        oks = [ok for ok, _ in frames]
-        for ok, h in frames:
-            if h >= 24 and not ok:
-                unmasked += 1
-                others = len(oks) - 1
-                flicker += bool(others and sum(oks) / others > 0.5)
+        tally.add(coverage(height, width, regions, margin, "ellipse"), truth[i])
     cost = sum(data["ms"][v] for v in names) / k * 1000
-    return {
-        "prot": dict(prot),
-        "unmasked": unmasked,
-        "flicker": flicker,
-        "nonface": masked_px / background_px,
-        "ms": cost,
-    }
+    return {**tally.result(), "ms": cost}
 
 
 def main() -> None:
@@ -169,7 +142,7 @@ def main() -> None:
         print(
             f"{variant} | {r['ms']:.0f} | "
             + " | ".join(cells)
-            + f" | {r['unmasked']} | {r['flicker']} | {100 * r['nonface']:.1f}%"
+            + f" | {r['unmasked_24']} | {r['flicker']} | {100 * r['nonface']:.1f}%"
         )
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,17 @@ def wait_status(page, text: str, timeout: int = 30_000) -> None:
     )
 
 
+def rerender_and_download(page, folder: Path, timeout: int) -> Path:
+    """Re-render the edited plan, wait for it, and save what the Download link gives."""
+    page.get_by_role("button", name="Re-render").click()
+    wait_status(page, "Re-rendered", timeout)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download result").click()
+    out = folder / download.value.suggested_filename
+    download.value.save_as(out)
+    return out
+
+
 def plan_of(page) -> dict:
     return page.evaluate("() => current.plan")
 
@@ -109,12 +121,7 @@ def test_photo_review_with_the_keyboard(page, service, tmp_path, example_jpeg, e
     page.keyboard.press("n")
     new_box = plan_of(page)["regions"][-1]["box"]
 
-    page.get_by_role("button", name="Re-render").click()
-    wait_status(page, "Re-rendered", 120_000)
-    with page.expect_download() as download:
-        page.get_by_role("link", name="Download result").click()
-    out = tmp_path / download.value.suggested_filename
-    download.value.save_as(out)
+    out = rerender_and_download(page, tmp_path, 120_000)
     assert out.name == "portraits.veiled.jpg"
     assert identifying_tags(out) == []
     assert covered_share(out, keep) < 0.2  # the face a person chose to leave visible
@@ -177,12 +184,7 @@ def test_video_review_toggles_tracks(page, service, tmp_path):
     first_track.focus()
     page.keyboard.press("Space")  # keyboard: leave this track visible
     assert plan_of(page)["tracks"][0]["keep"] is True
-    page.get_by_role("button", name="Re-render").click()
-    wait_status(page, "Re-rendered", 180_000)
-    with page.expect_download() as download:
-        page.get_by_role("link", name="Download result").click()
-    out = tmp_path / download.value.suggested_filename
-    download.value.save_as(out)
+    out = rerender_and_download(page, tmp_path, 180_000)
     assert out.name == "street.veiled.mp4"
     streams = subprocess.run(
         [
