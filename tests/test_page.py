@@ -93,6 +93,15 @@ def test_photo_review_with_the_keyboard(page, service, tmp_path, example_jpeg, e
     page.locator("#overlay rect.region").first.wait_for(timeout=120_000)
     regions = len(plan_of(page)["regions"])
     assert regions >= len(example_faces)
+    # Hiding faint boxes hides them from view only; the plan keeps every one.
+    drawn = page.locator("#overlay rect.region").count()
+    assert page.locator("#overlay rect.region.faint").count() > 0
+    page.get_by_label("Show faint boxes").uncheck()
+    assert page.locator("#overlay rect.region.faint").count() == 0
+    assert page.locator("#overlay rect.region").count() <= drawn
+    assert len(plan_of(page)["regions"]) == regions
+    page.get_by_label("Show faint boxes").check()
+    assert page.locator("#overlay rect.region").count() == drawn
 
     # Tab onto the box over the first portrait and mark it to stay visible.
     keep = example_faces[0]

@@ -7,8 +7,10 @@ import io
 import json
 import os
 import signal
+import struct
 import subprocess
 import time
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -164,6 +166,19 @@ def test_video_job(client, service, tmp_path):
     assert job_id not in service.originals()
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG header that claims a huge image (a decompression bomb's first bytes)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 @pytest.mark.parametrize(
     ("path", "data", "status", "reason"),
     [
@@ -172,11 +187,18 @@ def test_video_job(client, service, tmp_path):
         ("/v1/images", VIDEO.read_bytes(), 415, "send videos to POST /v1/jobs"),
         ("/v1/images", b"\xff\xd8\xff" + os.urandom(4000), 422, "image"),
         ("/v1/images", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 422, ""),
+        ("/v1/images", _png_claiming(60000, 60000), 422, "decompression bomb"),
+        ("/v1/jobs", VIDEO.read_bytes()[:20000], 202, ""),  # truncated: fails in its job
     ],
 )
 def test_bad_uploads_get_a_reason(client, service, path, data, status, reason):
     response = client.post(path, files={"file": (SECRET_NAME, data)})
     assert response.status_code == status, response.text
+    if status == 202:
+        failed = wait_job(client, response.json()["id"])
+        assert failed["state"] == "failed", failed
+        response = client.get(f"/v1/jobs/{failed['id']}/result")
+        assert response.status_code == 422
     detail = response.json()["detail"]
     assert reason in detail and "\n" not in detail and "Traceback" not in detail
     assert service.originals() == [] or all(

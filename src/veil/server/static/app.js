@@ -4,6 +4,9 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
+// Boxes scored under this are drawn dashed and can be hidden: crowd photos get many faint
+// candidates (recall first), and a reviewer looks at the confident ones first.
+const FAINT = 0.3;
 const $ = (id) => document.getElementById(id);
 const jobs = [];
 let current = null; // { job, plan, selected, resultUrl }
@@ -152,7 +155,10 @@ function drawRegions() {
   // Keyboard users keep their place: if a box had focus, the selected box gets it back.
   const hadFocus = svg.contains(document.activeElement);
   svg.replaceChildren();
+  const showFaint = $("show-faint").checked;
   current.plan.regions.forEach((region, i) => {
+    const faint = region.score < FAINT && region.source !== "person";
+    if (faint && !showFaint && i !== current.selected) return; // hidden, still in the plan
     const [x1, y1, x2, y2] = region.box;
     const rect = document.createElementNS(SVG, "rect");
     rect.setAttribute("x", x1); rect.setAttribute("y", y1);
@@ -162,7 +168,7 @@ function drawRegions() {
     rect.dataset.index = String(i);
     const classes = ["region"];
     if (region.keep) classes.push("keep");
-    if (region.score < 0.5 && region.source !== "person") classes.push("faint");
+    if (faint) classes.push("faint");
     if (i === current.selected) classes.push("selected");
     rect.setAttribute("class", classes.join(" "));
     rect.setAttribute("aria-label",
@@ -376,6 +382,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("delete-box").addEventListener("click", deleteSelected);
   $("keep-box").addEventListener("click", toggleKeep);
   $("rerender").addEventListener("click", rerender);
+  $("show-faint").addEventListener("change", () => { if (current && $("overlay")) drawRegions(); });
   $("finish").addEventListener("click", finish);
   $("download").setAttribute("aria-disabled", "true");
   document.addEventListener("keydown", (ev) => {
