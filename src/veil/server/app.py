@@ -325,14 +325,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
             await upload.close()
         return sniffed.kind, Path(name)
 
-    def links(job: Job) -> dict[str, str]:
+    def describe(job: Job) -> dict[str, Any]:
+        """A job as the API shows it: its state and where to find its parts."""
         base = f"/v1/jobs/{job.id}"
-        return {
-            "self": base,
-            "result": f"{base}/result",
-            "report": f"{base}/report",
-            "plan": f"{base}/plan",
-        }
+        links = {part: f"{base}/{part}" for part in ("result", "report", "plan")}
+        return {**job.public(), "links": {"self": base, **links}}
 
     # --- the page --------------------------------------------------------------------------
 
@@ -421,12 +418,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         kind, received = await receive(file, key_id, ("image", "video"))
         job = store.create(kind, vars(options), received, review=review, key_id=key_id)
         log.info("job %s %s queued", job.id, kind)
-        return {**job.public(), "links": links(job)}
+        return describe(job)
 
     @app.get("/v1/jobs/{job_id}", summary="A job's state and progress")
     async def get_job(job_id: str, key_id: Caller) -> dict[str, Any]:
         job = owned(job_id, key_id)
-        return {**job.public(), "links": links(job)}
+        return describe(job)
 
     def ready(job: Job) -> None:
         if job.state == "expired":
@@ -496,7 +493,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         store.plan_path(job.id).write_text(json.dumps(plan.to_json()))
         store.requeue_for_render(job.id)
         job = owned(job_id, key_id)
-        return {**job.public(), "links": links(job)}
+        return describe(job)
 
     @app.post("/v1/jobs/{job_id}/finish", summary="End a review: delete the original now")
     async def finish_review(job_id: str, key_id: Caller) -> dict[str, Any]:
@@ -505,7 +502,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             raise _error(409, f"the job is {job.state}; wait for it to finish")
         store.drop_original(job.id)
         job = owned(job_id, key_id)
-        return {**job.public(), "links": links(job)}
+        return describe(job)
 
     @app.delete("/v1/jobs/{job_id}", status_code=204, summary="Delete a job and all its files")
     async def delete_job(job_id: str, key_id: Caller) -> Response:

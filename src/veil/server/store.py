@@ -193,11 +193,13 @@ class Store:
         ).fetchone()
         return Job.from_row(row) if row else None
 
-    def set_progress(self, job_id: str, stage: str, progress: float) -> None:
-        self.db.execute(
+    def set_progress(self, job_id: str, stage: str, progress: float) -> bool:
+        """Record progress; False when the job no longer exists (it was deleted)."""
+        cursor = self.db.execute(
             "UPDATE jobs SET stage = ?, progress = ?, updated = ? WHERE id = ?",
             (stage, progress, time.time(), job_id),
         )
+        return cursor.rowcount > 0
 
     def finish(self, job: Job, result_ext: str, result_type: str, ttl: float) -> None:
         """Mark a job done; its original goes unless a person is still reviewing it."""

@@ -141,16 +141,18 @@ def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
     options = job.options
     stored = _stored_plan(store, job)
     data = store.original_path(job.id).read_bytes()
-    store.set_progress(job.id, "detect" if stored is None else "render", 0.1)
+    if not store.set_progress(job.id, "detect" if stored is None else "render", 0.1):
+        raise JobGone
+    detect = stored is None  # a re-render of an edited plan detects nothing
     result = anonymize_image(
         data,
         mask=mask_options(options),
-        plan=None if stored is None else ImagePlan.from_json(stored),
+        plan=None if detect else ImagePlan.from_json(stored),
         format=options.get("format"),
         max_pixels=settings.max_pixels,
         name="upload",
-        detector=load_detector(options["profile"], settings.threads),
-        auditor=load_auditor(options["profile"], settings.threads) if options["audit"] else None,
+        detector=load_detector(options["profile"], settings.threads) if detect else None,
+        auditor=load_auditor(options["profile"], settings.threads) if detect else None,
         audit=options["audit"],
         strict=options["strict"],
     )
@@ -180,14 +182,7 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
         if os.getppid() != settings.parent_pid:
             raise JobGone
         first = 0.0 if stage == "detect" or passes == 1 else 0.5
-        share = min(done / total, 1.0) / passes
-        if (
-            store.db.execute(
-                "UPDATE jobs SET stage = ?, progress = ?, updated = ? WHERE id = ?",
-                (stage, first + share, time.time(), job.id),
-            ).rowcount
-            == 0
-        ):
+        if not store.set_progress(job.id, stage, first + min(done / total, 1.0) / passes):
             raise JobGone
 
     plan, report = anonymize_video(
