@@ -360,3 +360,19 @@ def test_api_keys_and_rate_limit(tmp_path, example_jpeg):
             assert b.get(f"/v1/jobs/{first.headers['x-veil-job']}").status_code == 404
     finally:
         svc.stop()
+
+
+def test_full_queue_says_busy(tmp_path, example_jpeg):
+    svc = start_service(tmp_path / "data", "--workers", "1", "--max-queue", "1")
+    try:
+        with svc.client() as c:
+            video = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())})
+            assert video.status_code == 202
+            busy = post_photo(c, example_jpeg)
+            assert busy.status_code == 503 and busy.headers["retry-after"]
+            assert "busy" in busy.json()["detail"]
+            assert wait_job(c, video.json()["id"])["state"] == "done"
+            assert post_photo(c, example_jpeg).status_code == 200  # room again
+        assert svc.originals() == []
+    finally:
+        svc.stop()
