@@ -6,7 +6,8 @@ chosen one from decoded pixels).
     python bench/video_tune.py cache /tmp/vt              # clip, truth, raw boxes per view
     python bench/video_tune.py score /tmp/vt 'cf1280' 'cf960+cf512' 'cf1280/2' ...
 
-A variant is views joined by '+', optionally '/K' to detect on every K-th frame only.
+A variant is views joined by '+', each optionally '@K' to run on every K-th frame only, and
+optionally '/K' after them all to detect on every K-th frame only.
 """
 
 from __future__ import annotations
@@ -93,17 +94,21 @@ def score(folder: Path, variant: str, track: TrackOptions, margin: float = DEFAU
     width, height = data["size"]
     spec, _, every = variant.partition("/")
     k = int(every or 1)
-    names = spec.split("+")
+    # Each view may run on every K-th frame only: 'cf640+cf1280@3'.
+    views = [(v.partition("@")[0], int(v.partition("@")[2] or 1)) for v in spec.split("+")]
     n = len(truth)
     empty = Detections.of(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), "none")
-    per_frame = [detections(raw, names, i) if i % k == 0 else empty for i in range(n)]
+    per_frame = []
+    for i in range(n):
+        names = [name for name, stride in views if i % (stride * k) == 0]
+        per_frame.append(detections(raw, names, i) if names else empty)
     tracks = link(per_frame, track)
     filled = [fill(t, n, track) for t in tracks]
     tally = FaceFrames()
     for i in range(n):
         regions = [Region(*b[i]) for b in filled if i in b]
         tally.add(coverage(height, width, regions, margin, "ellipse"), truth[i])
-    cost = sum(data["ms"][v] for v in names) / k * 1000
+    cost = sum(data["ms"][name] / stride for name, stride in views) / k * 1000
     return {**tally.result(), "ms": cost}
 
 
