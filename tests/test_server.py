@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import METADATA, covered_share, identifying_tags
+from conftest import METADATA, covered_share, identifying_tags, run_veil
 from service import Service, start_service, wait_job, wait_state
 
 VIDEO = METADATA / "dirty.mp4"
@@ -332,8 +332,6 @@ def test_results_expire(tmp_path, example_jpeg):
 
 def test_api_keys_and_rate_limit(tmp_path, example_jpeg):
     data = tmp_path / "data"
-    from conftest import run_veil
-
     keys = [run_veil("keys", "add", name, "--data-dir", data).stdout.strip() for name in "ab"]
     assert all(k.startswith("veil_") for k in keys)
     stored = (data / "jobs.sqlite3").read_bytes()

@@ -235,7 +235,9 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     for job in progress(jobs, args.quiet):
         try:
             if is_video(job.src):
-                plans.files[job.key] = detect_video(job.src, video_detector(args))
+                plans.files[job.key] = detect_video(
+                    job.src, video_detector(args), parallel=args.threads
+                )
                 continue
             decoded = decode_image(job.src.read_bytes(), int(args.max_megapixels * 1e6))
             plans.files[job.key] = detect_image(decoded.pixels, detector)
@@ -250,23 +252,20 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], detector: Detector) ->
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def frame_progress(args: argparse.Namespace, job: Job) -> Callable[[str, int], None] | None:
+def frame_progress(args: argparse.Namespace, job: Job) -> Callable[[str, int, int], None] | None:
     """A per-pass frame bar (frames per second, time left) for one video, on a terminal."""
     if args.quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    from .media.video import probe_video
-
-    total = probe_video(job.src).frames or None
     bars: dict[str, Any] = {}
 
-    def update(stage: str, done: int) -> None:
+    def update(stage: str, done: int, total: int) -> None:
         if stage not in bars:
             for bar in bars.values():
                 bar.close()
             bars[stage] = tqdm(
-                total=total,
+                total=total or None,
                 unit="frame",
                 desc=f"{job.key}: {stage}",
                 file=sys.stderr,

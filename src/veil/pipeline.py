@@ -372,14 +372,16 @@ def anonymize_video(
     plan: VideoPlan | None = None,
     encode: EncodeOptions | None = None,
     track: TrackOptions | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     name: str | None = None,
     parallel: int = 0,
 ) -> tuple[VideoPlan, FileReport]:
     """Anonymize a video in two passes: detect and track every frame, then render and encode.
 
     With `plan`, only the second pass runs; `parallel` frames are detected at once (0: one
-    per core; see detect_video). The output is written to a temporary name and
+    per core; see detect_video). `progress(stage, frames done, frames in all)` is called per
+    frame ("detect", then "encode"; in all is 0 when the container does not say). The
+    output is written to a temporary name and
     renamed at the end; on any failure nothing is left at `dst`.
     """
     from .media.video import encode_video, probe_video
@@ -400,7 +402,7 @@ def anonymize_video(
             src,
             detector or load_video_detector(),
             track,
-            None if progress is None else (lambda n: progress("detect", n)),
+            None if progress is None else (lambda n: progress("detect", n, info.frames)),
             parallel,
         )
     elif (plan.width, plan.height) != (info.width, info.height):
@@ -412,11 +414,13 @@ def anonymize_video(
     rng = np.random.default_rng()
     frames_masked = 0
 
+    per_frame = plan.regions_by_frame()
+
     def render(index: int, frame: np.ndarray) -> np.ndarray:
         nonlocal frames_masked
         if index >= plan.frames:
             raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
-        regions = plan.regions_at(index)
+        regions = per_frame[index]
         if regions:
             frames_masked += 1
             draw_masks(frame, regions, mask, rng)
@@ -427,7 +431,7 @@ def anonymize_video(
         dst,
         render,
         encode,
-        None if progress is None else (lambda n: progress("encode", n)),
+        None if progress is None else (lambda n: progress("encode", n, plan.frames)),
         expected_frames=plan.frames,
     )
     t2 = time.perf_counter()

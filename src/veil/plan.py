@@ -142,16 +142,20 @@ class VideoPlan:
     # (first frame, last frame, region), inclusive; drawn by a person.
     regions: list[tuple[int, int, Region]] = field(default_factory=list)
 
-    def regions_at(self, index: int) -> list[Region]:
-        """What to cover in frame `index` (tracks a person kept visible are left out)."""
-        out = []
+    def regions_by_frame(self) -> list[list[Region]]:
+        """What to cover in each frame (tracks a person kept visible are left out), built
+        once from the tracks' sparse boxes rather than by asking every track per frame."""
+        out: list[list[Region]] = [[] for _ in range(self.frames)]
         for track in self.tracks:
-            box = track.boxes.get(index)
-            if box is not None and not track.keep:
-                out.append(Region(box[0], box[1], box[2], box[3], source=track.source))
+            if track.keep:
+                continue
+            for index, box in track.boxes.items():
+                if 0 <= index < self.frames:
+                    out[index].append(Region(box[0], box[1], box[2], box[3], source=track.source))
         for first, last, region in self.regions:
-            if first <= index <= last and not region.keep:
-                out.append(region)
+            if not region.keep:
+                for index in range(max(first, 0), min(last, self.frames - 1) + 1):
+                    out[index].append(region)
         return out
 
     def to_json(self) -> dict[str, Any]:

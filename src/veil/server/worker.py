@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import InputError, VeilError
 from ..masks import MaskStyleOptions
 from ..media.image import EXTENSIONS, write_atomic
-from ..media.video import EncodeOptions, probe_video
+from ..media.video import EncodeOptions
 from ..pipeline import (
     anonymize_image,
     anonymize_video,
@@ -169,11 +169,10 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
     options = job.options
     stored = _stored_plan(store, job)
     src = store.original_path(job.id)
-    total = max(probe_video(src).frames, 1)
     passes = 1 if stored is not None else 2
     last = 0.0
 
-    def progress(stage: str, done: int) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
         nonlocal last
         now = time.monotonic()
         if now - last < PROGRESS_EVERY_S:
@@ -182,7 +181,7 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
         if os.getppid() != settings.parent_pid:
             raise JobGone
         first = 0.0 if stage == "detect" or passes == 1 else 0.5
-        if not store.set_progress(job.id, stage, first + min(done / total, 1.0) / passes):
+        if not store.set_progress(job.id, stage, first + min(done / max(total, 1), 1.0) / passes):
             raise JobGone
 
     plan, report = anonymize_video(
