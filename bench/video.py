@@ -30,9 +30,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from veil.masks import MaskStyleOptions  # noqa: E402
-from veil.media.video import EncodeOptions, encode_video  # noqa: E402
-from veil.pipeline import anonymize_video, load_video_detector  # noqa: E402
+from veil.media.video import encode_video  # noqa: E402
+from veil.options import EncodeOptions, Options  # noqa: E402
+from veil.pipeline import anonymize_video, detect_video, load_video_models  # noqa: E402
 from veil.track import TrackOptions  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
 
@@ -210,14 +210,9 @@ def main() -> None:
         for name, track in variants.items():
             dst = folder / f"{name}.mp4"
             t = time.perf_counter()
-            anonymize_video(
-                clip,
-                dst,
-                detector=load_video_detector(args.min_face),
-                mask=MaskStyleOptions(),
-                track=track,
-                encode=encode,
-            )
+            detector = load_video_models(args.min_face).detector
+            plan = detect_video(clip, detector, track)
+            anonymize_video(clip, dst, Options(encode=encode), plan=plan)
             rows[name] = (time.perf_counter() - t, score(clip, dst, truth))
         if not (args.no_deface or args.veil_only):
             dst = folder / "deface.mp4"

@@ -108,7 +108,7 @@ def test_detector_failure_writes_nothing(tmp_path: Path, example_jpeg: bytes) ->
     src = tmp_path / "p.jpg"
     src.write_bytes(example_jpeg)
     with pytest.raises(veil.VeilError, match="face detection failed"):
-        veil.anonymize_file(src, tmp_path / "out.jpg", detector=BrokenDetector())
+        veil.anonymize_file(src, tmp_path / "out.jpg", models=veil.Models(BrokenDetector()))
     assert not (tmp_path / "out.jpg").exists()
     _no_output_left(tmp_path)
 

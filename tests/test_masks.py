@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.masks import MaskStyleOptions, coverage, draw_masks
+from veil.masks import coverage, draw_masks
+from veil.options import MaskOptions
 from veil.plan import Region
 
 
@@ -30,7 +31,7 @@ def test_mosaic_is_coarse_and_noisy() -> None:
     img = np.zeros((200, 300, 3), np.uint8) + 100
     out = img.copy()
     draw_masks(
-        out, [Region(80, 40, 240, 200)], MaskStyleOptions(style="mosaic", shape="box", margin=0.0)
+        out, [Region(80, 40, 240, 200)], MaskOptions(style="mosaic", shape="box", margin=0.0)
     )
     face = out[40:200, 80:240].astype(int)
     # uniform input, yet cells differ: noise was added, so averaging cannot recover the face
@@ -45,7 +46,7 @@ def test_keep_regions_are_not_drawn_by_render() -> None:
 
     img = _noise()
     plan = ImagePlan(300, 200, [Region(10, 10, 50, 50, keep=True), Region(100, 100, 150, 150)])
-    out = veil.render_image(img, plan, MaskStyleOptions(shape="box", margin=0.0))
+    out = veil.render_image(img, plan, MaskOptions(shape="box", margin=0.0))
     assert (out[10:50, 10:50] == img[10:50, 10:50]).all()
     assert (out[100:150, 100:150] == 0).all()
 
@@ -55,6 +56,6 @@ def test_rgba_masks_become_opaque() -> None:
     draw_masks(
         img,
         [Region(10, 10, 30, 30)],
-        MaskStyleOptions(shape="box", margin=0.0, color=(255, 255, 255)),
+        MaskOptions(shape="box", margin=0.0, color=(255, 255, 255)),
     )
     assert (img[10:30, 10:30] == 255).all()

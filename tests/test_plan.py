@@ -119,7 +119,7 @@ def test_python_api_round_trip(example_jpeg: bytes) -> None:
     pixels = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
     plan = veil.detect_image(pixels, veil.load_detector())
     assert len([r for r in plan.regions if r.score > 0.5]) == 3
-    rendered = veil.render_image(pixels, plan, veil.MaskStyleOptions(style="solid"))
+    rendered = veil.render_image(pixels, plan, veil.MaskOptions(style="solid"))
     assert rendered.shape == pixels.shape and not (rendered == pixels).all()
     result = veil.anonymize_image(example_jpeg, plan=plan)
     assert result.format == "JPEG" and result.report.faces
@@ -129,7 +129,8 @@ def test_audit_covers_what_the_detector_missed(example_jpeg: bytes) -> None:
     from veil.detect.centerface import CenterFace
 
     blind = CenterFace(threshold=1.1)  # a real detector set so it finds nothing
-    result = veil.anonymize_image(example_jpeg, detector=blind)
+    auditor = veil.load_models().auditor  # the default profile's
+    result = veil.anonymize_image(example_jpeg, models=veil.Models(blind, auditor))
     assert result.report.audit["ran"] is True
     assert len(result.report.audit["found"]) >= 3
     assert {r.source for r in result.plan.regions} == {"audit"}
@@ -138,7 +139,8 @@ def test_audit_covers_what_the_detector_missed(example_jpeg: bytes) -> None:
         cx, cy = int((r.x1 + r.x2) / 2), int((r.y1 + r.y2) / 2)
         assert out[cy - 3:cy + 3, cx - 3:cx + 3].max() < 40  # covered in the output
 
-    unaudited = veil.anonymize_image(example_jpeg, detector=blind, audit=False)
+    no_audit = veil.Options(detect=veil.DetectOptions(audit=False))
+    unaudited = veil.anonymize_image(example_jpeg, no_audit, models=veil.Models(blind, auditor))
     assert unaudited.report.audit == {"ran": False} and not unaudited.plan.regions
 
 
@@ -146,12 +148,16 @@ def test_strict_fails_when_the_audit_still_sees_a_face(tmp_path: Path,
                                                       example_jpeg: bytes) -> None:
     from veil.detect.centerface import CenterFace
 
-    tiny = veil.MaskStyleOptions(margin=-0.45)  # masks far too small to hide a face
+    # Masks far too small to hide a face. No user can ask for a negative margin (options are
+    # checked when made), so the test sets it past the check, as a fault to inject.
+    tiny = veil.MaskOptions()
+    object.__setattr__(tiny, "margin", -0.45)
+    models = veil.Models(CenterFace(threshold=1.1), veil.load_models().auditor)
+    strict = veil.Options(mask=tiny, detect=veil.DetectOptions(strict=True))
     with pytest.raises(veil.VeilError, match="--strict"):
-        veil.anonymize_image(example_jpeg, detector=CenterFace(threshold=1.1), mask=tiny,
-                             strict=True)
+        veil.anonymize_image(example_jpeg, strict, models=models)
     # without --strict the same run completes and reports what it found
-    result = veil.anonymize_image(example_jpeg, detector=CenterFace(threshold=1.1), mask=tiny)
+    result = veil.anonymize_image(example_jpeg, veil.Options(mask=tiny), models=models)
     assert result.report.audit["found"]
 
 

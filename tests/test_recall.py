@@ -22,7 +22,7 @@ def test_default_profile_protects_faces_on_a_dev_slice(tmp_path: Path) -> None:
     for i, rec in enumerate(load_dev(every=12)):
         src = DEV / "images" / rec["file"]
         dst = tmp_path / f"{i}.png"
-        veil.anonymize_file(src, dst, format="png")
+        veil.anonymize_file(src, dst, veil.Options(encode=veil.EncodeOptions(format="png")))
         masked = (np.asarray(Image.open(dst).convert("RGB")) == 0).all(axis=2)
         ignore = (np.asarray(Image.open(src).convert("RGB")) == 0).all(axis=2)
         tally.add(rec, masked, ignore)

@@ -1,4 +1,6 @@
-"""veil: make photos safe to share. Finds where faces are, covers them, strips metadata.
+"""veil: make photos and videos safe to share. Finds where faces are, covers them, strips
+metadata. This module is the public engine: the CLI, the service and any program that uses
+veil call what it exports and nothing below it.
 
 veil computes one thing about a face: where it is. It never recognises, matches or
 classifies people, and no output or API returns face crops.
@@ -6,32 +8,61 @@ classifies people, and no output or API returns face crops.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import InputError, SetupError, VeilError
-from .masks import MaskStyleOptions
+from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
     AnonymizedImage,
+    Models,
     anonymize_file,
     anonymize_image,
+    anonymize_video,
     detect_image,
+    detect_video,
     load_detector,
+    load_models,
+    load_video_models,
+    plan_image,
+    read_input,
     render_image,
 )
-from .plan import ImagePlan, PlanSet, Region
+from .plan import ImagePlan, PlanSet, Region, VideoPlan, VideoTrack, plan_from_json
+from .report import FileReport, RunReport
 
 __all__ = [
     "__version__",
+    # options
+    "Options",
+    "MaskOptions",
+    "DetectOptions",
+    "EncodeOptions",
+    "Limits",
+    # photos
     "AnonymizedImage",
     "anonymize_file",
     "anonymize_image",
     "detect_image",
-    "load_detector",
+    "plan_image",
+    "read_input",
     "render_image",
+    # videos
+    "anonymize_video",
+    "detect_video",
+    # models
+    "Models",
+    "load_detector",
+    "load_models",
+    "load_video_models",
+    # plans and reports
     "ImagePlan",
+    "VideoPlan",
+    "VideoTrack",
     "PlanSet",
     "Region",
-    "MaskStyleOptions",
+    "plan_from_json",
+    "FileReport",
+    "RunReport",
+    # errors
     "VeilError",
     "InputError",
     "SetupError",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .detect.base import Detector, iou_matrix
-from .masks import MaskStyleOptions, coverage
+from .masks import coverage
+from .options import MaskOptions
 from .plan import ImagePlan, Region
 
 # A finding counts as covered when this share of its inner 60% is already masked.
@@ -19,7 +20,7 @@ INNER = 0.6
 
 
 def find_leaks(
-    rendered: np.ndarray, plan: ImagePlan, auditor: Detector, mask: MaskStyleOptions
+    rendered: np.ndarray, plan: ImagePlan, auditor: Detector, mask: MaskOptions
 ) -> list[Region]:
     """Faces the auditor sees in `rendered` that the plan's masks do not cover.
 

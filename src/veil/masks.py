@@ -7,33 +7,18 @@ partly undo it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
+from .options import MaskOptions
 from .plan import Region
 
-MaskStyle = Literal["solid", "mosaic", "blur"]
 MaskShape = Literal["ellipse", "box"]
-
-# How far past a detected box a mask reaches, per side, as a share of the box's size; chosen
-# with bench/tune.py (README, "Profiles and the leak audit").
-DEFAULT_MARGIN = 0.25
 MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
 MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
 MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
-
-
-@dataclass(frozen=True)
-class MaskStyleOptions:
-    """How to draw: style, shape, how far past each box to reach, and the fill colour."""
-
-    style: MaskStyle = "solid"
-    shape: MaskShape = "ellipse"
-    margin: float = DEFAULT_MARGIN
-    color: tuple[int, int, int] = (0, 0, 0)
 
 
 def mask_box(region: Region, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -84,7 +69,7 @@ def coverage(
 def draw_masks(
     image: np.ndarray,
     regions: Sequence[Region],
-    options: MaskStyleOptions,
+    options: MaskOptions,
     rng: np.random.Generator | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """Cover each region in place; returns the rectangles drawn (for the report).
@@ -108,7 +93,7 @@ def draw_masks(
             rgb[inside] = _mosaic(rgb, rng)[inside]
         elif options.style == "blur":
             rgb[inside] = _blur(rgb)[inside]
-        else:  # pragma: no cover - guarded by the CLI and API
+        else:  # pragma: no cover - MaskOptions allows no other style
             raise ValueError(f"unknown mask style {options.style!r}")
         if roi.shape[2] == 4:
             roi[..., 3][inside] = 255

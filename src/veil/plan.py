@@ -7,12 +7,12 @@ rendering needs. It holds geometry and nothing else about a person.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import VeilError
+from .media.files import write_atomic
 
 PLAN_VERSION = 1
 
@@ -214,8 +214,8 @@ class PlanSet:
         return cls({str(k): plan_from_json(v) for k, v in files.items()})
 
     def dump(self, path: Path) -> None:
-        """Write the plan as JSON."""
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        """Write the plan as JSON, all or nothing."""
+        write_atomic(Path(path), (json.dumps(self.to_json(), indent=1) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path) -> PlanSet:
@@ -228,12 +228,3 @@ class PlanSet:
             raise VeilError(f"plan file is not valid JSON: {path}: {exc}") from exc
         return cls.from_json(data)
 
-
-def regions_from_boxes(
-    boxes: Iterable[Sequence[float]], scores: Iterable[float], source: str
-) -> list[Region]:
-    """Turn detector output into plan regions."""
-    return [
-        Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(s), source)
-        for b, s in zip(boxes, scores, strict=True)
-    ]

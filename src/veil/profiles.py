@@ -2,7 +2,8 @@
 WIDER dev set (bench/cache_detections.py + bench/tune.py choose them; bench/recall.py checks).
 
 A profile is data: a list of passes fused into one set of boxes, plus the audit pass that
-looks at the rendered output with a view the plan did not use.
+looks at the rendered output with a view the plan did not use. Profiles are frozen objects,
+so the engine's model cache uses them as keys.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .detect.multiscale import Mirrored, Resized, SizeBandThresholds, Tiled
 from .detect.onnx import make_session
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
 from .errors import VeilError
+from .options import DEFAULT_MIN_FACE, PHOTO_PROFILES
 
 Model = Literal["centerface", "retinaface"]
 
@@ -81,7 +83,6 @@ PROFILES: dict[str, Profile] = {
 # as the smallest CenterFace finds reliably; tracking, not extra passes, covers the frames it
 # blinks on. The defaults see a 1080p frame at 1280x720 (bench/video_tune.py compares views).
 SMALLEST_DETECTABLE = 10.0  # face height, in the detector's input pixels
-DEFAULT_MIN_FACE = 15.0  # face height, in the video's pixels
 
 
 def video_profile(min_face: float = DEFAULT_MIN_FACE) -> Profile:
@@ -95,9 +96,16 @@ def video_profile(min_face: float = DEFAULT_MIN_FACE) -> Profile:
     return Profile("video", (view,), audit=None)
 
 
-PROFILES["video"] = video_profile()
-DEFAULT_PROFILE = "balanced"
-PHOTO_PROFILES = ("fast", "balanced", "thorough")
+assert tuple(PROFILES) == PHOTO_PROFILES, "options.PHOTO_PROFILES lists the photo profiles"
+
+
+def get_profile(profile: Profile | str) -> Profile:
+    """A photo profile by name (a Profile is returned as it is)."""
+    if isinstance(profile, Profile):
+        return profile
+    if profile not in PROFILES:
+        raise VeilError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    return PROFILES[profile]
 
 
 class _Sessions:
@@ -131,23 +139,10 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
     return det
 
 
-def build_detector(profile: str = DEFAULT_PROFILE, threads: int = 0) -> Detector:
-    """Load the models a profile needs (once; callers keep the detector for a whole run)."""
-    return build_profile(profile, threads)[0]
-
-
-def build_profile(
-    profile: str = DEFAULT_PROFILE, threads: int = 0
-) -> tuple[Detector, Detector | None]:
-    """The profile's detector and its audit detector (None when the profile has no audit)."""
-    if profile.startswith("video:"):  # video:MIN_FACE
-        spec = video_profile(float(profile.split(":", 1)[1]))
-    elif profile in PROFILES:
-        spec = PROFILES[profile]
-    else:
-        raise VeilError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+def build_profile(profile: Profile, threads: int = 0) -> tuple[Detector, Detector | None]:
+    """Load a profile's models: its detector and its audit detector (None when it has none)."""
     sessions = _Sessions(threads)
-    passes = [_build_pass(p, sessions) for p in spec.passes]
+    passes = [_build_pass(p, sessions) for p in profile.passes]
     detector: Detector = passes[0] if len(passes) == 1 else Ensemble(passes)
-    audit = _build_pass(spec.audit, sessions) if spec.audit else None
+    audit = _build_pass(profile.audit, sessions) if profile.audit else None
     return detector, audit

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
+from .media.files import write_atomic
 
 
 @dataclass
@@ -64,6 +67,25 @@ class RunReport:
 
     def write(self, path: Path) -> None:
         """Write the report as JSON (atomically, like every output)."""
-        from .media.image import write_atomic
-
         write_atomic(Path(path), (json.dumps(self.to_json(), indent=1) + "\n").encode())
+
+
+class StageTimer:
+    """Seconds spent in each named stage of one file's run, for its report."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.spans: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        begun = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spans[name] = self.spans.get(name, 0.0) + time.perf_counter() - begun
+
+    def timings(self, digits: int = 4) -> dict[str, float]:
+        """Each stage and the total, rounded."""
+        total = time.perf_counter() - self.started
+        return {k: round(v, digits) for k, v in {**self.spans, "total": total}.items()}

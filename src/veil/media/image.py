@@ -1,19 +1,21 @@
-"""Photos in and out: decode to upright sRGB pixels, encode pixels only, write atomically."""
+"""Photos in and out: decode to upright sRGB pixels, encode pixels only.
+
+Only the formats in veil.formats are opened, each by its own Pillow plugin, whatever the
+file's name says.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
+from .. import formats
 from ..errors import InputError
+from ..options import DEFAULT_MAX_MEGAPIXELS
 
 try:  # HEIC/HEIF (iPhone) support; veil depends on it, but decode the rest without it.
     from pillow_heif import register_heif_opener
@@ -25,46 +27,7 @@ except ImportError:  # pragma: no cover
 # Never hand half-decoded pixels on: a truncated file is an error, not a grey stripe.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: above any phone photo, below a decompression bomb
-
-# Pillow format name -> output format used when the user does not choose one.
-KEEP_FORMAT = {
-    "JPEG": "JPEG",
-    "MPO": "JPEG",
-    "PNG": "PNG",
-    "WEBP": "WEBP",
-    "TIFF": "TIFF",
-    "HEIF": "JPEG",
-    "AVIF": "JPEG",
-    "GIF": "PNG",
-    "BMP": "PNG",
-}
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif"}
-FORMAT_NAMES = {
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "webp": "WEBP",
-    "tif": "TIFF",
-    "tiff": "TIFF",
-}
-# Files veil treats as photos when walking a folder (by extension; content is still sniffed).
-PHOTO_SUFFIXES = {
-    ".jpg",
-    ".jpeg",
-    ".jpe",
-    ".png",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".heic",
-    ".heif",
-    ".hif",
-    ".avif",
-    ".gif",
-    ".bmp",
-}
-
+DEFAULT_MAX_PIXELS = int(DEFAULT_MAX_MEGAPIXELS * 1e6)
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -73,7 +36,8 @@ class DecodedImage:
     """Upright 8-bit RGB or RGBA pixels and what decoding had to do to get them."""
 
     pixels: np.ndarray
-    source_format: str
+    source_format: str  # what Pillow read ("MPO" for a JPEG with depth maps)
+    format: formats.Format  # the row of the format table the bytes matched
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -85,12 +49,15 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
     """Decode a photo to upright sRGB pixels; raise InputError with a one-line reason."""
     if not data:
         raise InputError("empty file")
+    sniffed = formats.sniff(data[: formats.HEAD_BYTES])
+    if sniffed is None or sniffed.kind != "image":
+        raise InputError(f"not an image veil can read: it takes {formats.accepted()}")
     try:
         with warnings.catch_warnings():
             # Pillow warns, then raises, on huge images; we check the size ourselves first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = None
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
             fmt = str(img.format)
             width, height = img.size
             if width * height > max_pixels:
@@ -107,7 +74,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
                     "supported yet (only one frame would be kept)"
                 )
             img.load()
-            return _normalise(img, fmt)
+            return _normalise(img, fmt, sniffed)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -121,7 +88,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
         raise InputError("image too large to decode in the available memory") from exc
 
 
-def _normalise(img: Image.Image, fmt: str) -> DecodedImage:
+def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedImage:
     notes: list[str] = []
     icc = img.info.get("icc_profile")
     # Bake the EXIF orientation into the pixels: the output carries no EXIF to say it.
@@ -156,57 +123,30 @@ def _normalise(img: Image.Image, fmt: str) -> DecodedImage:
         if hidden.any() and pixels[hidden, :3].any():
             pixels[hidden, :3] = 0
             notes.append("cleared colour stored under fully transparent pixels")
-    return DecodedImage(pixels=pixels, source_format=fmt, notes=notes)
+    return DecodedImage(pixels=pixels, source_format=fmt, format=sniffed, notes=notes)
 
 
-def output_format(source_format: str, requested: str | None) -> str:
-    """The Pillow format to write: the user's choice, else the input's (HEIC becomes JPEG)."""
+def output_format(source: formats.Format, requested: str | None) -> formats.Format:
+    """The format to write: the user's choice (--format), else what the input is written as."""
     if requested:
         try:
-            return FORMAT_NAMES[requested.lower()]
+            return formats.by_choice(requested)
         except KeyError as exc:
             raise InputError(f"unsupported output format {requested!r}") from exc
-    return KEEP_FORMAT.get(source_format, "PNG")
+    return formats.by_name(source.written_as)
 
 
-def encode_image(pixels: np.ndarray, fmt: str) -> tuple[bytes, list[str]]:
+def encode_image(pixels: np.ndarray, fmt: formats.Format) -> tuple[bytes, list[str]]:
     """Encode pixels alone: no EXIF, XMP, IPTC, ICC, comments or thumbnails are written."""
+    if fmt.save is None:  # pragma: no cover - output_format only returns formats veil writes
+        raise InputError(f"cannot write {fmt.name}")
     notes: list[str] = []
     img = Image.fromarray(pixels)
-    if img.mode == "RGBA" and fmt == "JPEG":
+    if img.mode == "RGBA" and fmt.name == "JPEG":
         flat = Image.new("RGB", img.size, (255, 255, 255))
         flat.paste(img, mask=img.getchannel("A"))
         img = flat
         notes.append("JPEG has no transparency: flattened onto white")
     buf = io.BytesIO()
-    if fmt == "JPEG":
-        img.save(buf, "JPEG", quality=92, optimize=False)
-    elif fmt == "PNG":
-        # Level 1: a third of level 6's time for about 6% more bytes (bench/recall.py).
-        img.save(buf, "PNG", compress_level=1)
-    elif fmt == "WEBP":
-        img.save(buf, "WEBP", quality=90, method=4)
-    elif fmt == "TIFF":
-        img.save(buf, "TIFF", compression="tiff_deflate")
-    else:  # pragma: no cover - output_format only returns the above
-        raise InputError(f"cannot write {fmt}")
+    img.save(buf, fmt.name, **fmt.save)
     return buf.getvalue(), notes
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: no partial output ever exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".veil-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

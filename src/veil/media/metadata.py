@@ -1,4 +1,5 @@
-"""Naming the metadata a photo carries (tag names only, never values) and checking outputs.
+"""Naming the metadata a photo or video carries (tag names only, never values) and checking
+outputs.
 
 Used twice: to tell the report what was removed from an input, and to check that an output
 veil wrote carries none of it (the output is encoded from pixels, so any hit is a bug).
@@ -9,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from pathlib import Path
 
 from PIL import ExifTags, Image
+
+from ..errors import VeilError
 
 # Pillow info keys that are harmless structure, not metadata about a person, place or device.
 STRUCTURAL_INFO = {
@@ -177,3 +181,41 @@ def _names(img: Image.Image) -> list[str]:
 def leftover_metadata(data: bytes) -> list[str]:
     """Metadata found in an encoded output; anything here means the output must not be kept."""
     return describe_metadata(data)
+
+
+def check_output(data: bytes, width: int, height: int) -> None:
+    """Re-read an encoded photo: it must parse at the right size and carry no metadata.
+
+    The pixels are not decoded again (that would double the encode cost); the container is
+    parsed and, where the format has checksums (PNG), verified.
+    """
+    leftover = leftover_metadata(data)
+    if leftover:
+        raise VeilError(f"output check failed: metadata left in output: {', '.join(leftover)}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            size = img.size
+            img.verify()
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a broken output
+        raise VeilError(f"output check failed: output does not parse: {exc}") from exc
+    if size != (width, height):
+        raise VeilError("output check failed: output size differs from input")
+
+
+def video_metadata_names(path: Path) -> list[str]:
+    """Names (never values) of the container and stream tags and extra streams in a video."""
+    import av
+
+    names: list[str] = []
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            names += [f"container:{k}" for k in container.metadata]
+            for stream in container.streams:
+                names += [f"{stream.type}#{stream.index}:{k}" for k in stream.metadata]
+                if stream.type not in ("video", "audio"):
+                    names.append(f"{stream.type} stream #{stream.index}")
+            if getattr(container, "chapters", None):
+                names.append("chapters")
+    except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
+        pass
+    return sorted(set(names))

@@ -7,8 +7,6 @@ into the frame to write.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import formats
 from ..errors import InputError, VeilError
-
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+from ..options import EncodeOptions
+from .files import atomic_output
 
 
 @dataclass
@@ -35,10 +34,19 @@ class VideoInfo:
 
 
 def _open(path: Path) -> Any:
+    """Open a video with the demuxer of the format its bytes match (never by its name)."""
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        with open(path, "rb") as fh:
+            head = fh.read(formats.HEAD_BYTES)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}") from exc
+    sniffed = formats.sniff(head)
+    if sniffed is None or sniffed.kind != "video":
+        raise InputError(f"not a video veil can read: it takes {formats.accepted()}")
+    try:
+        return av.open(str(path), format=sniffed.demuxer, metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InputError(f"not a video veil can read: {exc}") from exc
 
@@ -120,15 +128,6 @@ def _frame_rotation(frame: Any) -> int:
 
 
 @dataclass
-class EncodeOptions:
-    codec: str = "libx264"
-    crf: int = 20
-    preset: str = "veryfast"
-    audio: str = "copy"  # copy | drop
-    threads: int = 0
-
-
-@dataclass
 class EncodeStats:
     frames: int
     audio_packets: int
@@ -139,6 +138,7 @@ def encode_video(
     dst: Path,
     render: Callable[[int, np.ndarray], np.ndarray],
     options: EncodeOptions,
+    threads: int = 0,
     progress: Callable[[int], None] | None = None,
     expected_frames: int | None = None,
 ) -> EncodeStats:
@@ -150,89 +150,97 @@ def encode_video(
     """
     import av
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=".veil-", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov"}.get(dst.suffix.lower(), "mp4")
-    frames = audio_packets = 0
+    written = formats.by_suffix(dst.suffix)
+    muxer = written.muxer if written is not None and written.muxer else "mp4"
+    stats = EncodeStats(frames=0, audio_packets=0)
     try:
-        out: Any
         # bitexact: the muxer writes no encoder tag or creation time of its own.
         with (
+            atomic_output(dst) as tmp,
             _open(src) as inp,
-            av.open(str(tmp), "w", format=fmt, options={"fflags": "+bitexact"}) as out,
+            av.open(str(tmp), "w", format=muxer, options={"fflags": "+bitexact"}) as out,
         ):
-            vin = inp.streams.video[0]
-            vin.thread_type = "AUTO"
-            rotation = _rotation(inp)
-            width, height = vin.codec_context.width, vin.codec_context.height
-            if rotation in (90, 270):
-                width, height = height, width
-            rate = vin.average_rate or vin.guessed_rate or Fraction(30)
-            vout: Any = out.add_stream(options.codec, rate=rate)
-            vout.width, vout.height = width - width % 2, height - height % 2
-            vout.pix_fmt = "yuv420p"
-            vout.time_base = vin.time_base
-            vout.codec_context.time_base = vin.time_base
-            vout.options = {"crf": str(options.crf), "preset": options.preset}
-            if options.threads:
-                vout.codec_context.thread_count = options.threads
-            audio_map = {}
-            if options.audio == "copy":
-                for ain in inp.streams.audio:
-                    aout = out.add_stream_from_template(ain)
-                    aout.metadata.clear()
-                    audio_map[ain.index] = aout
-            vout.metadata.clear()
-            out.metadata.clear()
-            streams = [vin, *[inp.streams[i] for i in audio_map]]
-            last_pts = None
-            for packet in inp.demux(*streams):
-                if packet.stream.type == "audio":
-                    if packet.dts is None:
-                        continue
-                    packet.stream = audio_map[packet.stream.index]
-                    out.mux(packet)
-                    audio_packets += 1
-                    continue
-                frame: Any
-                for frame in packet.decode():
-                    rgb = _upright(frame, _frame_rotation(frame))
-                    clean = render(frames, rgb)
-                    if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
-                        clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
-                    new = av.VideoFrame.from_ndarray(clean, format="rgb24")
-                    pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
-                    if last_pts is not None and pts <= last_pts:
-                        pts = last_pts + 1  # encoders need strictly increasing timestamps
-                    new.pts, new.time_base = pts, vin.time_base
-                    last_pts = pts
-                    for out_packet in vout.encode(new):
-                        out.mux(out_packet)
-                    frames += 1
-                    if progress is not None:
-                        progress(frames)
-            for out_packet in vout.encode():
-                out.mux(out_packet)
-        if expected_frames is not None and frames != expected_frames:
-            raise VeilError(
-                f"decoded {frames} frames on the second pass but {expected_frames} on the first;"
-                " no output written"
-            )
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dst)
+            vin, vout, audio_map = _add_streams(inp, out, options, threads)
+            _transcode(inp, out, vin, vout, audio_map, render, stats, progress)
+            if expected_frames is not None and stats.frames != expected_frames:
+                raise VeilError(
+                    f"decoded {stats.frames} frames on the second pass but {expected_frames} on"
+                    " the first; no output written"
+                )
     except av.error.FFmpegError as exc:
-        raise InputError(f"video stops decoding at frame {frames}: {exc}") from exc
+        raise InputError(f"video stops decoding at frame {stats.frames}: {exc}") from exc
     except OSError as exc:
         raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return EncodeStats(frames=frames, audio_packets=audio_packets)
+    return stats
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _add_streams(
+    inp: Any, out: Any, options: EncodeOptions, threads: int
+) -> tuple[Any, Any, dict[int, Any]]:
+    """The output's video stream (upright, even-sized) and its copied audio streams, untagged."""
+    vin = inp.streams.video[0]
+    vin.thread_type = "AUTO"
+    rotation = _rotation(inp)
+    width, height = vin.codec_context.width, vin.codec_context.height
+    if rotation in (90, 270):
+        width, height = height, width
+    rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+    vout: Any = out.add_stream(options.codec, rate=rate)
+    vout.width, vout.height = width - width % 2, height - height % 2
+    vout.pix_fmt = "yuv420p"
+    vout.time_base = vin.time_base
+    vout.codec_context.time_base = vin.time_base
+    vout.options = {"crf": str(options.crf), "preset": options.preset}
+    if threads:
+        vout.codec_context.thread_count = threads
+    audio_map = {}
+    if options.audio == "copy":
+        for ain in inp.streams.audio:
+            aout = out.add_stream_from_template(ain)
+            aout.metadata.clear()
+            audio_map[ain.index] = aout
+    vout.metadata.clear()
+    out.metadata.clear()
+    return vin, vout, audio_map
+
+
+def _transcode(
+    inp: Any,
+    out: Any,
+    vin: Any,
+    vout: Any,
+    audio_map: dict[int, Any],
+    render: Callable[[int, np.ndarray], np.ndarray],
+    stats: EncodeStats,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
+    import av
+
+    last_pts = None
+    for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
+        if packet.stream.type == "audio":
+            if packet.dts is None:
+                continue
+            packet.stream = audio_map[packet.stream.index]
+            out.mux(packet)
+            stats.audio_packets += 1
+            continue
+        frame: Any
+        for frame in packet.decode():
+            clean = render(stats.frames, _upright(frame, _frame_rotation(frame)))
+            if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
+                clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
+            new = av.VideoFrame.from_ndarray(clean, format="rgb24")
+            pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+            if last_pts is not None and pts <= last_pts:
+                pts = last_pts + 1  # encoders need strictly increasing timestamps
+            new.pts, new.time_base = pts, vin.time_base
+            last_pts = pts
+            for out_packet in vout.encode(new):
+                out.mux(out_packet)
+            stats.frames += 1
+            if progress is not None:
+                progress(stats.frames)
+    for out_packet in vout.encode():
+        out.mux(out_packet)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..media.image import DEFAULT_MAX_PIXELS
+from ..options import DEFAULT_MAX_MEGAPIXELS, Limits
 from .app import HOUR, ServiceConfig, create_app
 from .store import Store
 
@@ -35,7 +35,10 @@ def serve_main(argv: Sequence[str]) -> int:
     )
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="request size limit (200)")
     p.add_argument(
-        "--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, help="per photo (100)"
+        "--max-megapixels",
+        type=float,
+        default=DEFAULT_MAX_MEGAPIXELS,
+        help=f"per photo ({DEFAULT_MAX_MEGAPIXELS:g})",
     )
     p.add_argument("--max-queue", type=int, default=256, help="jobs waiting or running (256)")
     p.add_argument(
@@ -54,7 +57,7 @@ def serve_main(argv: Sequence[str]) -> int:
         result_ttl=args.result_ttl * HOUR,
         review_ttl=args.review_ttl * HOUR,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_pixels=int(args.max_megapixels * 1e6),
+        limits=Limits(max_megapixels=args.max_megapixels),
         max_queue=args.max_queue,
         rate_limit=args.rate_limit,
     )

@@ -7,6 +7,7 @@ and one job, never the service; the web process notices, fails that job and star
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -16,30 +17,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, VeilError
-from ..masks import MaskStyleOptions
-from ..media.image import EXTENSIONS, write_atomic
-from ..media.video import EncodeOptions
-from ..pipeline import (
+from .. import (
+    ImagePlan,
+    InputError,
+    Options,
+    VeilError,
+    VideoPlan,
     anonymize_image,
     anonymize_video,
-    load_auditor,
-    load_detector,
-    load_video_detector,
+    formats,
+    load_models,
+    load_video_models,
 )
-from ..plan import ImagePlan, VideoPlan
-from ..profiles import DEFAULT_PROFILE
+from ..media.files import write_atomic
+from ..options import Limits
 from .store import Job, Store
 
 log = logging.getLogger("veil.server")
 
-MIME = {
-    "jpg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "tif": "image/tiff",
-    "mp4": "video/mp4",
-}
 IDLE_POLL_S = 0.02
 PROGRESS_EVERY_S = 0.25
 
@@ -49,7 +44,7 @@ class WorkerSettings:
     root: Path
     threads: int
     result_ttl: float
-    max_pixels: int
+    limits: Limits  # the operator's, whatever a job asks
     parent_pid: int
 
 
@@ -75,8 +70,7 @@ def worker_main(settings: WorkerSettings) -> None:
     if os.getppid() != settings.parent_pid:
         return
     store = Store(settings.root)
-    load_detector(DEFAULT_PROFILE, settings.threads)
-    load_auditor(DEFAULT_PROFILE, settings.threads)
+    load_models(Options().detect.profile, settings.threads)
     me = os.getpid()
     while os.getppid() == settings.parent_pid:
         job = store.claim(me)
@@ -112,13 +106,10 @@ def run_job(store: Store, job: Job, settings: WorkerSettings) -> str:
         return "failed (internal)"
 
 
-def mask_options(options: dict[str, Any]) -> MaskStyleOptions:
-    return MaskStyleOptions(
-        style=options["mask"],
-        shape=options["shape"],
-        margin=float(options["margin"]),
-        color=tuple(options["color"]),
-    )
+def job_options(job: Job, settings: WorkerSettings) -> Options:
+    """The options stored with a job (checked again: the row is data), under the service's
+    limits."""
+    return dataclasses.replace(Options.from_flat(job.options), limits=settings.limits)
 
 
 def _stored_plan(store: Store, job: Job) -> Any:
@@ -128,17 +119,17 @@ def _stored_plan(store: Store, job: Job) -> Any:
 
 
 def _finish(
-    store: Store, job: Job, ext: str, plan: Any, report: dict[str, Any], ttl: float
+    store: Store, job: Job, written: formats.Format, plan: Any, report: dict[str, Any], ttl: float
 ) -> None:
     write_atomic(store.plan_path(job.id), json.dumps(plan.to_json()).encode())
     write_atomic(store.report_path(job.id), json.dumps(report, indent=1).encode())
     if store.get(job.id) is None:
         raise JobGone
-    store.finish(job, ext, MIME[ext], ttl)
+    store.finish(job, written.suffix.lstrip("."), written.mime, ttl)
 
 
 def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
-    options = job.options
+    options = job_options(job, settings)
     stored = _stored_plan(store, job)
     data = store.original_path(job.id).read_bytes()
     if not store.set_progress(job.id, "detect" if stored is None else "render", 0.1):
@@ -146,27 +137,23 @@ def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
     detect = stored is None  # a re-render of an edited plan detects nothing
     result = anonymize_image(
         data,
-        mask=mask_options(options),
+        options,
         plan=None if detect else ImagePlan.from_json(stored),
-        format=options.get("format"),
-        max_pixels=settings.max_pixels,
+        models=load_models(options.detect.profile, settings.threads) if detect else None,
         name="upload",
-        detector=load_detector(options["profile"], settings.threads) if detect else None,
-        auditor=load_auditor(options["profile"], settings.threads) if detect else None,
-        audit=options["audit"],
-        strict=options["strict"],
     )
-    ext = EXTENSIONS[result.format].lstrip(".")
+    written = formats.by_name(result.format)
+    ext = written.suffix.lstrip(".")
     for old in store.results.glob(f"{job.id}.*"):
         if old.suffix != f".{ext}" and not old.name.endswith(".json"):
             old.unlink()
     write_atomic(store.results / f"{job.id}.{ext}", result.data)
     result.report.output = f"result.{ext}"
-    _finish(store, job, ext, result.plan, result.report.to_json(), settings.result_ttl)
+    _finish(store, job, written, result.plan, result.report.to_json(), settings.result_ttl)
 
 
 def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
-    options = job.options
+    options = job_options(job, settings)
     stored = _stored_plan(store, job)
     src = store.original_path(job.id)
     passes = 1 if stored is not None else 2
@@ -187,13 +174,12 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
     plan, report = anonymize_video(
         src,
         store.results / f"{job.id}.mp4",
-        detector=load_video_detector(options.get("min_face"), 1) if stored is None else None,
-        mask=mask_options(options),
+        options,
         plan=None if stored is None else VideoPlan.from_json(stored),
-        encode=EncodeOptions(audio=options["audio"], threads=settings.threads),
+        models=load_video_models(options.detect.min_face) if stored is None else None,
         progress=progress,
         name="upload",
-        parallel=settings.threads,
+        threads=settings.threads,
     )
     report.output = "result.mp4"
-    _finish(store, job, "mp4", plan, report.to_json(), settings.result_ttl)
+    _finish(store, job, formats.by_name("MP4"), plan, report.to_json(), settings.result_ttl)

@@ -1,0 +1,52 @@
+"""Writing outputs all or nothing: the one implementation of atomic writes.
+
+Every output (photos, videos, plans, reports) is written to a temporary file beside its
+destination, named `.veil-*.part`, and renamed over it only when complete; on any failure
+the temporary file is removed and nothing is left at the destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import VeilError
+
+TEMP_PREFIX, TEMP_SUFFIX = ".veil-", ".part"
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temporary path to write `path`'s content to; renamed to `path` when the block ends
+    without an error, removed when it raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        # mkstemp makes the file private; outputs get the permissions any new file would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` all or nothing (synced to disk before the rename)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def refuse_overwrite(src: Path, dst: Path) -> None:
+    """Raise VeilError when writing `dst` would replace the input `src`."""
+    if Path(dst).resolve() == Path(src).resolve():
+        raise VeilError("output would overwrite the input; choose another -o")

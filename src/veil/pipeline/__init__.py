@@ -1,0 +1,32 @@
+"""The engine: photos (pipeline.photo), videos (pipeline.video) and the model cache
+(pipeline.models). Every front end (CLI, Python API, service) calls these functions, through
+the `veil` package, and nothing below them.
+"""
+
+from .models import Models, load_detector, load_models, load_video_models
+from .photo import (
+    AnonymizedImage,
+    anonymize_file,
+    anonymize_image,
+    detect_image,
+    plan_image,
+    read_input,
+    render_image,
+)
+from .video import anonymize_video, detect_video
+
+__all__ = [
+    "AnonymizedImage",
+    "Models",
+    "anonymize_file",
+    "anonymize_image",
+    "anonymize_video",
+    "detect_image",
+    "detect_video",
+    "load_detector",
+    "load_models",
+    "load_video_models",
+    "plan_image",
+    "read_input",
+    "render_image",
+]

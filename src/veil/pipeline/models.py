@@ -1,0 +1,60 @@
+"""The model cache: each profile's detectors, loaded once per process and kept.
+
+This is the engine's only global state. Profiles are frozen objects, so a profile and a
+thread count key the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..detect.base import Detections, Detector
+from ..errors import VeilError
+from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE
+from ..profiles import Profile, build_profile, get_profile, video_profile
+
+
+@dataclass(frozen=True)
+class Models:
+    """The detectors one run uses: the detector that makes plans and the leak auditor."""
+
+    detector: Detector
+    auditor: Detector | None = None
+
+
+_cache: dict[tuple[Profile, int], Models] = {}
+
+
+def load_models(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Models:
+    """A profile's detector and auditor (`threads` 0: onnxruntime's default), loaded once."""
+    spec = get_profile(profile)
+    key = (spec, threads)
+    if key not in _cache:
+        _cache[key] = Models(*build_profile(spec, threads))
+    return _cache[key]
+
+
+def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Detector:
+    """The detector of a photo profile (fast, balanced, thorough), loaded once per process."""
+    return load_models(profile, threads).detector
+
+
+def load_video_models(min_face: float = DEFAULT_MIN_FACE, threads: int = 1) -> Models:
+    """The video detector for a smallest face to catch, in frame pixels.
+
+    One inference thread by default: videos detect several frames at once instead.
+    """
+    return load_models(video_profile(min_face), threads)
+
+
+def run_detector(detector: Detector, pixels: np.ndarray) -> Detections:
+    """Detect faces in RGB(A) pixels; any failure of the model stops the file, never skips
+    masking."""
+    try:
+        return detector.detect(np.ascontiguousarray(pixels[..., :3]))
+    except VeilError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised as the one error type
+        raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,214 @@
+"""The photo engine: decode, detect (or take a plan), render, audit, encode, check.
+
+No file walking and no option parsing: front ends hand it bytes or a path and an Options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..audit import find_leaks
+from ..detect.base import Detector
+from ..errors import InputError, VeilError
+from ..masks import draw_masks, mask_box
+from ..media.files import refuse_overwrite, write_atomic
+from ..media.image import DecodedImage, decode_image, encode_image, output_format
+from ..media.metadata import check_output, describe_metadata
+from ..options import MaskOptions, Options
+from ..plan import ImagePlan, Region
+from ..report import FileReport, StageTimer
+from .models import Models, load_models, run_detector
+
+
+def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
+    """Find faces in RGB(A) pixels and return the plan that covers them all."""
+    height, width = pixels.shape[:2]
+    dets = run_detector(detector, pixels)
+    regions = [
+        Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(score), source)
+        for b, score, source in zip(dets.boxes, dets.scores, dets.sources, strict=True)
+    ]
+    return ImagePlan(width, height, regions)
+
+
+def render_image(
+    pixels: np.ndarray,
+    plan: ImagePlan,
+    mask: MaskOptions | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A copy of `pixels` with every region of the plan covered (regions marked keep are not)."""
+    height, width = pixels.shape[:2]
+    if (plan.width, plan.height) != (width, height):
+        raise VeilError(
+            f"plan is for a {plan.width}x{plan.height} image but this one is {width}x{height}"
+        )
+    out = pixels.copy()
+    draw_masks(out, plan.to_cover, mask or MaskOptions(), rng)
+    return out
+
+
+def plan_image(
+    data: bytes, options: Options | None = None, models: Models | None = None
+) -> ImagePlan:
+    """Decode an encoded photo upright, as anonymize_image does, and return its plan."""
+    options = options or Options()
+    decoded = decode_image(data, options.limits.max_pixels)
+    return detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
+
+
+@dataclass
+class AnonymizedImage:
+    """An encoded, checked output and what was done to make it."""
+
+    data: bytes
+    format: str  # the format written: JPEG, PNG, WEBP or TIFF
+    plan: ImagePlan
+    report: FileReport
+
+
+def anonymize_image(
+    data: bytes,
+    options: Options | None = None,
+    *,
+    plan: ImagePlan | None = None,
+    models: Models | None = None,
+    name: str = "<bytes>",
+) -> AnonymizedImage:
+    """Anonymize one encoded photo: every face covered, encoded from pixels only.
+
+    With `plan`, renders that plan and detects nothing (no audit either). Otherwise detects
+    with `models` (default: the options' profile, from the model cache), renders, and, when
+    the options ask for the audit, looks at the rendered pixels again for faces left
+    visible, adds them and renders again. Raises VeilError (with a one-line reason) instead
+    of ever returning unmasked pixels or original metadata.
+    """
+    options = options or Options()
+    report = FileReport(input=name)
+    timer = StageTimer()
+    with timer.stage("decode"):
+        decoded = _decode(data, options, report)
+    audit = options.detect.audit and plan is None
+    if plan is None or audit:
+        models = models or load_models(options.detect.profile)
+    with timer.stage("detect"):
+        if plan is None:
+            assert models is not None
+            plan = detect_image(decoded.pixels, models.detector)
+    with timer.stage("render"):
+        rendered = render_image(decoded.pixels, plan, options.mask)
+    with timer.stage("audit"):
+        if audit and models is not None and models.auditor is not None:
+            rendered = _audit(decoded.pixels, rendered, plan, models.auditor, options, report)
+    with timer.stage("encode"):
+        out, fmt = _encode(rendered, decoded, options, report)
+    _describe(report, plan, options.mask, rendered.shape[1], rendered.shape[0])
+    report.timings = timer.timings()
+    return AnonymizedImage(out, fmt, plan, report)
+
+
+def _decode(data: bytes, options: Options, report: FileReport) -> DecodedImage:
+    report.metadata_removed = describe_metadata(data)
+    decoded = decode_image(data, options.limits.max_pixels)
+    report.height, report.width = decoded.pixels.shape[:2]
+    report.input_format = decoded.source_format
+    report.warnings.extend(decoded.notes)
+    return decoded
+
+
+def _encode(
+    rendered: np.ndarray, decoded: DecodedImage, options: Options, report: FileReport
+) -> tuple[bytes, str]:
+    """Encode from pixels alone and check the result; returns the bytes and the format."""
+    fmt = output_format(decoded.format, options.encode.format)
+    if fmt.name != decoded.format.name:
+        report.warnings.append(f"written as {fmt.name} (input was {decoded.source_format})")
+    out, notes = encode_image(rendered, fmt)
+    report.warnings.extend(notes)
+    check_output(out, rendered.shape[1], rendered.shape[0])
+    report.output_format = fmt.name
+    return out, fmt.name
+
+
+def _describe(
+    report: FileReport, plan: ImagePlan, mask: MaskOptions, width: int, height: int
+) -> None:
+    """The plan's regions and the masks drawn, as the report lists them (geometry only)."""
+    report.faces = [{k: v for k, v in r.to_json().items() if k != "keep"} for r in plan.regions]
+    report.kept_visible = sum(r.keep for r in plan.regions)
+    report.masks = [
+        {"box": list(mask_box(r, mask.margin, width, height)), "shape": mask.shape,
+         "style": mask.style}
+        for r in plan.to_cover
+    ]
+
+
+def _audit(
+    pixels: np.ndarray,
+    rendered: np.ndarray,
+    plan: ImagePlan,
+    auditor: Detector,
+    options: Options,
+    report: FileReport,
+) -> np.ndarray:
+    """Check the rendered pixels for visible faces; cover what is found and render again."""
+    try:
+        leaks = find_leaks(rendered, plan, auditor, options.mask)
+    except Exception as exc:  # an audit that cannot run is a failure, not a pass
+        raise VeilError(f"leak audit failed: {type(exc).__name__}: {exc}") from exc
+    report.audit = {"ran": True, "found": [r.to_json()["box"] for r in leaks], "still_visible": 0}
+    if not leaks:
+        return rendered
+    plan.regions.extend(leaks)
+    rendered = render_image(pixels, plan, options.mask)
+    if options.detect.strict:
+        still = find_leaks(rendered, plan, auditor, options.mask)
+        report.audit["still_visible"] = len(still)
+        if still:
+            raise VeilError(
+                f"--strict: the leak audit still sees {len(still)} face(s) after covering "
+                f"{len(leaks)} it found; no output written"
+            )
+    return rendered
+
+
+def read_input(src: Path) -> bytes:
+    """The bytes of an input file; InputError with a one-line reason when it cannot be read."""
+    try:
+        return Path(src).read_bytes()
+    except IsADirectoryError as exc:
+        raise InputError("is a directory") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def anonymize_file(
+    src: Path,
+    dst: Path | Callable[[str], Path],
+    options: Options | None = None,
+    *,
+    plan: ImagePlan | None = None,
+    models: Models | None = None,
+    name: str | None = None,
+) -> AnonymizedImage:
+    """Anonymize the photo at `src` into `dst`, written atomically (all or nothing).
+
+    `dst` may be a function of the format written (JPEG, PNG...) that returns the path, for
+    callers whose file name depends on what was written.
+    """
+    src = Path(src)
+    result = anonymize_image(
+        read_input(src), options, plan=plan, models=models, name=name or str(src)
+    )
+    target = dst(result.format) if callable(dst) else Path(dst)
+    refuse_overwrite(src, target)
+    try:
+        write_atomic(target, result.data)
+    except OSError as exc:
+        raise VeilError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    result.report.output = str(target)
+    return result

@@ -1,0 +1,198 @@
+"""The video engine: detect and track every frame (pass one), then render and encode (pass
+two). No file walking and no option parsing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..detect.base import Detections, Detector
+from ..errors import InputError, VeilError
+from ..masks import draw_masks
+from ..media.files import refuse_overwrite
+from ..media.metadata import video_metadata_names
+from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, probe_video
+from ..options import MaskOptions, Options
+from ..plan import VideoPlan, VideoTrack
+from ..report import FileReport, StageTimer
+from ..track import TrackOptions, fill, link
+from .models import Models, load_video_models, run_detector
+
+# progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
+# when the container does not say.
+Progress = Callable[[str, int, int], None]
+
+
+def detect_video(
+    src: Path,
+    detector: Detector,
+    track: TrackOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+    parallel: int = 0,
+) -> VideoPlan:
+    """Detect faces in every frame of `src` and link them into a video plan.
+
+    Frames are decoded in this thread while `parallel` threads (0: one per core) detect
+    earlier ones: onnxruntime and FFmpeg release the GIL, and on a CPU one single-threaded
+    inference per core gets more frames through than one inference spread over all cores
+    (build the detector with threads=1 for that).
+    """
+    track = track or TrackOptions()
+    workers = parallel or os.cpu_count() or 1
+    per_frame: list[Detections] = []
+    height = width = 0
+    pending: deque[Future[Detections]] = deque()
+
+    def collect(until: int) -> None:
+        while len(pending) > until:
+            per_frame.append(pending.popleft().result())
+            if progress is not None:
+                progress(len(per_frame))
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
+        try:
+            for _, frame in iter_frames(src):
+                height, width = frame.shape[:2]  # upright, as the plan's boxes are
+                pending.append(pool.submit(run_detector, detector, frame))
+                collect(2 * workers)  # a few frames in flight, never the whole video
+            collect(0)
+        finally:
+            for future in pending:
+                future.cancel()
+    if not per_frame:
+        raise InputError("video has no decodable frames")
+    count = len(per_frame)
+    tracks = [
+        VideoTrack(t.id, fill(t, count, track), source=detector.name)
+        for t in link(per_frame, track)
+    ]
+    return VideoPlan(width, height, count, tracks)
+
+
+def anonymize_video(
+    src: Path,
+    dst: Path,
+    options: Options | None = None,
+    *,
+    plan: VideoPlan | None = None,
+    models: Models | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+    threads: int = 0,
+) -> tuple[VideoPlan, FileReport]:
+    """Anonymize a video in two passes: detect and track every frame, then render and encode.
+
+    With `plan`, only the second pass runs. Otherwise faces are found by `models` (default:
+    the video detector for the options' smallest face). `threads` frames are detected at
+    once and the encoder gets as many threads (0: one per core; see detect_video). The
+    output is written to a temporary name and renamed at the end; on any failure nothing is
+    left at `dst`.
+    """
+    src, dst = Path(src), Path(dst)
+    refuse_overwrite(src, dst)
+    options = options or Options()
+    report = FileReport(input=name or str(src))
+    timer = StageTimer()
+    with timer.stage("detect"):
+        info = _probe(src, report)
+        if plan is None:
+            models = models or load_video_models(options.detect.min_face)
+            report_detect = None if progress is None else _stage(progress, "detect", info.frames)
+            plan = detect_video(src, models.detector, None, report_detect, threads)
+        elif (plan.width, plan.height) != (info.width, info.height):
+            raise VeilError(
+                f"plan is for a {plan.width}x{plan.height} video but this one is "
+                f"{info.width}x{info.height}"
+            )
+    with timer.stage("render_encode"):
+        stats, frames_masked = _render(src, dst, plan, options, threads, progress)
+    _describe(report, dst, plan, options, info, stats, frames_masked)
+    report.timings = timer.timings(digits=3)
+    return plan, report
+
+
+def _probe(src: Path, report: FileReport) -> VideoInfo:
+    info = probe_video(src)
+    report.width, report.height = info.width, info.height
+    suffix = src.suffix.lstrip(".").lower()
+    report.input_format = f"{suffix}/{info.codec}" if suffix else info.codec
+    report.metadata_removed = video_metadata_names(src)
+    return info
+
+
+def _stage(progress: Progress, stage: str, total: int) -> Callable[[int], None]:
+    return lambda done: progress(stage, done, total)
+
+
+def _render(
+    src: Path,
+    dst: Path,
+    plan: VideoPlan,
+    options: Options,
+    threads: int,
+    progress: Progress | None,
+) -> tuple[EncodeStats, int]:
+    """Pass two: cover each frame's regions and encode; returns the encoder's counts and how
+    many frames had a mask."""
+    rng = np.random.default_rng()
+    per_frame = plan.regions_by_frame()
+    masked = 0
+
+    def render(index: int, frame: np.ndarray) -> np.ndarray:
+        nonlocal masked
+        if index >= plan.frames:
+            raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
+        if per_frame[index]:
+            masked += 1
+            draw_masks(frame, per_frame[index], options.mask, rng)
+        return frame
+
+    stats = encode_video(
+        src,
+        dst,
+        render,
+        options.encode,
+        threads,
+        None if progress is None else _stage(progress, "encode", plan.frames),
+        expected_frames=plan.frames,
+    )
+    return stats, masked
+
+
+def _describe(
+    report: FileReport,
+    dst: Path,
+    plan: VideoPlan,
+    options: Options,
+    info: VideoInfo,
+    stats: EncodeStats,
+    frames_masked: int,
+) -> None:
+    """What the report says of a video: tracks, masked frames, what was dropped."""
+    mask: MaskOptions = options.mask
+    report.output = str(dst)
+    report.output_format = f"{dst.suffix.lstrip('.').lower()}/{options.encode.codec}"
+    report.faces = [
+        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "source": t.source, "keep": t.keep}
+        for t in plan.tracks
+    ]
+    report.kept_visible = sum(t.keep for t in plan.tracks)
+    report.masks = [
+        {
+            "frames": stats.frames,
+            "frames_masked": frames_masked,
+            "shape": mask.shape,
+            "style": mask.style,
+        }
+    ]
+    if info.dropped_streams:
+        report.warnings.append(f"dropped streams: {', '.join(info.dropped_streams)}")
+    if options.encode.audio == "drop" or not stats.audio_packets:
+        dropped = " (--audio drop)" if options.encode.audio == "drop" else ""
+        report.warnings.append("no audio in the output" + dropped)

@@ -1,0 +1,38 @@
+"""The service's settings (what `veil serve` flags set), with their defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..options import Limits
+
+HOUR = 3600.0
+
+
+@dataclass
+class ServiceConfig:
+    data_dir: Path
+    workers: int = 0  # 0: one per core, at most 4
+    result_ttl: float = 24 * HOUR
+    review_ttl: float = 1 * HOUR  # how long a review may keep an original after its job ends
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # The operator's limits; a client cannot raise them.
+    limits: Limits = field(default_factory=Limits)
+    max_queue: int = 256
+    rate_limit: int = 0  # uploads per minute per API key (or for all callers without keys); 0: off
+    sync_timeout: float = 300.0
+    housekeeping_every: float = 10.0
+
+    def __post_init__(self) -> None:
+        # Check often enough that nothing outlives its time by more than a quarter of it.
+        self.housekeeping_every = max(
+            0.5, min(self.housekeeping_every, self.result_ttl / 4, self.review_ttl / 4)
+        )
+
+    def worker_count(self) -> int:
+        return self.workers or max(1, min(os.cpu_count() or 1, 4))
+
+    def threads_per_worker(self) -> int:
+        return max(1, (os.cpu_count() or 1) // self.worker_count())

@@ -1,0 +1,154 @@
+"""Jobs: queue a photo or a video, follow it, fetch its result, report and plan, edit the
+plan and render again, end a review, delete."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+
+from ... import ImagePlan, VeilError, VideoPlan, plan_from_json
+from ..deps import (
+    CallerDep,
+    ConfigDep,
+    LimiterDep,
+    OptionsDep,
+    OwnedJob,
+    StoreDep,
+    http_error,
+)
+from ..store import Job
+from ..uploads import receive
+
+log = logging.getLogger("veil.server")
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def failure_status(job: Job) -> int:
+    # The file's fault (unreadable, hostile, refused by a check): 422. Ours: 500, one line.
+    return 500 if job.error_kind == "internal" else 422
+
+
+def describe(job: Job) -> dict[str, Any]:
+    """A job as the API shows it: its state and where to find its parts."""
+    base = f"/v1/jobs/{job.id}"
+    links = {part: f"{base}/{part}" for part in ("result", "report", "plan")}
+    return {**job.public(), "links": {"self": base, **links}}
+
+
+def ready(job: Job) -> None:
+    """Raise the right answer unless the job's result is there to fetch."""
+    if job.state == "expired":
+        raise http_error(410, "the result has expired and was deleted")
+    if job.state == "failed":
+        raise http_error(failure_status(job), job.error or "failed")
+    if job.state != "done":
+        raise http_error(409, f"not ready: the job is {job.state}")
+
+
+def idle(job: Job) -> None:
+    if job.state in ("queued", "running"):
+        raise http_error(409, f"the job is {job.state}; wait for it to finish")
+
+
+@router.post("", status_code=202, summary="Queue a photo or a video")
+async def post_job(
+    key_id: CallerDep,
+    options: OptionsDep,
+    file: Annotated[UploadFile, File()],
+    store: StoreDep,
+    config: ConfigDep,
+    limiter: LimiterDep,
+    review: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    """`review=true` keeps the original (for plan edits) until POST .../finish, DELETE,
+    or the review window ends; otherwise it is deleted as soon as the job ends."""
+    kind, received = await receive(file, key_id, ("image", "video"), store, config, limiter)
+    job = store.create(kind, options.to_flat(service=True), received, review, key_id)
+    log.info("job %s %s queued", job.id, kind)
+    return describe(job)
+
+
+@router.get("/{job_id}", summary="A job's state and progress")
+async def get_job(job: OwnedJob) -> dict[str, Any]:
+    return describe(job)
+
+
+@router.get(
+    "/{job_id}/result",
+    summary="The anonymized file",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "video/mp4": {}}}},
+)
+async def get_result(job: OwnedJob, store: StoreDep) -> FileResponse:
+    ready(job)
+    return FileResponse(
+        store.result_path(job),
+        media_type=job.result_type,
+        filename=f"veiled.{job.result_ext}",
+        content_disposition_type="attachment",
+    )
+
+
+@router.get("/{job_id}/report", summary="What was found and removed (JSON)")
+async def get_report(job: OwnedJob, store: StoreDep) -> Any:
+    if job.state == "failed":
+        return {"status": "error", "error": job.error}
+    ready(job)
+    return json.loads(store.report_path(job.id).read_text())
+
+
+@router.get("/{job_id}/plan", summary="The mask plan (regions or tracks, JSON)")
+async def get_plan(job: OwnedJob, store: StoreDep) -> Any:
+    ready(job)
+    return json.loads(store.plan_path(job.id).read_text())
+
+
+@router.put("/{job_id}/plan", status_code=202, summary="Render an edited plan")
+async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str, Any]:
+    """Queues a re-render of the original with this plan; nothing is detected again.
+    Needs a job submitted with review=true whose review is still open."""
+    idle(job)
+    if not job.has_original:
+        raise http_error(
+            409,
+            "the original is gone (deleted when the job ended, or the review closed); "
+            "submit it again with review=true to edit its plan",
+        )
+    try:
+        plan = plan_from_json(json.loads(await request.body()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise http_error(422, "the plan is not valid JSON") from exc
+    except VeilError as exc:
+        raise http_error(422, str(exc)) from exc
+    _check_fits(job, plan, json.loads(store.plan_path(job.id).read_text()))
+    store.plan_path(job.id).write_text(json.dumps(plan.to_json()))
+    store.requeue_for_render(job.id)
+    return describe(store.get(job.id) or job)
+
+
+def _check_fits(job: Job, plan: ImagePlan | VideoPlan, current: dict[str, Any]) -> None:
+    """An edited plan must be for this job's medium, size and frame count."""
+    expected = VideoPlan if job.kind == "video" else ImagePlan
+    if not isinstance(plan, expected):
+        raise http_error(422, f"this job needs a {job.kind} plan")
+    if (plan.width, plan.height) != (current["width"], current["height"]):
+        raise http_error(422, "the plan's width and height differ from this file's")
+    if isinstance(plan, VideoPlan) and plan.frames != current["frames"]:
+        raise http_error(422, "the plan's frame count differs from this video's")
+
+
+@router.post("/{job_id}/finish", summary="End a review: delete the original now")
+async def finish_review(job: OwnedJob, store: StoreDep) -> dict[str, Any]:
+    idle(job)
+    store.drop_original(job.id)
+    return describe(store.get(job.id) or job)
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a job and all its files")
+async def delete_job(job: OwnedJob, store: StoreDep) -> Response:
+    store.delete(job.id)
+    return Response(status_code=204)
