@@ -232,6 +232,29 @@ def test_request_errors(client, example_jpeg):
         assert response.status_code == 404 and response.json() == {"detail": "no such job"}
 
 
+def test_a_bad_option_gets_the_cli_message_and_leaves_no_upload(client, service, example_jpeg):
+    for field, value, message in [
+        ("mask", "glitter", "mask: 'glitter' is not one of solid, mosaic, blur"),
+        ("margin", "9", "margin must be a number between 0 and 3"),
+    ]:
+        response = post_photo(client, example_jpeg, **{field: value})
+        assert response.status_code == 422 and response.json() == {"detail": message}
+        assert message in run_veil("x.jpg", f"--{field}", value).stderr
+    assert not list((service.data_dir / "tmp").iterdir())
+
+
+def test_the_form_is_made_from_the_options_table(client):
+    from veil.options import specs
+
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    form = next(v for k, v in schema.items() if k.startswith("Body_post_job"))["properties"]
+    for spec in specs():
+        assert (spec.name in form) == spec.service, spec.name
+    assert form["mask"]["enum"] == ["solid", "mosaic", "blur"]
+    assert (form["margin"]["minimum"], form["margin"]["maximum"]) == (0, 3)
+    assert "review" in form and "file" in form
+
+
 def test_upload_size_limit(client, service):
     big = b"\xff\xd8\xff" + b"\0" * (9 * 1024 * 1024)  # the fixture allows 8 MiB
     response = client.post("/v1/images", files={"file": ("big.jpg", big)})

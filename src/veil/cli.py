@@ -68,12 +68,13 @@ def add_option(parser: argparse.ArgumentParser, spec: OptionSpec) -> None:
     shown = spec.shown or spec.default
     if isinstance(shown, float):
         shown = f"{shown:g}"
-    kind: Any = None if spec.parse or spec.choices else spec.type
+    # Values stay text here: Options converts and checks them, with the same messages the
+    # service gives.
+    choices = [str(c) for c in spec.choices or () if c is not None]
     parser.add_argument(
         spec.flag,
         dest=spec.name,
-        choices=[c for c in spec.choices if c is not None] if spec.choices else None,
-        type=kind,
+        metavar="{" + ",".join(choices) + "}" if choices else None,
         default=spec.default if spec.shown is None else spec.shown,
         help=spec.help + ("" if shown is None else f" (default {shown})"),
     )

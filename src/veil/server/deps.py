@@ -5,7 +5,7 @@ they chose. Each is a module-level alias a route names in its signature.
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Form, Header, Request
 from starlette.exceptions import HTTPException
@@ -71,14 +71,20 @@ OwnedJob = Annotated[Job, Depends(owned_job)]
 
 
 def _form_field(spec: OptionSpec) -> inspect.Parameter:
-    """One option of the table as a form field, with its choices, bounds and help."""
-    annotation: Any = str if spec.parse else spec.type
-    if spec.choices:
-        annotation = Literal[tuple(c for c in spec.choices if c is not None)]
-    if None in (spec.choices or ()) or spec.default is None:
+    """One option of the table as a form field. Choices and bounds are documented in the
+    schema but checked by Options, so a bad value gets the same message as on the CLI."""
+    annotation: Any = str if spec.parse or spec.choices else spec.type
+    if spec.default is None:
         annotation = annotation | None
-    limit = 40 if spec.parse else None  # a colour name or #rrggbb
-    form = Form(ge=spec.low, le=spec.high, description=spec.help, max_length=limit)
+    schema: dict[str, Any] = {}
+    if spec.choices:
+        schema["enum"] = [c for c in spec.choices if c is not None]
+    if spec.low is not None:
+        schema["minimum"] = spec.low
+    if spec.high is not None:
+        schema["maximum"] = spec.high
+    form = Form(description=spec.help, max_length=40 if spec.parse or spec.choices else None,
+                json_schema_extra=schema or None)
     default = spec.shown if spec.shown is not None else spec.default
     return inspect.Parameter(
         spec.name, inspect.Parameter.KEYWORD_ONLY, default=default,

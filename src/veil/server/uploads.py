@@ -6,16 +6,27 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import UploadFile
+from fastapi import Depends, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from .. import formats
 from .config import ServiceConfig
-from .deps import http_error
+from .deps import CallerDep, ConfigDep, LimiterDep, StoreDep, http_error
 from .ratelimit import RateLimiter
 from .store import Store
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received upload: its media kind and the file inside the data directory."""
+
+    kind: str  # image | video
+    path: Path
 
 
 async def receive(
@@ -25,9 +36,9 @@ async def receive(
     store: Store,
     config: ServiceConfig,
     limiter: RateLimiter,
-) -> tuple[str, Path]:
+) -> Upload:
     """Check the caller's rate and the queue, sniff the bytes, and copy the upload into the
-    data directory. Returns the media kind and the received file."""
+    data directory."""
     wait = limiter.take(key_id)
     if wait:
         raise http_error(
@@ -54,4 +65,28 @@ async def receive(
         raise
     finally:
         await upload.close()
-    return sniffed.kind, Path(name)
+    return Upload(sniffed.kind, Path(name))
+
+
+def _receiver(kinds: tuple[str, ...]) -> Callable[..., AsyncIterator[Upload]]:
+    async def dependency(
+        file: Annotated[UploadFile, File()],
+        key_id: CallerDep,
+        store: StoreDep,
+        config: ConfigDep,
+        limiter: LimiterDep,
+    ) -> AsyncIterator[Upload]:
+        upload = await receive(file, key_id, kinds, store, config, limiter)
+        try:
+            yield upload
+        finally:
+            # A job moves the file into originals/; if the request failed first (a bad
+            # option, say), nothing must stay behind.
+            upload.path.unlink(missing_ok=True)
+
+    return dependency
+
+
+# What a route names to receive a photo, or a photo or a video.
+PhotoUpload = Annotated[Upload, Depends(_receiver(("image",)))]
+MediaUpload = Annotated[Upload, Depends(_receiver(("image", "video")))]

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import CallerDep, ConfigDep, LimiterDep, OptionsDep, StoreDep, http_error
+from ..deps import CallerDep, ConfigDep, OptionsDep, StoreDep, http_error
 from ..store import Job, Store
-from ..uploads import receive
+from ..uploads import PhotoUpload
 from .jobs import failure_status
 
 router = APIRouter(prefix="/v1/images", tags=["photos"])
@@ -33,15 +32,9 @@ router = APIRouter(prefix="/v1/images", tags=["photos"])
     },
 )
 async def post_image(
-    key_id: CallerDep,
-    options: OptionsDep,
-    file: Annotated[UploadFile, File()],
-    store: StoreDep,
-    config: ConfigDep,
-    limiter: LimiterDep,
+    key_id: CallerDep, options: OptionsDep, upload: PhotoUpload, store: StoreDep, config: ConfigDep
 ) -> Response:
-    kind, received = await receive(file, key_id, ("image",), store, config, limiter)
-    job = store.create(kind, options.to_flat(service=True), received, review=False, key_id=key_id)
+    job = store.create(upload.kind, options.to_flat(service=True), upload.path, False, key_id)
     done = await _wait(store, job.id, time.monotonic() + config.sync_timeout)
     report = json.loads(store.report_path(job.id).read_text())
     return Response(

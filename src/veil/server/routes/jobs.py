@@ -7,21 +7,13 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 
 from ... import ImagePlan, VeilError, VideoPlan, plan_from_json
-from ..deps import (
-    CallerDep,
-    ConfigDep,
-    LimiterDep,
-    OptionsDep,
-    OwnedJob,
-    StoreDep,
-    http_error,
-)
+from ..deps import CallerDep, OptionsDep, OwnedJob, StoreDep, http_error
 from ..store import Job
-from ..uploads import receive
+from ..uploads import MediaUpload
 
 log = logging.getLogger("veil.server")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -58,17 +50,14 @@ def idle(job: Job) -> None:
 async def post_job(
     key_id: CallerDep,
     options: OptionsDep,
-    file: Annotated[UploadFile, File()],
+    upload: MediaUpload,
     store: StoreDep,
-    config: ConfigDep,
-    limiter: LimiterDep,
     review: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """`review=true` keeps the original (for plan edits) until POST .../finish, DELETE,
     or the review window ends; otherwise it is deleted as soon as the job ends."""
-    kind, received = await receive(file, key_id, ("image", "video"), store, config, limiter)
-    job = store.create(kind, options.to_flat(service=True), received, review, key_id)
-    log.info("job %s %s queued", job.id, kind)
+    job = store.create(upload.kind, options.to_flat(service=True), upload.path, review, key_id)
+    log.info("job %s %s queued", job.id, upload.kind)
     return describe(job)
 
 
