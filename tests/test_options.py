@@ -16,12 +16,14 @@ from veil import formats
 from veil.options import specs
 
 
-def test_every_option_in_the_table_is_a_cli_flag() -> None:
+def test_every_option_in_the_table_is_a_cli_flag_and_in_the_readme() -> None:
     res = run_veil("--help")
     assert res.returncode == 0
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
     for spec in specs():
         flag = f"--no-{spec.name.replace('_', '-')}" if spec.default is True else spec.flag
         assert flag in res.stdout, flag
+        assert flag in readme, f"README does not mention {flag}"
 
 
 @pytest.mark.parametrize(
