@@ -181,7 +181,8 @@ def test_cli_audit_switches(tmp_path: Path, example_jpeg: bytes) -> None:
     assert res.returncode == 0, res.stderr
     off = json.loads((tmp_path / "off.json").read_text())
     assert off["options"]["audit"] is False and off["files"][0]["audit"] == {"ran": False}
-    res = run_veil(src, "--strict", "-q", "--report", tmp_path / "on.json")
+    # The first run's output is there: replacing it is asked for (issue: fail closed).
+    res = run_veil(src, "--strict", "--overwrite", "-q", "--report", tmp_path / "on.json")
     assert res.returncode == 0, res.stderr
     on = json.loads((tmp_path / "on.json").read_text())
     assert on["options"]["strict"] is True and on["files"][0]["audit"]["ran"] is True

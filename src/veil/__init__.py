@@ -9,7 +9,8 @@ classifies people, and no output or API returns face crops.
 from __future__ import annotations
 
 from ._version import __version__
-from .errors import InputError, SetupError, VeilError
+from .batch import Batch, BatchJob, plan_batch
+from .errors import InputError, InternalError, SetupError, VeilError
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
     AnonymizedImage,
@@ -26,7 +27,15 @@ from .pipeline import (
     read_input,
     render_image,
 )
-from .plan import ImagePlan, PlanSet, Region, VideoPlan, VideoTrack, plan_from_json
+from .plan import (
+    ImagePlan,
+    PlanSet,
+    Region,
+    VideoPlan,
+    VideoTrack,
+    parse_plan_json,
+    plan_from_json,
+)
 from .report import FileReport, RunReport
 
 __all__ = [
@@ -45,6 +54,10 @@ __all__ = [
     "plan_image",
     "read_input",
     "render_image",
+    # batches of files and folders
+    "Batch",
+    "BatchJob",
+    "plan_batch",
     # videos
     "anonymize_video",
     "detect_video",
@@ -59,11 +72,13 @@ __all__ = [
     "VideoTrack",
     "PlanSet",
     "Region",
+    "parse_plan_json",
     "plan_from_json",
     "FileReport",
     "RunReport",
     # errors
     "VeilError",
     "InputError",
+    "InternalError",
     "SetupError",
 ]

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import (
+    BatchJob,
     FileReport,
     ImagePlan,
     Models,
@@ -28,56 +27,19 @@ from . import (
     anonymize_file,
     anonymize_video,
     detect_video,
-    formats,
     load_models,
     load_video_models,
+    plan_batch,
     plan_image,
     read_input,
 )
-from .options import OptionSpec, specs
+from .options import specs
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-SUFFIX = ".veiled"
 BLUR_WARNING = (
     "warning: --mask blur can be partly reversed by learned models; "
     "use solid or mosaic for anything published"
 )
-
-
-@dataclass
-class Job:
-    """One input file, its key in plans and reports, and where its output goes."""
-
-    src: Path
-    key: str  # path relative to the input root (a file's own name when given directly)
-    out_dir: Path | None  # write here, mirroring `key`
-    out_file: Path | None  # or exactly here
-
-
-def add_option(parser: argparse.ArgumentParser, spec: OptionSpec) -> None:
-    """One entry of the options table as a flag: bools switch, the rest take a value."""
-    if spec.type is bool:
-        if spec.default:
-            parser.add_argument(
-                f"--no-{spec.name.replace('_', '-')}", dest=spec.name, action="store_false",
-                help=f"skip {spec.help}",
-            )
-        else:
-            parser.add_argument(spec.flag, dest=spec.name, action="store_true", help=spec.help)
-        return
-    shown = spec.shown or spec.default
-    if isinstance(shown, float):
-        shown = f"{shown:g}"
-    # Values stay text here: Options converts and checks them, with the same messages the
-    # service gives.
-    choices = [str(c) for c in spec.choices or () if c is not None]
-    parser.add_argument(
-        spec.flag,
-        dest=spec.name,
-        metavar="{" + ",".join(choices) + "}" if choices else None,
-        default=spec.default if spec.shown is None else spec.shown,
-        help=spec.help + ("" if shown is None else f" (default {shown})"),
-    )
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -89,10 +51,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("inputs", nargs="*", type=Path, help="photos, videos or folders (walked)")
     p.add_argument("-o", "--output", help="output file, or folder (existing, or ending in /)")
     for spec in specs():
-        add_option(p, spec)
+        spec.add_to(p)
     p.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
     p.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     p.add_argument("--report", type=Path, help="write a JSON report of the run here")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace outputs that exist already (never inputs)"
+    )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="walk into linked folders and take linked files outside the input folder",
+    )
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -111,61 +81,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Photos and videos under a folder, sorted, skipping hidden files and veil's outputs."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.startswith(".") or SUFFIX + "." in name:
-                continue
-            if path.suffix.lower() in formats.PHOTO_SUFFIXES | formats.VIDEO_SUFFIXES:
-                yield path
-
-
-def plan_jobs(inputs: Sequence[Path], output: str | None) -> list[Job]:
-    """Map inputs to outputs; raise VeilError when the request cannot be satisfied."""
-    out_is_dir = output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
-    if output is not None and not out_is_dir and (len(inputs) > 1 or inputs[0].is_dir()):
-        if len(inputs) > 1 or Path(output).exists():
-            raise VeilError("-o must be a folder when there are several inputs or a folder input")
-        out_is_dir = True  # `veil DIR -o NEW` creates the folder NEW
-    jobs: list[Job] = []
-    for item in inputs:
-        if item.is_dir():
-            base = Path(output) if output else item.with_name(item.name + SUFFIX)
-            for path in walk(item):
-                key = path.relative_to(item).as_posix()
-                jobs.append(Job(path, key, base, None))
-        else:
-            if output is None:
-                jobs.append(Job(item, item.name, item.parent, None))
-            elif out_is_dir:
-                jobs.append(Job(item, item.name, Path(output), None))
-            else:
-                jobs.append(Job(item, item.name, None, Path(output)))
-    keys = [j.key for j in jobs]
-    if len(set(keys)) != len(keys):
-        raise VeilError("two inputs share a name; run them separately or pass their folder")
-    return jobs
-
-
-def destination(job: Job, fmt: str, requested: bool) -> Path:
-    """Where a job's output goes, with the suffix of the format actually written."""
-    if job.out_file is not None:
-        return job.out_file
-    assert job.out_dir is not None
-    rel = Path(job.key)
-    written = formats.by_name(fmt)
-    suffix = rel.suffix
-    # Keep the input's own suffix (.jpeg stays .jpeg) only when it names what was written.
-    if requested or written.kind == "video" or formats.by_suffix(suffix) != written:
-        suffix = written.suffix
-    name = rel.stem + (SUFFIX if job.out_dir == job.src.parent else "") + suffix
-    return job.out_dir / rel.parent / name
-
-
-def progress(jobs: list[Job], quiet: bool) -> Iterator[Job]:
+def progress(jobs: list[BatchJob], quiet: bool) -> Iterator[BatchJob]:
     if quiet or not sys.stderr.isatty() or len(jobs) < 2:
         yield from jobs
         return
@@ -174,27 +90,32 @@ def progress(jobs: list[Job], quiet: bool) -> Iterator[Job]:
     yield from tqdm(jobs, unit="photo", file=sys.stderr, dynamic_ncols=True)
 
 
+def shown(path: Path) -> str:
+    """A path as one printable line (a file name may hold a newline)."""
+    return "".join(c if c.isprintable() else "?" for c in str(path))
+
+
 def say(message: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(message, file=sys.stderr)
 
 
-def run_detect(args: argparse.Namespace, jobs: list[Job], models: Models) -> int:
+def run_detect(args: argparse.Namespace, jobs: list[BatchJob], models: Models) -> int:
     """`veil detect`: write the plan, render nothing."""
     options: Options = args.options
     plans = PlanSet()
     failed = 0
     for job in progress(jobs, args.quiet):
         try:
-            if is_video(job.src):
+            if job.refused is None and job.kind == "video":
                 detector = load_video_models(options.detect.min_face).detector
                 plans.files[job.key] = detect_video(job.src, detector, parallel=args.threads)
             else:
                 plans.files[job.key] = plan_image(read_input(job.src), options, models)
         except VeilError as exc:
             failed += 1
-            say(f"veil: {job.src}: {exc}")
+            say(f"veil: {shown(job.src)}: {exc}")
     if args.output:
         plans.dump(Path(args.output))
     else:
@@ -202,7 +123,9 @@ def run_detect(args: argparse.Namespace, jobs: list[Job], models: Models) -> int
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def frame_progress(args: argparse.Namespace, job: Job) -> Callable[[str, int, int], None] | None:
+def frame_progress(
+    args: argparse.Namespace, job: BatchJob
+) -> Callable[[str, int, int], None] | None:
     """A per-pass frame bar (frames per second, time left) for one video, on a terminal."""
     if args.quiet or not sys.stderr.isatty():
         return None
@@ -230,30 +153,22 @@ def frame_progress(args: argparse.Namespace, job: Job) -> Callable[[str, int, in
     return update
 
 
-def is_video(path: Path) -> bool:
-    """A video by its bytes (the format table), or by its suffix when the bytes match no
-    format (the engine then refuses it with the right reason)."""
-    try:
-        with open(path, "rb") as fh:
-            sniffed = formats.sniff(fh.read(formats.HEAD_BYTES))
-    except OSError:
-        sniffed = None
-    if sniffed is not None:
-        return sniffed.kind == "video"
-    return path.suffix.lower() in formats.VIDEO_SUFFIXES
-
-
 def anonymize_one(
-    args: argparse.Namespace, job: Job, plan: ImagePlan | VideoPlan | None, models: Models | None
+    args: argparse.Namespace,
+    job: BatchJob,
+    plan: ImagePlan | VideoPlan | None,
+    models: Models | None,
 ) -> tuple[FileReport, ImagePlan | VideoPlan]:
     """One file through the engine, written atomically where the job says."""
     options: Options = args.options
-    if is_video(job.src):
+    if job.refused:
+        raise VeilError(job.refused)
+    if job.kind == "video":
         if isinstance(plan, ImagePlan):
             raise VeilError("the plan for this file is a photo plan, not a video plan")
         video_plan, report = anonymize_video(
             job.src,
-            destination(job, "MP4", False),
+            job.dst,
             options,
             plan=plan,
             progress=frame_progress(args, job),
@@ -265,7 +180,7 @@ def anonymize_one(
         raise VeilError("the plan for this file is a video plan, not a photo plan")
     result = anonymize_file(
         job.src,
-        lambda fmt: destination(job, fmt, options.encode.format is not None),
+        job.dst,
         options,
         plan=plan,
         models=models,
@@ -274,7 +189,7 @@ def anonymize_one(
     return result.report, result.plan
 
 
-def run_anonymize(args: argparse.Namespace, jobs: list[Job], models: Models | None) -> int:
+def run_anonymize(args: argparse.Namespace, jobs: list[BatchJob], models: Models | None) -> int:
     """Anonymize every job; a file that fails is reported and the rest go on."""
     given = PlanSet.load(args.plan_in) if args.plan_in else None
     options: Options = args.options
@@ -296,9 +211,10 @@ def run_anonymize(args: argparse.Namespace, jobs: list[Job], models: Models | No
                     raise VeilError("not in the plan given with --plan-in (nothing rendered)")
                 plan = given.files[job.key]
             file_report, plans.files[job.key] = anonymize_one(args, job, plan, models)
+            file_report.warnings.extend(job.notes)
         except VeilError as exc:
             file_report.status, file_report.error = "error", str(exc)
-            say(f"veil: {job.src}: {exc}")
+            say(f"veil: {shown(job.src)}: {exc}")
         report.files.append(file_report)
     if args.plan_out:
         plans.dump(args.plan_out)
@@ -324,14 +240,24 @@ def run(args: argparse.Namespace, detect_mode: bool) -> int:
         args.inputs = [write_example(folder)]
         args.output = None
         args.report = args.report or folder / "report.json"
-    missing = [str(p) for p in args.inputs if not p.exists()]
-    for path in missing:
-        say(f"veil: {path}: no such file or folder")
+    missing = [p for p in args.inputs if not p.exists()]
+    for gone in missing:
+        say(f"veil: {shown(gone)}: no such file or folder")
     inputs = [p for p in args.inputs if p.exists()]
     if not inputs:
         return EXIT_SOME_FAILED
-    jobs = plan_jobs(inputs, args.output)
     options: Options = args.options
+    batch = plan_batch(
+        inputs,
+        args.output,
+        options.encode.format,
+        overwrite=args.overwrite or args.example,
+        follow_symlinks=args.follow_symlinks,
+    )
+    if not args.quiet:
+        for skipped, reason in batch.skipped:
+            say(f"veil: {shown(skipped)}: skipped: {reason}")
+    jobs = batch.jobs
     if options.mask.style == "blur" and not detect_mode:
         say(BLUR_WARNING)
     models = None

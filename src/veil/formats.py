@@ -36,6 +36,9 @@ class Format:
     # Formats veil writes: Pillow's save arguments, and the name a user asks for with --format.
     save: dict[str, Any] | None = field(default=None, hash=False)
     choice: str | None = None
+    # Videos veil writes: the audio codecs its muxer takes as they are (None: any); other
+    # audio is re-encoded to AAC.
+    audio_copy: tuple[str, ...] | None = None
 
     @property
     def suffix(self) -> str:
@@ -90,11 +93,11 @@ FORMATS: tuple[Format, ...] = (
     ),
     Format(
         "MP4", "video", (".mp4", ".m4v"), "video/mp4", rb"....ftyp", "MP4",
-        demuxer="mov", muxer="mp4",
+        demuxer="mov", muxer="mp4", audio_copy=("aac", "mp3", "alac", "ac3", "eac3", "opus"),
     ),
     Format(
         "WEBM", "video", (".webm",), "video/webm", rb"\x1a\x45\xdf\xa3.*webm", "MP4",
-        demuxer="matroska", muxer="webm",
+        demuxer="matroska", muxer="webm", audio_copy=("opus", "vorbis"),
     ),
     Format(
         "MKV", "video", (".mkv",), "video/x-matroska", rb"\x1a\x45\xdf\xa3", "MP4",

@@ -10,6 +10,7 @@ the engine (docs/architecture.md has a worked example).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -99,6 +100,33 @@ class OptionSpec:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """This option as a command-line flag: bools switch, the rest take a value.
+
+        Values stay text: Options converts and checks them, with the same messages the
+        service gives; choices and the default are shown in --help.
+        """
+        if self.type is bool:
+            if self.default:
+                parser.add_argument(
+                    f"--no-{self.name.replace('_', '-')}", dest=self.name, action="store_false",
+                    help=f"skip {self.help}",
+                )
+            else:
+                parser.add_argument(self.flag, dest=self.name, action="store_true", help=self.help)
+            return
+        shown = self.shown or self.default
+        if isinstance(shown, float):
+            shown = f"{shown:g}"
+        choices = [str(c) for c in self.choices or () if c is not None]
+        parser.add_argument(
+            self.flag,
+            dest=self.name,
+            metavar="{" + ",".join(choices) + "}" if choices else None,
+            default=self.default if self.shown is None else self.shown,
+            help=self.help + ("" if shown is None else f" (default {shown})"),
+        )
 
     def convert(self, value: Any) -> Any:
         """Text or JSON to this option's value; raises VeilError with a one-line reason."""
@@ -230,19 +258,45 @@ class EncodeOptions(_Checked):
 
 @dataclass(frozen=True)
 class Limits(_Checked):
-    """What veil refuses to open (the service's operator sets these, not its clients)."""
+    """What veil refuses to open, checked before pixels are allocated (the service's operator
+    sets these, not its clients)."""
 
     max_megapixels: float = option(
         DEFAULT_MAX_MEGAPIXELS,
-        "refuse larger images (decompression-bomb guard)",
+        "photos: refuse larger images (decompression-bomb guard)",
         low=0.01,
         high=10_000.0,
+        service=False,
+    )
+    max_frame_megapixels: float = option(
+        36.0,
+        "videos: refuse larger frames (8K UHD is 33)",
+        low=0.01,
+        high=1_000.0,
+        service=False,
+    )
+    max_frames: int = option(
+        432_000,
+        "videos: refuse longer videos, in frames (two hours at 60 a second)",
+        low=1,
+        high=100_000_000,
+        service=False,
+    )
+    max_jpeg_scans: int = option(
+        100,
+        "photos: refuse JPEGs with more scans (a real progressive JPEG has about 10)",
+        low=1,
+        high=100_000,
         service=False,
     )
 
     @property
     def max_pixels(self) -> int:
         return int(self.max_megapixels * 1e6)
+
+    @property
+    def max_frame_pixels(self) -> int:
+        return int(self.max_frame_megapixels * 1e6)
 
 
 @dataclass(frozen=True)
@@ -285,7 +339,8 @@ _GROUPS: dict[str, type] = {
 }
 
 
-def specs(service: bool = False) -> list[OptionSpec]:
-    """Every option (with `service`, only those the service's clients may set)."""
-    out = [spec for group, cls in _GROUPS.items() for spec in _specs_of(cls, group)]
+def specs(service: bool = False, group: str | None = None) -> list[OptionSpec]:
+    """Every option (with `service`, only those the service's clients may set; with
+    `group`, only that group's: mask, detect, encode, limits)."""
+    out = [spec for g, cls in _GROUPS.items() for spec in _specs_of(cls, g) if g == (group or g)]
     return [s for s in out if s.service] if service else out

@@ -7,6 +7,7 @@ rendering needs. It holds geometry and nothing else about a person.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,96 @@ from .errors import VeilError
 from .media.files import write_atomic
 
 PLAN_VERSION = 1
+# What a plan may hold: beyond these it is refused (a plan is data a person may have edited,
+# or a client sent).
+MAX_REGIONS = 100_000  # per photo, and hand-drawn regions per video
+MAX_TRACKS = 100_000
+MAX_DEPTH = 8  # nesting of a plan file: {files: {name: {regions: [{box: [...]}]}}}
+MAX_SOURCE = 40
+REACH = 4  # how many image sizes past its edges a box may reach
+
+
+def _number(value: Any, what: str) -> float:
+    """A finite JSON number (not a string, not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise VeilError(f"plan: {what} must be a finite number, not {_shown(value)}")
+    return float(value)
+
+
+def _integer(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise VeilError(f"plan: {what} must be a whole number from {low} to {high}, not "
+                        f"{_shown(value)}")
+    return value
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise VeilError(f"plan: {what} must be true or false, not {_shown(value)}")
+    return value
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise VeilError(f"plan: {what} must be an object, not {_shown(value)}")
+    return value
+
+
+def _list(value: Any, what: str, most: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise VeilError(f"plan: {what} must be a list, not {_shown(value)}")
+    if len(value) > most:
+        raise VeilError(f"plan: {what} holds {len(value)} entries, over the limit of {most}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _box(value: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """Four finite numbers, x2 > x1 and y2 > y1, near the image: a box may reach past the
+    edge (a face at the border; a track's box carried on past the frame as the face leaves)
+    but not by more than REACH times the image's size."""
+    box = _list(value, "a region's box", 4)
+    if len(box) != 4:
+        raise VeilError(f"plan: a region's box needs four numbers, not {_shown(value)}")
+    x1, y1, x2, y2 = (_number(v, "a box coordinate") for v in box)
+    if not (x2 > x1 and y2 > y1):
+        raise VeilError(f"plan region box must have x2 > x1 and y2 > y1: {_shown(value)}")
+    if not (-REACH * width <= x1 and x2 <= (REACH + 1) * width
+            and -REACH * height <= y1 and y2 <= (REACH + 1) * height):
+        raise VeilError(f"plan: box {_shown(value)} lies far outside the {width}x{height} image")
+    return x1, y1, x2, y2
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON containers nest (iteratively: a hostile plan may nest thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((v, depth + 1) for v in children)
+    return deepest
+
+
+def parse_plan_json(text: str | bytes) -> Any:
+    """JSON text of a plan, parsed with its nesting bounded; VeilError with one line when it
+    is not JSON or nests deeper than a plan does."""
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:
+        raise VeilError("plan: JSON nested far deeper than a plan") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VeilError(f"the plan is not valid JSON: {exc}") from exc
+    if _depth(data) > MAX_DEPTH:
+        raise VeilError(f"plan: JSON nested deeper than a plan ({MAX_DEPTH} levels)")
+    return data
 
 
 @dataclass
@@ -49,21 +140,19 @@ class Region:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Region:
-        try:
-            x1, y1, x2, y2 = (float(v) for v in data["box"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise VeilError(f"plan region needs a 'box' of four numbers: {data!r}") from exc
-        if not (x2 > x1 and y2 > y1):
-            raise VeilError(f"plan region box must have x2 > x1 and y2 > y1: {data['box']!r}")
+    def from_json(cls, data: Any, width: int, height: int) -> Region:
+        """A region from its JSON form, checked strictly against an image's size."""
+        data = _object(data, "a region")
+        if "box" not in data:
+            raise VeilError(f"plan region needs a 'box' of four numbers: {_shown(data)}")
+        source = data.get("source", "person")
+        if not isinstance(source, str) or not 0 < len(source) <= MAX_SOURCE:
+            raise VeilError(f"plan: a region's source must be a short text, not {_shown(source)}")
         return cls(
-            x1,
-            y1,
-            x2,
-            y2,
-            score=float(data.get("score", 1.0)),
-            source=str(data.get("source", "person")),
-            keep=bool(data.get("keep", False)),
+            *_box(data["box"], width, height),
+            score=_number(data.get("score", 1.0), "a region's score"),
+            source=source,
+            keep=_flag(data.get("keep", False), "a region's keep"),
         )
 
 
@@ -84,13 +173,17 @@ class ImagePlan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImagePlan:
-        try:
-            width, height = int(data["width"]), int(data["height"])
-            regions = [Region.from_json(r) for r in data.get("regions", [])]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise VeilError(f"plan entry needs width, height and regions: {exc}") from exc
-        return cls(width, height, regions)
+    def from_json(cls, data: Any) -> ImagePlan:
+        """A photo's plan from its JSON form; VeilError with one line when anything in it is
+        not what a plan holds."""
+        data = _object(data, "a photo's plan")
+        for key in ("width", "height"):
+            if key not in data:
+                raise VeilError(f"plan entry needs width, height and regions: no {key!r}")
+        width = _integer(data["width"], "width", 1, 1_000_000)
+        height = _integer(data["height"], "height", 1, 1_000_000)
+        regions = _list(data.get("regions", []), "regions", MAX_REGIONS)
+        return cls(width, height, [Region.from_json(r, width, height) for r in regions])
 
     @property
     def to_cover(self) -> list[Region]:
@@ -116,19 +209,23 @@ class VideoTrack:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VideoTrack:
-        try:
-            boxes = {int(f): [float(v) for v in b] for f, b in data["boxes"].items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise VeilError(f"plan track needs 'boxes' as {{frame: box}}: {exc}") from exc
-        if any(len(b) != 4 for b in boxes.values()):
-            raise VeilError("plan track boxes must have four numbers")
-        return cls(
-            int(data.get("id", 0)),
-            boxes,
-            bool(data.get("keep", False)),
-            str(data.get("source", "tracker")),
-        )
+    def from_json(cls, data: Any, width: int, height: int, frames: int) -> VideoTrack:
+        """A track from its JSON form, checked against the video's size and length."""
+        data = _object(data, "a track")
+        if "boxes" not in data or not isinstance(data["boxes"], dict):
+            raise VeilError("plan track needs 'boxes' as {frame: box}")
+        if len(data["boxes"]) > frames:
+            raise VeilError(f"plan: a track has boxes on more than the video's {frames} frames")
+        boxes = {}
+        for key, box in data["boxes"].items():
+            if not (isinstance(key, str) and key.isdigit() and int(key) < frames):
+                raise VeilError(f"plan: track frame {_shown(key)} is not a frame of this video")
+            boxes[int(key)] = list(_box(box, width, height))
+        source = data.get("source", "tracker")
+        if not isinstance(source, str) or not 0 < len(source) <= MAX_SOURCE:
+            raise VeilError(f"plan: a track's source must be a short text, not {_shown(source)}")
+        track_id = _integer(data.get("id", 0), "a track's id", 0, 2**31)
+        return cls(track_id, boxes, _flag(data.get("keep", False), "a track's keep"), source)
 
 
 @dataclass
@@ -169,25 +266,33 @@ class VideoPlan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VideoPlan:
-        try:
-            regions = []
-            for r in data.get("regions", []):
-                a, b = (int(v) for v in r["frames"])
-                regions.append((a, b, Region.from_json(r)))
-            return cls(
-                int(data["width"]),
-                int(data["height"]),
-                int(data["frames"]),
-                [VideoTrack.from_json(t) for t in data.get("tracks", [])],
-                regions,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise VeilError(f"video plan needs width, height, frames and tracks: {exc}") from exc
+    def from_json(cls, data: Any) -> VideoPlan:
+        """A video's plan from its JSON form; VeilError with one line when anything in it is
+        not what a plan holds."""
+        data = _object(data, "a video's plan")
+        for key in ("width", "height", "frames"):
+            if key not in data:
+                raise VeilError(f"video plan needs width, height, frames and tracks: no {key!r}")
+        width = _integer(data["width"], "width", 1, 1_000_000)
+        height = _integer(data["height"], "height", 1, 1_000_000)
+        frames = _integer(data["frames"], "frames", 1, 100_000_000)
+        regions = []
+        for r in _list(data.get("regions", []), "regions", MAX_REGIONS):
+            span = _list(_object(r, "a region").get("frames"), "a region's frames", 2)
+            if len(span) != 2:
+                raise VeilError("plan: a video region needs 'frames': [first, last]")
+            first = _integer(span[0], "a region's first frame", 0, frames - 1)
+            last = _integer(span[1], "a region's last frame", first, frames - 1)
+            regions.append((first, last, Region.from_json(r, width, height)))
+        tracks = [
+            VideoTrack.from_json(t, width, height, frames)
+            for t in _list(data.get("tracks", []), "tracks", MAX_TRACKS)
+        ]
+        return cls(width, height, frames, tracks, regions)
 
 
-def plan_from_json(data: dict[str, Any]) -> ImagePlan | VideoPlan:
-    """An image or a video plan, by its 'media' field."""
+def plan_from_json(data: Any) -> ImagePlan | VideoPlan:
+    """An image or a video plan, by its 'media' field, checked strictly."""
     if isinstance(data, dict) and data.get("media") == "video":
         return VideoPlan.from_json(data)
     return ImagePlan.from_json(data)
@@ -221,10 +326,10 @@ class PlanSet:
     def load(cls, path: Path) -> PlanSet:
         """Read a plan written by `veil detect` or `--plan-out` (possibly edited by a person)."""
         try:
-            data = json.loads(Path(path).read_text())
+            text = Path(path).read_bytes()
         except FileNotFoundError as exc:
             raise VeilError(f"plan file not found: {path}") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise VeilError(f"plan file is not valid JSON: {path}: {exc}") from exc
-        return cls.from_json(data)
+        except OSError as exc:
+            raise VeilError(f"cannot read the plan file {path}: {exc.strerror or exc}") from exc
+        return cls.from_json(parse_plan_json(text))
 

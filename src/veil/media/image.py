@@ -7,15 +7,16 @@ file's name says.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from .. import formats
 from ..errors import InputError
-from ..options import DEFAULT_MAX_MEGAPIXELS
+from ..options import Limits
+from .pillow import c_stderr_silenced, pillow_guarded
+from .whole import check_jpeg, check_png
 
 try:  # HEIC/HEIF (iPhone) support; veil depends on it, but decode the rest without it.
     from pillow_heif import register_heif_opener
@@ -24,10 +25,6 @@ try:  # HEIC/HEIF (iPhone) support; veil depends on it, but decode the rest with
 except ImportError:  # pragma: no cover
     pass
 
-# Never hand half-decoded pixels on: a truncated file is an error, not a grey stripe.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-DEFAULT_MAX_PIXELS = int(DEFAULT_MAX_MEGAPIXELS * 1e6)
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -45,47 +42,63 @@ class DecodedImage:
         return self.pixels.shape[2] == 4
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Decode a photo to upright sRGB pixels; raise InputError with a one-line reason."""
+def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
+    """Decode a photo to upright sRGB pixels; raise InputError with a one-line reason.
+
+    Only a format in the table is opened, by its own Pillow plugin; the size is checked
+    before pixels are allocated, and the data must hold every pixel the header declares.
+    """
+    limits = limits or Limits()
     if not data:
         raise InputError("empty file")
     sniffed = formats.sniff(data[: formats.HEAD_BYTES])
     if sniffed is None or sniffed.kind != "image":
         raise InputError(f"not an image veil can read: it takes {formats.accepted()}")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns, then raises, on huge images; we check the size ourselves first.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None
+        with pillow_guarded(limits.max_pixels), c_stderr_silenced():
             img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
-            fmt = str(img.format)
-            width, height = img.size
-            if width * height > max_pixels:
-                raise InputError(
-                    f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
-                    f"{max_pixels / 1e6:.0f} MP limit (possible decompression bomb)"
-                )
-            frames = getattr(img, "n_frames", 1)
-            # MPO and HEIF keep depth maps and bursts beside the primary photo: those are
-            # dropped. Elsewhere extra frames are content a person meant to publish.
-            if frames > 1 and fmt not in ("MPO", "HEIF"):
-                raise InputError(
-                    f"{fmt} with {frames} frames: animated or multi-page images are not "
-                    "supported yet (only one frame would be kept)"
-                )
+            _check_header(img, limits)
+            if sniffed.name == "JPEG":
+                check_jpeg(data, limits.max_jpeg_scans)
+            elif sniffed.name == "PNG":
+                check_png(data)
             img.load()
-            return _normalise(img, fmt, sniffed)
+            return _normalise(img, str(img.format), sniffed)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
         raise InputError(f"image too large: {exc}") from exc
     except Image.UnidentifiedImageError as exc:
-        raise InputError("not an image veil can read (unknown or unsupported format)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"corrupt or truncated image: {msg}") from exc
+        raise InputError(f"not a {sniffed.name} image veil can read (damaged header)") from exc
     except MemoryError as exc:
         raise InputError("image too large to decode in the available memory") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on this file is its fault
+        raise InputError(f"corrupt or truncated image: {_first_line(exc)}") from exc
+
+
+def _check_header(img: Image.Image, limits: Limits) -> None:
+    """Refuse what the header alone shows is too large or not one picture."""
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise InputError(f"image header declares an empty {width}x{height} image")
+    if width * height > limits.max_pixels:
+        raise InputError(
+            f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
+            f"{limits.max_megapixels:g} MP limit (possible decompression bomb)"
+        )
+    frames = getattr(img, "n_frames", 1)
+    # MPO and HEIF keep depth maps and bursts beside the primary photo: those are dropped.
+    # Elsewhere extra frames are content a person meant to publish.
+    if frames > 1 and img.format not in ("MPO", "HEIF"):
+        raise InputError(
+            f"{img.format} with {frames} frames: animated or multi-page images are not "
+            "supported yet (only one frame would be kept)"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedImage:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from pathlib import Path
 
 from PIL import ExifTags, Image
 
+from .. import formats
 from ..errors import VeilError
+from .pillow import pillow_guarded
 
 # Pillow info keys that are harmless structure, not metadata about a person, place or device.
 STRUCTURAL_INFO = {
@@ -105,11 +106,14 @@ TIFF_STRUCTURE = {
 
 
 def describe_metadata(data: bytes) -> list[str]:
-    """Names of the metadata blocks and tags in an image file (no values)."""
+    """Names of the metadata blocks and tags in an image file (no values). Only formats in
+    the table are opened, by their own plugin, as decoding does."""
+    sniffed = formats.sniff(data[: formats.HEAD_BYTES])
+    if sniffed is None or sniffed.kind != "image":
+        return []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+        with pillow_guarded(0):
+            img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
             return _names(img)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
@@ -193,7 +197,7 @@ def check_output(data: bytes, width: int, height: int) -> None:
     if leftover:
         raise VeilError(f"output check failed: metadata left in output: {', '.join(leftover)}")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with pillow_guarded(width * height), Image.open(io.BytesIO(data)) as img:
             size = img.size
             img.verify()
     except Exception as exc:  # noqa: BLE001 - any parse failure means a broken output

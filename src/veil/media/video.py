@@ -8,6 +8,7 @@ into the frame to write.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from .. import formats
 from ..errors import InputError, VeilError
-from ..options import EncodeOptions
+from ..options import EncodeOptions, Limits
 from .files import atomic_output
 
 
@@ -47,18 +48,54 @@ def _open(path: Path) -> Any:
         raise InputError(f"not a video veil can read: it takes {formats.accepted()}")
     try:
         return av.open(str(path), format=sniffed.demuxer, metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a video veil can read: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a demuxer that cannot open it: the file's fault
+        raise InputError(f"not a video veil can read: {_reason(exc)}") from exc
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Stream layout of a video file; raises InputError when there is no video stream."""
-    with _open(path) as container:
+def _reason(exc: BaseException) -> str:
+    """One line saying why a decoder failed, without the file's path (a server's, maybe)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    text = " ".join(str(text).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Whatever FFmpeg or PyAV raise while reading a file is that file's fault: InputError."""
+    try:
+        yield
+    except (VeilError, _RenderFailed, _WriteFailed):
+        raise
+    except MemoryError as exc:
+        raise InputError(f"{what}: not enough memory") from exc
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise InputError(f"{what}: {_reason(exc)}") from exc
+
+
+def _check_size(width: int, height: int, limits: Limits) -> None:
+    if not width or not height or width < 0 or height < 0:
+        raise InputError("video stream declares no frame size")
+    if width * height > limits.max_frame_pixels:
+        raise InputError(
+            f"video frames are {width}x{height} ({width * height / 1e6:.0f} MP), over the "
+            f"{limits.max_frame_megapixels:g} MP limit"
+        )
+
+
+def probe_video(path: Path, limits: Limits | None = None) -> VideoInfo:
+    """Stream layout of a video file, checked against `limits` before any frame is decoded;
+    raises InputError when there is no video stream or the file cannot be read."""
+    limits = limits or Limits()
+    with _open(path) as container, _reading("video cannot be read"):
         if not container.streams.video:
             raise InputError("no video stream")
         video = container.streams.video[0]
         ctx = video.codec_context
-        rotation = _rotation(container)
+        _check_size(ctx.width, ctx.height, limits)
+        frames = int(video.frames or 0)
+        if frames > limits.max_frames:
+            raise InputError(f"video has {frames} frames, over the limit of {limits.max_frames}")
+        rotation = _first_rotation(container)
         width, height = ctx.width, ctx.height
         if rotation in (90, 270):
             width, height = height, width
@@ -67,21 +104,14 @@ def probe_video(path: Path) -> VideoInfo:
             for s in container.streams
             if s.type not in ("video", "audio")
         ] + [f"video:{s.index}" for s in container.streams.video[1:]]
-        return VideoInfo(
-            width=width,
-            height=height,
-            frames=int(video.frames or 0),
-            rotation=rotation,
-            codec=ctx.name,
-            dropped_streams=dropped,
-        )
+        return VideoInfo(width, height, frames, rotation, ctx.name, dropped)
 
 
-def _rotation(container: Any) -> int:
+def _first_rotation(container: Any) -> int:
     """Clockwise rotation a player applies (0, 90, 180, 270), from the display matrix.
 
-    PyAV exposes it on decoded frames, so the first frame is decoded to read it; the
-    container is rewound afterwards.
+    PyAV exposes it on decoded frames, so the first frame is decoded to read it (the caller
+    has checked the frame size).
     """
     import av
 
@@ -89,8 +119,6 @@ def _rotation(container: Any) -> int:
         frame = next(container.decode(video=0))
     except (StopIteration, av.error.FFmpegError):
         return 0
-    finally:
-        container.seek(0)
     return _frame_rotation(frame)
 
 
@@ -105,20 +133,26 @@ def _upright(frame: Any, rotation: int) -> np.ndarray:
     return arr
 
 
-def iter_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
-    """Every frame of the first video stream, upright RGB, in presentation order."""
-    import av
+def _decoded(container: Any, stream: Any, limits: Limits) -> Iterator[Any]:
+    """The stream's frames, each checked against the limits before it is converted."""
+    for count, frame in enumerate(container.decode(stream), start=1):
+        if count > limits.max_frames:
+            raise InputError(f"video has more than {limits.max_frames} frames (the limit)")
+        _check_size(frame.width, frame.height, limits)
+        yield frame
 
+
+def iter_frames(path: Path, limits: Limits | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Every frame of the first video stream, upright RGB, in presentation order."""
+    limits = limits or Limits()
     with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         index = 0
-        try:
-            for frame in container.decode(stream):
+        with _reading(f"video stops decoding at frame {index}"):
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in _decoded(container, stream, limits):
                 yield index, _upright(frame, _frame_rotation(frame))
                 index += 1
-        except av.error.FFmpegError as exc:
-            raise InputError(f"video stops decoding at frame {index}: {exc}") from exc
 
 
 def _frame_rotation(frame: Any) -> int:
@@ -131,6 +165,15 @@ def _frame_rotation(frame: Any) -> int:
 class EncodeStats:
     frames: int
     audio_packets: int
+    audio_reencoded: int = 0  # streams the output container could not take as they were
+
+
+class _RenderFailed(Exception):
+    """The caller's render function raised: its error, carried past the decoder's handling."""
+
+
+class _WriteFailed(Exception):
+    """Writing the output failed (a full disk): not the input's fault."""
 
 
 def encode_video(
@@ -138,6 +181,7 @@ def encode_video(
     dst: Path,
     render: Callable[[int, np.ndarray], np.ndarray],
     options: EncodeOptions,
+    limits: Limits | None = None,
     threads: int = 0,
     progress: Callable[[int], None] | None = None,
     expected_frames: int | None = None,
@@ -145,60 +189,89 @@ def encode_video(
     """Decode `src`, pass each upright frame through `render`, and write `dst` atomically.
 
     The output holds one video stream (every input timestamp kept) and the audio streams
-    (copied bit for bit, or dropped); no subtitle, data or attachment stream, no chapters,
-    no container or stream tags. On any error nothing is left at `dst`.
+    (copied bit for bit where the container takes the codec, else re-encoded to AAC; or
+    dropped); no subtitle, data or attachment stream, no chapters, no container or stream
+    tags. On any error nothing is left at `dst`.
     """
-    import av
-
+    limits = limits or Limits()
+    info = probe_video(src, limits)
     written = formats.by_suffix(dst.suffix)
-    muxer = written.muxer if written is not None and written.muxer else "mp4"
+    if written is None or written.muxer is None:
+        written = formats.by_name("MP4")
     stats = EncodeStats(frames=0, audio_packets=0)
     try:
-        # bitexact: the muxer writes no encoder tag or creation time of its own.
-        with (
-            atomic_output(dst) as tmp,
-            _open(src) as inp,
-            av.open(str(tmp), "w", format=muxer, options={"fflags": "+bitexact"}) as out,
-        ):
-            vin, vout, audio_map = _add_streams(inp, out, options, threads)
-            _transcode(inp, out, vin, vout, audio_map, render, stats, progress)
-            if expected_frames is not None and stats.frames != expected_frames:
-                raise VeilError(
-                    f"decoded {stats.frames} frames on the second pass but {expected_frames} on"
-                    " the first; no output written"
-                )
-    except av.error.FFmpegError as exc:
-        raise InputError(f"video stops decoding at frame {stats.frames}: {exc}") from exc
-    except OSError as exc:
-        raise VeilError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+        with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
+            out = _open_output(tmp, written)
+            try:
+                vin, vout, audio_map = _add_streams(inp, out, options, threads, info, written)
+                stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
+                _transcode(inp, out, vin, vout, audio_map, render, stats, progress, limits)
+                if expected_frames is not None and stats.frames != expected_frames:
+                    raise VeilError(
+                        f"decoded {stats.frames} frames on the second pass but "
+                        f"{expected_frames} on the first; no output written"
+                    )
+            except BaseException:
+                with suppress(Exception):
+                    out.close()
+                raise
+            _close_output(out)
+    except _RenderFailed as exc:
+        raise exc.__cause__ or exc  # noqa: B904 - the render error itself, with its traceback
+    except (_WriteFailed, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
+        raise VeilError(f"cannot write {dst.name}: {_reason(cause or exc)}") from exc
     return stats
 
 
+def _open_output(path: Path, written: formats.Format) -> Any:
+    import av
+
+    try:
+        # bitexact: the muxer writes no encoder tag or creation time of its own.
+        return av.open(str(path), "w", format=written.muxer, options={"fflags": "+bitexact"})
+    except OSError as exc:
+        raise _WriteFailed from exc
+
+
+def _close_output(out: Any) -> None:
+    """Write the trailer: a write error is ours to report, anything else the input's."""
+    try:
+        out.close()
+    except OSError as exc:
+        raise _WriteFailed from exc
+
+
 def _add_streams(
-    inp: Any, out: Any, options: EncodeOptions, threads: int
-) -> tuple[Any, Any, dict[int, Any]]:
-    """The output's video stream (upright, even-sized) and its copied audio streams, untagged."""
+    inp: Any,
+    out: Any,
+    options: EncodeOptions,
+    threads: int,
+    info: VideoInfo,
+    written: formats.Format,
+) -> tuple[Any, Any, dict[int, tuple[Any, bool]]]:
+    """The output's video stream (upright, even-sized) and its audio streams, untagged: each
+    input audio stream -> (output stream, copied as it is)."""
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
-    rotation = _rotation(inp)
-    width, height = vin.codec_context.width, vin.codec_context.height
-    if rotation in (90, 270):
-        width, height = height, width
     rate = vin.average_rate or vin.guessed_rate or Fraction(30)
     vout: Any = out.add_stream(options.codec, rate=rate)
-    vout.width, vout.height = width - width % 2, height - height % 2
+    vout.width, vout.height = info.width - info.width % 2, info.height - info.height % 2
     vout.pix_fmt = "yuv420p"
     vout.time_base = vin.time_base
     vout.codec_context.time_base = vin.time_base
     vout.options = {"crf": str(options.crf), "preset": options.preset}
     if threads:
         vout.codec_context.thread_count = threads
-    audio_map = {}
-    if options.audio == "copy":
-        for ain in inp.streams.audio:
-            aout = out.add_stream_from_template(ain)
-            aout.metadata.clear()
-            audio_map[ain.index] = aout
+    audio_map: dict[int, tuple[Any, bool]] = {}
+    for ain in inp.streams.audio if options.audio == "copy" else ():
+        name = ain.codec_context.name if ain.codec_context is not None else None
+        if name is None:
+            continue  # a stream with no codec: nothing to copy
+        copy = written.audio_copy is None or name in written.audio_copy
+        aout = out.add_stream_from_template(ain) if copy else out.add_stream("aac", rate=ain.rate)
+        aout.metadata.clear()
+        audio_map[ain.index] = (aout, copy)
     vout.metadata.clear()
     out.metadata.clear()
     return vin, vout, audio_map
@@ -209,10 +282,11 @@ def _transcode(
     out: Any,
     vin: Any,
     vout: Any,
-    audio_map: dict[int, Any],
+    audio_map: dict[int, tuple[Any, bool]],
     render: Callable[[int, np.ndarray], np.ndarray],
     stats: EncodeStats,
     progress: Callable[[int], None] | None,
+    limits: Limits,
 ) -> None:
     """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
     import av
@@ -220,15 +294,17 @@ def _transcode(
     last_pts = None
     for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
         if packet.stream.type == "audio":
-            if packet.dts is None:
-                continue
-            packet.stream = audio_map[packet.stream.index]
-            out.mux(packet)
-            stats.audio_packets += 1
+            _audio(out, packet, *audio_map[packet.stream.index], stats)
             continue
         frame: Any
         for frame in packet.decode():
-            clean = render(stats.frames, _upright(frame, _frame_rotation(frame)))
+            if stats.frames >= limits.max_frames:
+                raise InputError(f"video has more than {limits.max_frames} frames (the limit)")
+            _check_size(frame.width, frame.height, limits)
+            try:
+                clean = render(stats.frames, _upright(frame, _frame_rotation(frame)))
+            except Exception as exc:
+                raise _RenderFailed from exc
             if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
                 clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
             new = av.VideoFrame.from_ndarray(clean, format="rgb24")
@@ -237,10 +313,33 @@ def _transcode(
                 pts = last_pts + 1  # encoders need strictly increasing timestamps
             new.pts, new.time_base = pts, vin.time_base
             last_pts = pts
-            for out_packet in vout.encode(new):
-                out.mux(out_packet)
+            _mux(out, vout.encode(new))
             stats.frames += 1
             if progress is not None:
                 progress(stats.frames)
-    for out_packet in vout.encode():
-        out.mux(out_packet)
+    _mux(out, vout.encode())
+    for aout, copy in audio_map.values():
+        if not copy:
+            _mux(out, aout.encode())
+
+
+def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats) -> None:
+    """One audio packet into the output: as it is, or decoded and encoded again."""
+    if copy:
+        if packet.dts is None:
+            return
+        packet.stream = aout
+        _mux(out, [packet])
+    else:
+        for frame in packet.decode():
+            frame.pts = None  # the encoder counts samples itself
+            _mux(out, aout.encode(frame))
+    stats.audio_packets += 1
+
+
+def _mux(out: Any, packets: Any) -> None:
+    try:
+        for packet in packets:
+            out.mux(packet)
+    except OSError as exc:  # FFmpeg's write errors (a full disk) are OSErrors too
+        raise _WriteFailed from exc

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..audit import find_leaks
 from ..detect.base import Detector
-from ..errors import InputError, VeilError
+from ..errors import InputError, VeilError, one_file
 from ..masks import draw_masks, mask_box
 from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
@@ -52,12 +52,13 @@ def render_image(
     return out
 
 
+@one_file
 def plan_image(
     data: bytes, options: Options | None = None, models: Models | None = None
 ) -> ImagePlan:
     """Decode an encoded photo upright, as anonymize_image does, and return its plan."""
     options = options or Options()
-    decoded = decode_image(data, options.limits.max_pixels)
+    decoded = decode_image(data, options.limits)
     return detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
 
 
@@ -71,6 +72,7 @@ class AnonymizedImage:
     report: FileReport
 
 
+@one_file
 def anonymize_image(
     data: bytes,
     options: Options | None = None,
@@ -112,8 +114,8 @@ def anonymize_image(
 
 
 def _decode(data: bytes, options: Options, report: FileReport) -> DecodedImage:
+    decoded = decode_image(data, options.limits)  # first: it refuses what is not safe to open
     report.metadata_removed = describe_metadata(data)
-    decoded = decode_image(data, options.limits.max_pixels)
     report.height, report.width = decoded.pixels.shape[:2]
     report.input_format = decoded.source_format
     report.warnings.extend(decoded.notes)
@@ -186,6 +188,7 @@ def read_input(src: Path) -> bytes:
         raise InputError(f"cannot read: {exc.strerror or exc}") from exc
 
 
+@one_file
 def anonymize_file(
     src: Path,
     dst: Path | Callable[[str], Path],

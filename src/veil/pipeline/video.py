@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from ..detect.base import Detections, Detector
-from ..errors import InputError, VeilError
+from ..errors import InputError, VeilError, one_file
 from ..masks import draw_masks
 from ..media.files import refuse_overwrite
 from ..media.metadata import video_metadata_names
 from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, probe_video
-from ..options import MaskOptions, Options
+from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FileReport, StageTimer
 from ..track import TrackOptions, fill, link
@@ -29,12 +29,14 @@ from .models import Models, load_video_models, run_detector
 Progress = Callable[[str, int, int], None]
 
 
+@one_file
 def detect_video(
     src: Path,
     detector: Detector,
     track: TrackOptions | None = None,
     progress: Callable[[int], None] | None = None,
     parallel: int = 0,
+    limits: Limits | None = None,
 ) -> VideoPlan:
     """Detect faces in every frame of `src` and link them into a video plan.
 
@@ -57,7 +59,7 @@ def detect_video(
 
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
         try:
-            for _, frame in iter_frames(src):
+            for _, frame in iter_frames(src, limits):
                 height, width = frame.shape[:2]  # upright, as the plan's boxes are
                 pending.append(pool.submit(run_detector, detector, frame))
                 collect(2 * workers)  # a few frames in flight, never the whole video
@@ -75,6 +77,7 @@ def detect_video(
     return VideoPlan(width, height, count, tracks)
 
 
+@one_file
 def anonymize_video(
     src: Path,
     dst: Path,
@@ -100,11 +103,13 @@ def anonymize_video(
     report = FileReport(input=name or str(src))
     timer = StageTimer()
     with timer.stage("detect"):
-        info = _probe(src, report)
+        info = _probe(src, report, options)
         if plan is None:
             models = models or load_video_models(options.detect.min_face)
             report_detect = None if progress is None else _stage(progress, "detect", info.frames)
-            plan = detect_video(src, models.detector, None, report_detect, threads)
+            plan = detect_video(
+                src, models.detector, None, report_detect, threads, options.limits
+            )
         elif (plan.width, plan.height) != (info.width, info.height):
             raise VeilError(
                 f"plan is for a {plan.width}x{plan.height} video but this one is "
@@ -117,8 +122,8 @@ def anonymize_video(
     return plan, report
 
 
-def _probe(src: Path, report: FileReport) -> VideoInfo:
-    info = probe_video(src)
+def _probe(src: Path, report: FileReport, options: Options) -> VideoInfo:
+    info = probe_video(src, options.limits)
     report.width, report.height = info.width, info.height
     suffix = src.suffix.lstrip(".").lower()
     report.input_format = f"{suffix}/{info.codec}" if suffix else info.codec
@@ -158,6 +163,7 @@ def _render(
         dst,
         render,
         options.encode,
+        options.limits,
         threads,
         None if progress is None else _stage(progress, "encode", plan.frames),
         expected_frames=plan.frames,
@@ -193,6 +199,11 @@ def _describe(
     ]
     if info.dropped_streams:
         report.warnings.append(f"dropped streams: {', '.join(info.dropped_streams)}")
+    if stats.audio_reencoded:
+        report.warnings.append(
+            f"{stats.audio_reencoded} audio stream(s) re-encoded to AAC: the output container "
+            "cannot hold their codec as it is"
+        )
     if options.encode.audio == "drop" or not stats.audio_packets:
         dropped = " (--audio drop)" if options.encode.audio == "drop" else ""
         report.warnings.append("no audio in the output" + dropped)

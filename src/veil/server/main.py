@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..options import DEFAULT_MAX_MEGAPIXELS, Limits
+from .. import Options, VeilError
+from ..options import specs
 from .app import HOUR, ServiceConfig, create_app
 from .store import Store
 
@@ -34,17 +35,17 @@ def serve_main(argv: Sequence[str]) -> int:
         help="hours a review may keep an original after its job ends (1)",
     )
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="request size limit (200)")
-    p.add_argument(
-        "--max-megapixels",
-        type=float,
-        default=DEFAULT_MAX_MEGAPIXELS,
-        help=f"per photo ({DEFAULT_MAX_MEGAPIXELS:g})",
-    )
+    for spec in specs(group="limits"):  # the same limits, with the same flags, as the CLI
+        spec.add_to(p)
     p.add_argument("--max-queue", type=int, default=256, help="jobs waiting or running (256)")
     p.add_argument(
         "--rate-limit", type=int, default=0, help="uploads a minute per API key (0: no limit)"
     )
     args = p.parse_args(argv)
+    try:
+        chosen = Options.from_flat({s.name: getattr(args, s.name) for s in specs(group="limits")})
+    except VeilError as exc:
+        p.error(str(exc))
     try:
         import uvicorn
     except ImportError:
@@ -57,7 +58,7 @@ def serve_main(argv: Sequence[str]) -> int:
         result_ttl=args.result_ttl * HOUR,
         review_ttl=args.review_ttl * HOUR,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        limits=Limits(max_megapixels=args.max_megapixels),
+        limits=chosen.limits,
         max_queue=args.max_queue,
         rate_limit=args.rate_limit,
     )

@@ -149,6 +149,10 @@ class Store:
     def report_path(self, job_id: str) -> Path:
         return self.results / f"{job_id}.report.json"
 
+    def plan_next_path(self, job_id: str) -> Path:
+        """An edited plan waiting to be rendered (the current plan stays until it is)."""
+        return self.results / f"{job_id}.plan-next.json"
+
     # --- jobs --------------------------------------------------------------------------------
 
     def create(
@@ -223,6 +227,14 @@ class Store:
         )
         self.drop_original(job_id)
         self.drop_results(job_id)
+
+    def fail_render(self, job_id: str, error: str) -> None:
+        """A re-render failed: the job is done again with its last result, and says why."""
+        self.db.execute(
+            "UPDATE jobs SET state = 'done', progress = 1, stage = NULL, error = ?,"
+            " error_kind = 'render', updated = ? WHERE id = ?",
+            (error.splitlines()[0][:500], time.time(), job_id),
+        )
 
     def requeue_for_render(self, job_id: str) -> None:
         self.db.execute(

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 
-from ... import ImagePlan, VeilError, VideoPlan, plan_from_json
+from ... import ImagePlan, VeilError, VideoPlan, parse_plan_json, plan_from_json
+from ...media.files import write_atomic
 from ..deps import CallerDep, OptionsDep, OwnedJob, StoreDep, http_error
 from ..store import Job
 from ..uploads import MediaUpload
@@ -108,13 +109,11 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
             "submit it again with review=true to edit its plan",
         )
     try:
-        plan = plan_from_json(json.loads(await request.body()))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise http_error(422, "the plan is not valid JSON") from exc
+        plan = plan_from_json(parse_plan_json(await request.body()))
     except VeilError as exc:
         raise http_error(422, str(exc)) from exc
     _check_fits(job, plan, json.loads(store.plan_path(job.id).read_text()))
-    store.plan_path(job.id).write_text(json.dumps(plan.to_json()))
+    write_atomic(store.plan_next_path(job.id), json.dumps(plan.to_json()).encode())
     store.requeue_for_render(job.id)
     return describe(store.get(job.id) or job)
 

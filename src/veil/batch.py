@@ -1,0 +1,207 @@
+"""A batch: which files a request names, and where each one's output goes, decided before
+anything is written, so that no two outputs collide and no input is ever overwritten.
+
+Front ends that take files and folders (the CLI; later the Ray front end) plan a batch here
+and hand each job to the engine. Rules:
+- folders are walked sorted; hidden files, veil's own outputs (`*.veiled.*`, `.veil-*.part`)
+  and the output folder itself (when it lies inside an input folder) are not inputs;
+- a file whose bytes match no row of the format table is skipped with a reason, as is a
+  symbolic link that leads out of its input folder (unless links are to be followed);
+- each output's suffix is that of the format it will be written as (the table says which);
+- two jobs that would write one path: the later gets a numbered name (`a-2.jpg`) and a note;
+- an output that would replace any input of the batch is refused; an existing file is
+  replaced only when the caller asks (`overwrite`), otherwise that job is refused;
+- `.veil-*.part` files a killed run left in the output folders are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import formats
+from .errors import VeilError
+from .media.files import TEMP_PREFIX, TEMP_SUFFIX
+
+SUFFIX = ".veiled"
+# A temporary file untouched this long belongs to no running veil (a video being encoded
+# writes to its file all the time): it is what a killed run left behind.
+STALE_AFTER_S = 600.0
+
+
+@dataclass
+class BatchJob:
+    """One input file, its key in plans and reports, and where its output goes."""
+
+    src: Path
+    key: str  # path relative to the input root (a file's own name when given directly)
+    dst: Path
+    kind: str  # image | video, from the file's bytes (or its suffix when they match nothing)
+    refused: str | None = None  # why this file gets no output (the batch goes on)
+    notes: list[str] = field(default_factory=list)  # what the report should say about it
+
+
+@dataclass
+class Batch:
+    jobs: list[BatchJob]
+    skipped: list[tuple[Path, str]]  # files found but not taken, and why
+    stale_removed: int = 0
+
+
+def plan_batch(
+    inputs: Sequence[Path],
+    output: str | None,
+    requested_format: str | None = None,
+    overwrite: bool = False,
+    follow_symlinks: bool = False,
+) -> Batch:
+    """Every job of a request, each with its own output; VeilError when the request itself
+    cannot be satisfied (several inputs into one output file)."""
+    out_is_dir = output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+    if output is not None and not out_is_dir and (len(inputs) > 1 or inputs[0].is_dir()):
+        if len(inputs) > 1 or Path(output).exists():
+            raise VeilError("-o must be a folder when there are several inputs or a folder input")
+        out_is_dir = True  # `veil DIR -o NEW` creates the folder NEW
+    batch = Batch([], [])
+    for item in inputs:
+        batch.jobs.extend(_jobs_of(item, output, out_is_dir, requested_format, follow_symlinks,
+                                   batch.skipped))
+    keys = [j.key for j in batch.jobs]
+    if len(set(keys)) != len(keys):
+        raise VeilError("two inputs share a name; run them separately or pass their folder")
+    _settle(batch.jobs, overwrite)
+    batch.stale_removed = remove_stale_parts({j.dst.parent for j in batch.jobs})
+    return batch
+
+
+def _jobs_of(
+    item: Path,
+    output: str | None,
+    out_is_dir: bool,
+    requested: str | None,
+    follow: bool,
+    skipped: list[tuple[Path, str]],
+) -> Iterator[BatchJob]:
+    if not item.is_dir():
+        kind, written = _written_as(item, requested)
+        if output is None or out_is_dir:
+            folder = item.parent if output is None else Path(output)
+            yield BatchJob(item, item.name, _named(item, folder, item.name, written), kind)
+        else:
+            yield BatchJob(item, item.name, Path(output), kind)
+        return
+    base = Path(output) if output else item.with_name(item.name + SUFFIX)
+    for path in walk(item, skip=base, follow_symlinks=follow, skipped=skipped):
+        key = path.relative_to(item).as_posix()
+        kind, written = _written_as(path, requested)
+        yield BatchJob(path, key, _named(path, base, key, written), kind)
+
+
+def walk(
+    root: Path,
+    skip: Path | None = None,
+    follow_symlinks: bool = False,
+    skipped: list[tuple[Path, str]] | None = None,
+) -> Iterator[Path]:
+    """Photos and videos under a folder, sorted; see the module's rules."""
+    skipped = skipped if skipped is not None else []
+    top = root.resolve()
+    avoid = skip.resolve() if skip is not None else None
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and (here / d).resolve() != avoid
+        )
+        for name in sorted(filenames):
+            path = here / name
+            if name.startswith(".") or SUFFIX + "." in name:
+                continue
+            if not follow_symlinks and path.is_symlink() and not _inside(path.resolve(), top):
+                skipped.append((path, "a link to a file outside the input folder (not followed)"))
+                continue
+            if path.suffix.lower() in formats.PHOTO_SUFFIXES | formats.VIDEO_SUFFIXES:
+                yield path
+            else:
+                skipped.append((path, "not a photo or video veil reads (by its name)"))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _written_as(path: Path, requested: str | None) -> tuple[str, formats.Format]:
+    """The file's kind and the format its output will be written in (the table decides)."""
+    try:
+        with open(path, "rb") as fh:
+            sniffed = formats.sniff(fh.read(formats.HEAD_BYTES))
+    except OSError:
+        sniffed = None
+    if sniffed is None:  # unreadable or unknown: the engine will refuse it with the reason
+        by_name = formats.by_suffix(path.suffix)
+        kind = by_name.kind if by_name is not None else "image"
+        return kind, formats.by_name("MP4" if kind == "video" else "PNG")
+    if sniffed.kind == "video":
+        return "video", formats.by_name(sniffed.written_as)
+    if requested:
+        return "image", formats.by_choice(requested)
+    return "image", formats.by_name(sniffed.written_as)
+
+
+def _named(src: Path, folder: Path, key: str, written: formats.Format) -> Path:
+    """`folder/key` with the suffix of the format written (the input's own suffix when it
+    names that format: .jpeg stays .jpeg), and `.veiled` before it when that lands in the
+    input's own folder."""
+    rel = Path(key)
+    suffix = rel.suffix if formats.by_suffix(rel.suffix) == written else written.suffix
+    beside = (folder / rel.parent).resolve() == src.parent.resolve()
+    return folder / rel.parent / (rel.stem + (SUFFIX if beside else "") + suffix)
+
+
+def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
+    """Give every job its own output; refuse those that would replace an input or, unless
+    `overwrite`, an existing file."""
+    inputs = {j.src.resolve() for j in jobs}
+    taken: set[Path] = set()
+    for job in jobs:
+        dst = job.dst.resolve()
+        if dst in taken:
+            job.dst = _free_name(job.dst, taken)
+            job.notes.append(f"written as {job.dst.name}: another input of this batch is "
+                             "written under the name it would have had")
+            dst = job.dst.resolve()
+        taken.add(dst)
+        if dst == job.src.resolve():
+            job.refused = "output would overwrite the input; choose another -o"
+        elif dst in inputs:
+            job.refused = f"output {job.dst.name} would replace another input of this batch"
+        elif job.dst.exists() and not overwrite:
+            job.refused = f"output {job.dst} exists already (--overwrite replaces it)"
+
+
+def _free_name(dst: Path, taken: set[Path]) -> Path:
+    number = 2
+    while True:
+        candidate = dst.with_name(f"{dst.stem}-{number}{dst.suffix}")
+        if candidate.resolve() not in taken and not candidate.exists():
+            return candidate
+        number += 1
+
+
+def remove_stale_parts(folders: set[Path]) -> int:
+    """Remove temporary outputs (`.veil-*.part`) that a killed run left in `folders`;
+    returns how many."""
+    removed, now = 0, time.time()
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for part in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+            try:
+                if part.is_file() and now - part.stat().st_mtime > STALE_AFTER_S:
+                    part.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    return removed
