@@ -103,6 +103,21 @@ def test_file_missing_from_plan_is_not_rendered(tmp_path: Path, example_jpeg: by
             '"height": 1, "regions": [{"box": [5, 5, 1, 1]}]}}}',
             "x2 > x1",
         ),
+        (  # bool("false") is True: a string once left this face visible
+            '{"version": 1, "files": {"p.jpg": {"width": 9, "height": 9, '
+            '"regions": [{"box": [1, 1, 5, 5], "keep": "false"}]}}}',
+            "keep must be true or false",
+        ),
+        (
+            '{"version": 1, "files": {"p.jpg": {"width": "1024", "height": 9, "regions": []}}}',
+            "width must be a whole number",
+        ),
+        (
+            '{"version": 1, "files": {"p.jpg": {"width": 9, "height": 9, '
+            '"regions": [{"box": [1, 1, Infinity, 5]}]}}}',
+            "finite number",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "nested"),
     ],
 )
 def test_broken_plan_is_a_clear_error(

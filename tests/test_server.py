@@ -3,6 +3,7 @@ crash, a service that is killed mid-job, expiry, API keys, and the privacy of it
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -136,6 +137,32 @@ def test_plan_edits_are_checked(client, example_jpeg):
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
 
 
+def test_a_bad_plan_never_costs_a_review_its_original(client, service, example_jpeg):
+    job = post_photo(client, example_jpeg, "/v1/jobs", review="true").json()
+    wait_job(client, job["id"])
+    url = f"/v1/jobs/{job['id']}/plan"
+    plan = client.get(url).json()
+    result = client.get(f"/v1/jobs/{job['id']}/result").content
+    region = plan["regions"][0]
+    cases = [
+        # bool("false") is True: a string here once left the face visible
+        (json.dumps({**plan, "regions": [{**region, "keep": "false"}]}), "must be true or false"),
+        (json.dumps({**plan, "width": str(plan["width"])}), "width must be a whole number"),
+        (json.dumps({**plan, "regions": [{**region, "box": [0, 0, float("inf"), 5]}]}),
+         "finite number"),
+        ("[" * 50_000 + "]" * 50_000, "nested"),
+        (json.dumps({**plan, "regions": [{**region, "box": [0, 0, 1e12, 5]}]}), "outside"),
+    ]
+    for body, reason in cases:
+        response = client.put(url, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and reason in response.json()["detail"], response.text
+    state = client.get(f"/v1/jobs/{job['id']}").json()
+    assert state["state"] == "done" and state["original_kept"] is True
+    assert job["id"] in service.originals()
+    assert client.get(f"/v1/jobs/{job['id']}/result").content == result
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+
+
 def test_video_job(client, service, tmp_path):
     with VIDEO.open("rb") as fh:
         job = client.post("/v1/jobs", files={"file": ("holiday.mov", fh)}, data={"audio": "copy"})
@@ -189,6 +216,8 @@ def _png_claiming(width: int, height: int) -> bytes:
         ("/v1/images", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 422, ""),
         ("/v1/images", _png_claiming(60000, 60000), 422, "decompression bomb"),
         ("/v1/jobs", VIDEO.read_bytes()[:20000], 202, ""),  # truncated: fails in its job
+        # garbage behind a video's signature: its error once named the server's storage path
+        ("/v1/jobs", b"\x00\x00\x00\x18ftypmp42" + os.urandom(3000), 202, "video"),
     ],
 )
 def test_bad_uploads_get_a_reason(client, service, path, data, status, reason):
@@ -201,6 +230,7 @@ def test_bad_uploads_get_a_reason(client, service, path, data, status, reason):
         assert response.status_code == 422
     detail = response.json()["detail"]
     assert reason in detail and "\n" not in detail and "Traceback" not in detail
+    assert str(service.data_dir) not in detail and "originals" not in detail
     assert service.originals() == [] or all(
         client.get(f"/v1/jobs/{j}").json()["state"] in ("queued", "running", "done")
         for j in service.originals()
@@ -397,3 +427,70 @@ def test_full_queue_says_busy(tmp_path, example_jpeg):
         assert svc.originals() == []
     finally:
         svc.stop()
+
+
+def test_jobs_run_under_a_time_and_a_memory_limit(tmp_path, example_jpeg):
+    svc = start_service(
+        tmp_path / "data", "--workers", "1", "--job-timeout", "1", "--upload-timeout", "3"
+    )
+    try:
+        with svc.client() as c:
+            # A video takes longer than a second here: its worker is stopped, the job failed.
+            job = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()
+            failed = wait_job(c, job["id"], timeout=120)
+            assert failed["state"] == "failed" and "job time limit" in failed["error"]
+            assert svc.originals() == []
+            # An upload that trickles in is cut off (here after 3 s), with a 408.
+            response = _trickle(svc.url, seconds=8)
+            assert response.startswith(b"HTTP/1.1 408"), response[:200]
+            assert not list((svc.data_dir / "tmp").iterdir())
+            # And the service goes on: a new worker takes the next photo.
+            assert post_photo(c, example_jpeg).status_code == 200
+    finally:
+        svc.stop()
+    small = start_service(tmp_path / "data2", "--workers", "1", "--job-memory-mb", "800")
+    big = io.BytesIO()
+    Image.open(io.BytesIO(example_jpeg)).resize((6000, 4000)).save(big, "JPEG")
+    try:
+        with small.client() as c:
+            response = post_photo(c, big.getvalue())
+            # 800 MB is about what the models take: a 24 MP photo does not fit; it fails alone.
+            assert response.status_code == 422, response.text
+            assert "memory" in response.json()["detail"] or "stopped" in response.json()["detail"]
+            assert c.get("/healthz").json()["ok"]
+    finally:
+        small.stop()
+
+
+def _trickle(url: str, seconds: float) -> bytes:
+    """POST a photo upload one byte every half second; return what the server answered."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n\r\n"
+    body += b"\xff\xd8\xff" + b"\0" * 200
+    head = (
+        f"POST /v1/images HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+        f"boundary=b\r\nContent-Length: {len(body) + 100}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head)
+        end = time.monotonic() + seconds
+        sock.setblocking(False)
+        answer = b""
+        for byte in body:
+            if time.monotonic() > end:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+                answer += sock.recv(4096)
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            if answer:
+                break
+            time.sleep(0.5)
+        sock.setblocking(True)
+        sock.settimeout(10)
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            answer += sock.recv(4096)
+    return answer

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from .._version import __version__
 from . import handlers
 from .config import HOUR, ServiceConfig
+from .deadline import UploadDeadline
 from .ratelimit import RateLimiter
 from .routes import images, jobs, page
 from .store import Store
@@ -69,6 +70,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.state.supervisor = supervisor
     app.mount("/static", StaticFiles(directory=str(page.STATIC)), name="static")
     handlers.install(app)
+    app.add_middleware(UploadDeadline, seconds=config.upload_timeout)
     for module in (page, images, jobs):
         app.include_router(module.router)
     return app

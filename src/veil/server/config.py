@@ -23,6 +23,13 @@ class ServiceConfig:
     max_queue: int = 256
     rate_limit: int = 0  # uploads per minute per API key (or for all callers without keys); 0: off
     sync_timeout: float = 300.0
+    # Per job: a worker past this many seconds on one job is stopped and the job failed;
+    # a worker's data memory (heap and mappings, models included: about 0.7 GB) is capped.
+    job_timeout: float = 600.0
+    job_memory_mb: int = 3072
+    # An upload must arrive whole within this many seconds (a client that trickles its body
+    # holds a connection and a spool file).
+    upload_timeout: float = 300.0
     housekeeping_every: float = 10.0
 
     def __post_init__(self) -> None:

@@ -26,8 +26,25 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
 
 
+def _deadline_error(exc: BaseException) -> HTTPException | None:
+    """The upload deadline's 408, if FastAPI's body parser wrapped it (in a 400, around an
+    exception group from Starlette's task group)."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        item = seen.pop()
+        if isinstance(item, HTTPException) and item.status_code == 408:
+            return item
+        inner = getattr(item, "exceptions", None)  # an exception group's members
+        if isinstance(inner, list | tuple):
+            seen.extend(e for e in inner if isinstance(e, BaseException))
+        seen.extend(e for e in (item.__cause__, item.__context__) if e is not None)
+    return None
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        exc = _deadline_error(exc) or exc
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 400 and isinstance(exc.__cause__, Exception):
         detail = "the request body is not a valid multipart form"

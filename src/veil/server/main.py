@@ -39,6 +39,18 @@ def serve_main(argv: Sequence[str]) -> int:
         spec.add_to(p)
     p.add_argument("--max-queue", type=int, default=256, help="jobs waiting or running (256)")
     p.add_argument(
+        "--job-timeout", type=float, default=600.0,
+        help="seconds one job may take; past it the job fails (600)",
+    )
+    p.add_argument(
+        "--job-memory-mb", type=int, default=3072,
+        help="data memory a worker may use, models included (3072; 0: no cap)",
+    )
+    p.add_argument(
+        "--upload-timeout", type=float, default=300.0,
+        help="seconds an upload may take to arrive (300)",
+    )
+    p.add_argument(
         "--rate-limit", type=int, default=0, help="uploads a minute per API key (0: no limit)"
     )
     args = p.parse_args(argv)
@@ -60,6 +72,9 @@ def serve_main(argv: Sequence[str]) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         limits=chosen.limits,
         max_queue=args.max_queue,
+        job_timeout=args.job_timeout,
+        job_memory_mb=args.job_memory_mb,
+        upload_timeout=args.upload_timeout,
         rate_limit=args.rate_limit,
     )
     app = create_app(config)

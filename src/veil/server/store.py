@@ -228,6 +228,16 @@ class Store:
         self.drop_original(job_id)
         self.drop_results(job_id)
 
+    def fail_job(self, job: Job, error: str, kind: str, ttl: float) -> str:
+        """Fail a job (see fail), except a review's re-render of an edited plan: that leaves
+        the review its original and its last good result. Returns the outcome for the log."""
+        if job.task == "render" and self.original_path(job.id).exists():
+            self.plan_next_path(job.id).unlink(missing_ok=True)
+            self.fail_render(job.id, f"the edited plan was not rendered: {error}")
+            return f"re-render failed ({kind}); the review keeps its last result"
+        self.fail(job.id, error, kind, ttl)
+        return f"failed ({kind})"
+
     def fail_render(self, job_id: str, error: str) -> None:
         """A re-render failed: the job is done again with its last result, and says why."""
         self.db.execute(

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class WorkerSettings:
     result_ttl: float
     limits: Limits  # the operator's, whatever a job asks
     parent_pid: int
+    memory_mb: int = 0  # 0: no cap
 
 
 class JobGone(Exception):
@@ -63,6 +65,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def _cap_memory(megabytes: int) -> None:
+    """Cap this process's data memory: a file that needs more fails with MemoryError (an
+    InputError, 422), or takes the worker down (the job fails, a new worker starts)."""
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 def worker_main(settings: WorkerSettings) -> None:
     """A worker's whole life: load the models once, then take jobs until the service stops."""
     _die_with_parent()
@@ -70,6 +80,7 @@ def worker_main(settings: WorkerSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the web process, which stops us
     if os.getppid() != settings.parent_pid:
         return
+    _cap_memory(settings.memory_mb)
     store = Store(settings.root)
     load_models(Options().detect.profile, settings.threads)
     me = os.getpid()
@@ -97,25 +108,15 @@ def run_job(store: Store, job: Job, settings: WorkerSettings) -> str:
         return "deleted while running"
     except InternalError as exc:  # a bug met on this file: 500, one line, logged
         log.error("job %s: %s", job.id, exc)
-        return _fail(store, job, "internal error", "internal", settings)
+        return store.fail_job(job, "internal error", "internal", settings.result_ttl)
     except InputError as exc:
-        return _fail(store, job, str(exc), "input", settings)
+        return store.fail_job(job, str(exc), "input", settings.result_ttl)
     except VeilError as exc:
-        return _fail(store, job, str(exc), "refused", settings)
+        return store.fail_job(job, str(exc), "refused", settings.result_ttl)
     except Exception as exc:  # noqa: BLE001 - fail this job, keep the worker
         log.exception("job %s: internal error", job.id)
-        return _fail(store, job, f"internal error: {type(exc).__name__}", "internal", settings)
-
-
-def _fail(store: Store, job: Job, error: str, kind: str, settings: WorkerSettings) -> str:
-    """A failed job: its original and results go, except when it was a review's re-render
-    of an edited plan: then the review keeps its original and its last good result."""
-    if job.task == "render" and job.has_original:
-        store.plan_next_path(job.id).unlink(missing_ok=True)
-        store.fail_render(job.id, f"the edited plan was not rendered: {error}")
-        return f"re-render failed ({kind}); the review keeps its last result"
-    store.fail(job.id, error, kind, settings.result_ttl)
-    return f"failed ({kind})"
+        error = f"internal error: {type(exc).__name__}"
+        return store.fail_job(job, error, "internal", settings.result_ttl)
 
 
 def job_options(job: Job, settings: WorkerSettings) -> Options:

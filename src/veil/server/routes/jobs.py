@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 
-from ... import ImagePlan, VeilError, VideoPlan, parse_plan_json, plan_from_json
+from ... import VeilError, VideoPlan, parse_plan_json, plan_from_json
 from ...media.files import write_atomic
 from ..deps import CallerDep, OptionsDep, OwnedJob, StoreDep, http_error
 from ..store import Job
@@ -108,25 +108,31 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
             "the original is gone (deleted when the job ended, or the review closed); "
             "submit it again with review=true to edit its plan",
         )
+    current = json.loads(store.plan_path(job.id).read_text())
     try:
-        plan = plan_from_json(parse_plan_json(await request.body()))
+        data = parse_plan_json(await request.body())
+        _check_made_for(job, data, current)  # first: a plan for another file says so
+        plan = plan_from_json(data)
     except VeilError as exc:
         raise http_error(422, str(exc)) from exc
-    _check_fits(job, plan, json.loads(store.plan_path(job.id).read_text()))
+    if isinstance(plan, VideoPlan) and plan.frames != current["frames"]:
+        raise http_error(422, "the plan's frame count differs from this video's")
     write_atomic(store.plan_next_path(job.id), json.dumps(plan.to_json()).encode())
     store.requeue_for_render(job.id)
     return describe(store.get(job.id) or job)
 
 
-def _check_fits(job: Job, plan: ImagePlan | VideoPlan, current: dict[str, Any]) -> None:
-    """An edited plan must be for this job's medium, size and frame count."""
-    expected = VideoPlan if job.kind == "video" else ImagePlan
-    if not isinstance(plan, expected):
-        raise http_error(422, f"this job needs a {job.kind} plan")
-    if (plan.width, plan.height) != (current["width"], current["height"]):
-        raise http_error(422, "the plan's width and height differ from this file's")
-    if isinstance(plan, VideoPlan) and plan.frames != current["frames"]:
-        raise http_error(422, "the plan's frame count differs from this video's")
+def _check_made_for(job: Job, data: Any, current: dict[str, Any]) -> None:
+    """An edited plan must be for this job's medium and size (checked before the plan's own
+    fields, so that a plan for another file gets that reason)."""
+    if not isinstance(data, dict):
+        return  # plan_from_json says what is wrong with it
+    if (data.get("media") == "video") != (job.kind == "video"):
+        raise VeilError(f"this job needs a {job.kind} plan")
+    size = data.get("width"), data.get("height")
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+    if whole and size != (current["width"], current["height"]):
+        raise VeilError("the plan's width and height differ from this file's")
 
 
 @router.post("/{job_id}/finish", summary="End a review: delete the original now")

@@ -1,0 +1,145 @@
+"""A batch's outputs: never two on one path, never over an input, never over an existing
+file unless asked; the output folder is not an input; links out are not followed; what a
+killed run left is cleaned up."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from conftest import run_veil
+
+
+def _as(example_jpeg: bytes, fmt: str) -> bytes:
+    if fmt == "HEIF":
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(example_jpeg)).save(buf, fmt)
+    return buf.getvalue()
+
+
+def _report(path: Path) -> dict[str, dict]:
+    return {f["input"]: f for f in json.loads(path.read_text())["files"]}
+
+
+def test_mirroring_into_the_input_folder_never_replaces_an_original(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    sub = tmp_path / "in" / "sub"
+    sub.mkdir(parents=True)
+    (sub / "p.jpg").write_bytes(example_jpeg)
+    (sub / "p.heic").write_bytes(_as(example_jpeg, "HEIF"))
+    before = {p.name: p.read_bytes() for p in sub.iterdir()}
+    res = run_veil(tmp_path / "in", "-o", tmp_path / "in", "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    assert {p.name: p.read_bytes() for p in sub.iterdir() if p.name in before} == before
+    assert sorted(p.name for p in sub.iterdir()) == [
+        "p.heic", "p.jpg", "p.veiled-2.jpg", "p.veiled.jpg"
+    ]
+    notes = [w for f in _report(tmp_path / "r.json").values() for w in f["warnings"]]
+    assert any("p.veiled-2.jpg" in n for n in notes)
+
+
+def test_inputs_that_would_share_an_output_each_get_one(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(example_jpeg)
+    (src / "a.heic").write_bytes(_as(example_jpeg, "HEIF"))
+    (src / "a.avif").write_bytes(_as(example_jpeg, "AVIF"))
+    res = run_veil(src, "-o", tmp_path / "out", "-q")
+    assert res.returncode == 0, res.stderr
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == ["a-2.jpg", "a-3.jpg", "a.jpg"]
+
+
+def test_a_format_choice_does_not_replace_an_input(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(example_jpeg)
+    png = _as(example_jpeg, "PNG")
+    (src / "a.png").write_bytes(png)
+    res = run_veil(src, "-o", src, "--format", "png", "-q")
+    assert res.returncode == 0, res.stderr
+    assert (src / "a.png").read_bytes() == png and (src / "a.jpg").read_bytes() == example_jpeg
+    assert sorted(p.name for p in src.iterdir()) == ["a.jpg", "a.png", "a.veiled-2.png",
+                                                     "a.veiled.png"]
+
+
+def test_an_existing_output_is_replaced_only_when_asked(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    out = tmp_path / "p.veiled.jpg"
+    out.write_bytes(b"someone's file")
+    res = run_veil(src, "-q")
+    assert res.returncode == 1 and "exists already (--overwrite replaces it)" in res.stderr
+    assert out.read_bytes() == b"someone's file"
+    res = run_veil(src, "-q", "--overwrite")
+    assert res.returncode == 0 and Image.open(out).format == "JPEG"
+
+
+def test_the_output_folder_inside_the_input_is_not_walked(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.jpg").write_bytes(example_jpeg)
+    for _ in range(2):  # the second run must not take the first run's outputs as inputs
+        res = run_veil(src, "-o", src / "out", "-q", "--overwrite", "--report", tmp_path / "r.json")
+        assert res.returncode == 0, res.stderr
+    assert list(_report(tmp_path / "r.json")) == ["p.jpg"]
+    assert sorted(p.name for p in (src / "out").iterdir()) == ["p.jpg"]
+
+
+def test_links_out_of_the_input_folder_are_not_followed(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "secret.jpg").write_bytes(example_jpeg)
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.jpg").write_bytes(example_jpeg)
+    os.symlink(private / "secret.jpg", src / "linked.jpg")
+    res = run_veil(src, "-o", tmp_path / "out", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    assert "linked.jpg: skipped: a link to a file outside the input folder" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p.jpg"]
+    res = run_veil(src, "-o", tmp_path / "out2", "-q", "--follow-symlinks")
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["linked.jpg", "p.jpg"]
+
+
+def test_parts_left_by_a_killed_run_are_removed(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.jpg").write_bytes(example_jpeg)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, fresh = out / ".veil-abc123.part", out / ".veil-def456.part"
+    stale.write_bytes(b"half a photo")
+    fresh.write_bytes(b"another run's photo, being written now")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    res = run_veil(src, "-o", out, "-q")
+    assert res.returncode == 0, res.stderr
+    assert not stale.exists() and fresh.exists()
+
+
+def test_files_veil_does_not_read_are_named_not_hidden(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.jpg").write_bytes(example_jpeg)
+    (src / "notes.txt").write_text("who was there")
+    res = run_veil(src, "-o", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert "notes.txt: skipped" in res.stderr

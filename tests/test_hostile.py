@@ -1,0 +1,192 @@
+"""Fail closed on hostile and damaged files: the mutation corpus (tests/hostile.py), the
+hand-made bombs, and each way the promises broke before, as a test of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import veil
+from conftest import run_veil
+from hostile import (
+    BOMBS,
+    ico_named_png,
+    image_seeds,
+    jpeg_lying_size,
+    jpeg_repeated_scans,
+    mjpeg_huge_frames,
+    mutate,
+    png_short_rows,
+    video_seeds,
+)
+
+HERE = Path(__file__).parent
+GIB = 1024**3
+
+
+def _corpus(*args: str, timeout: float) -> dict:
+    """Run the corpus in a process of its own (a hang or a blow-up is caught, not inherited)."""
+    res = subprocess.run(
+        [sys.executable, str(HERE / "hostile.py"), "--json", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=HERE.parent,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout)
+
+
+def _judge(run: dict, seconds_each: float) -> None:
+    outcomes = run["outcomes"]
+    failures = [o for o in outcomes if o["result"] in ("bug", "leak")]
+    assert not failures, "\n".join(f"{o['case']} ({o['mutation']}): {o['result']}: {o['detail']}"
+                                   for o in failures[:20])
+    slow = [o for o in outcomes if o["seconds"] > seconds_each]
+    assert not slow, [(o["case"], round(o["seconds"], 1)) for o in slow]
+    assert run["peak_mib"] < 2048, run["peak_mib"]
+
+
+def test_mutated_files_are_refused_in_one_line_or_written_whole() -> None:
+    """A budgeted slice of the corpus (seeds are replayable: tests/hostile.py --case NAME)."""
+    run = _corpus("--images", "240", "--videos", "24", "--start", str(_rotating_start()),
+                  timeout=600)
+    _judge(run, seconds_each=20)
+
+
+def _rotating_start() -> int:
+    # Each day's run looks at another slice of the corpus; the slow test covers it all.
+    return (int(time.time() // 86400) % 8) * 250
+
+
+@pytest.mark.slow
+def test_the_whole_corpus_and_every_bomb() -> None:
+    """2,000 image and 200 video cases and the bombs: no traceback, no output from a cut
+    file, every case within 60 s and the whole run within 2 GiB."""
+    run = _corpus("--images", "2000", "--videos", "200", "--bombs", timeout=5400)
+    _judge(run, seconds_each=60)
+
+
+# --- the reproductions from the fail-closed issue -------------------------------------------
+
+
+def test_a_folder_of_damaged_files_still_gives_every_good_file(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    images, videos = image_seeds(), video_seeds()
+    # Cases the corpus found raising a bare exception before (RuntimeError in Pillow's AVIF
+    # plugin; PyAV's AttributeError, PermissionError from a seek, ValueError on an audio
+    # stream with no codec): each must now fail alone, in one line.
+    for name in ("avif:518", "mkv-h264-aac:65", "mp4-h264-aac:71", "mkv-h264-aac:101"):
+        seed, _, number = name.partition(":")
+        pool = images if seed in images else videos
+        _, data = mutate(seed, pool[seed], int(number))
+        suffix = ".avif" if seed == "avif" else ".mp4" if seed.startswith("mp4") else ".mkv"
+        (src / f"{seed}-{number}{suffix}").write_bytes(data)
+    (src / "good1.jpg").write_bytes(example_jpeg)
+    (src / "good2.jpg").write_bytes(example_jpeg)
+    res = run_veil(src, "-o", tmp_path / "out", "-q", "--report", tmp_path / "r.json")
+    assert "Traceback" not in res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    by_name = {f["input"]: f for f in report["files"]}
+    assert by_name["good1.jpg"]["status"] == by_name["good2.jpg"]["status"] == "ok"
+    assert (tmp_path / "out" / "good1.jpg").exists() and (tmp_path / "out" / "good2.jpg").exists()
+    failed = [f for f in report["files"] if f["status"] == "error"]
+    assert res.returncode == (1 if failed else 0)
+    assert len(res.stderr.strip().splitlines()) == len(failed)
+    for f in failed:
+        assert not f["error"].startswith("internal error"), f
+        assert not (tmp_path / "out" / f["input"]).with_suffix(".mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (png_short_rows, "truncated PNG"),
+        (jpeg_lying_size, "corrupt or truncated JPEG"),
+        (jpeg_repeated_scans, "scans, over the limit"),
+        (ico_named_png, "not an image veil can read"),
+    ],
+)
+def test_a_photo_that_cannot_be_read_whole_is_refused_quickly(make, reason: str) -> None:
+    data = make()
+    started = time.perf_counter()
+    with pytest.raises(veil.InputError, match=reason):
+        veil.anonymize_image(data)
+    assert time.perf_counter() - started < 5
+
+
+def test_a_video_with_huge_frames_is_refused_before_decoding(tmp_path: Path) -> None:
+    src = tmp_path / "huge.avi"
+    src.write_bytes(mjpeg_huge_frames())
+    res = run_veil(src, "-q")
+    assert res.returncode == 1 and "over the 36 MP limit" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.veiled.*")) and not list(tmp_path.glob(".veil-*"))
+
+
+def test_limits_are_flags(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    res = run_veil(src, "-q", "--max-megapixels", "0.5")
+    assert res.returncode == 1 and "over the 0.5 MP limit" in res.stderr
+    res = run_veil(src, "-q", "--max-jpeg-scans", "0")
+    assert res.returncode == 2 and "max_jpeg_scans must be a number between 1" in res.stderr
+
+
+def test_pillow_keeps_its_own_guard_for_other_programs(example_jpeg: bytes) -> None:
+    from PIL import Image, ImageFile
+
+    before = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    veil.anonymize_image(example_jpeg, veil.Options(limits=veil.Limits(max_megapixels=500)))
+    assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    assert before[0] is not None
+
+
+def test_pcm_audio_is_kept_as_aac_in_mp4(tmp_path: Path) -> None:
+    src = tmp_path / "camera.avi"
+    src.write_bytes(video_seeds()["avi-mjpeg-pcm"])  # MJPEG and PCM, as old cameras write
+    _, report = veil.anonymize_video(src, tmp_path / "out.mp4")
+    assert any("re-encoded to AAC" in w for w in report.warnings)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
+         str(tmp_path / "out.mp4")], capture_output=True, text=True,
+    )
+    if probe.returncode == 0:  # ffprobe is installed by setup.sh
+        assert probe.stdout.split() == ["h264", "aac"]
+
+
+def test_stderr_is_one_line_for_a_name_with_a_newline(tmp_path: Path) -> None:
+    src = tmp_path / "bad\nname.jpg"
+    src.write_bytes(b"not a photo at all" * 10)
+    res = run_veil(src, "-q")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_bombs_list_is_what_the_issue_names() -> None:
+    assert set(BOMBS) >= {"png-short-rows", "jpeg-lying-size", "jpeg-repeated-scans",
+                          "ico-named-png", "mjpeg-16000", "png-flat-100mp"}
+
+
+@pytest.mark.slow
+def test_a_flat_100_megapixel_png_is_done_within_60_s_and_2_gib(tmp_path: Path) -> None:
+    from hostile import png_flat
+
+    src = tmp_path / "flat.png"
+    src.write_bytes(png_flat())
+    started = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c",
+         "import resource, sys; from veil.cli import main; code = main(sys.argv[1:]); "
+         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)",
+         str(src), "-q"], capture_output=True, text=True, timeout=600,
+        env={**os.environ},
+    )
+    elapsed = time.perf_counter() - started
+    assert res.returncode in (0, 1), res.stderr
+    assert elapsed < 60 and int(res.stdout.split()[-1]) < 2 * 1024 * 1024, (elapsed, res.stdout)
