@@ -274,7 +274,8 @@ def mjpeg_huge_frames(side: int = 16_000, frames: int = 2) -> bytes:
 
 BOMBS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "png-short-rows": ("image", png_short_rows),
-    "png-flat-100mp": ("image", png_flat),
+    "png-flat-100mp": ("image", png_flat),  # over the default limit: refused at once
+    "png-flat-64mp": ("image", lambda: png_flat(8000, 8000)),  # at the limit: processed
     "jpeg-lying-size": ("image", jpeg_lying_size),
     "jpeg-repeated-scans": ("image", jpeg_repeated_scans),
     "ico-named-png": ("image", ico_named_png),

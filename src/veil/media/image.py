@@ -118,7 +118,9 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     if img.mode == "CMYK" and not icc:
         notes.append("converted CMYK to RGB without a profile")
-    img = img.convert("RGBA" if has_alpha else "RGB")
+    target = "RGBA" if has_alpha else "RGB"
+    if img.mode != target:  # convert() copies even to the same mode: 4 bytes a pixel
+        img = img.convert(target)
     if icc:
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
@@ -129,11 +131,12 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
                 notes.append("converted colours from the embedded ICC profile to sRGB")
         except (ImageCms.PyCMSError, OSError):
             notes.append("ignored an unreadable ICC profile (assumed sRGB)")
-    pixels = np.array(img)
+    pixels = np.asarray(img)  # read-only, one copy of the pixels (rendering works on another)
     if has_alpha:
         # Fully transparent pixels still store colour that any editor can reveal.
         hidden = pixels[..., 3] == 0
         if hidden.any() and pixels[hidden, :3].any():
+            pixels = pixels.copy()
             pixels[hidden, :3] = 0
             notes.append("cleared colour stored under fully transparent pixels")
     return DecodedImage(pixels=pixels, source_format=fmt, format=sniffed, notes=notes)
