@@ -298,6 +298,7 @@ class Outcome:
     result: str  # refused | written | bug | leak
     seconds: float
     detail: str = ""
+    peak_mib: float = 0.0  # bombs: the peak memory of the process that ran it alone
 
 
 def _pixels(data: bytes) -> np.ndarray | None:
@@ -350,6 +351,24 @@ def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
     return Outcome(case.name, case.mutation, "written", seconds)
 
 
+def _bomb_alone(name: str) -> Outcome:
+    """A bomb in a process of its own, so that its peak memory is its own."""
+    import json
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, __file__, "--case", f"bomb:{name}", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    if res.returncode != 0:
+        return Outcome(f"bomb:{name}", "bomb", "bug", 0.0, res.stderr.strip()[-300:])
+    run = json.loads(res.stdout)
+    outcome = Outcome(**run["outcomes"][0])
+    outcome.peak_mib = run["peak_mib"]
+    return outcome
+
+
 def main() -> None:
     import argparse
     import json
@@ -385,16 +404,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for case in todo:
             outcomes.append(run_case(case, Path(tmp), images))
-        if args.bombs and not args.case:
-            for case in bombs():
-                outcomes.append(run_case(case, Path(tmp), images))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.bombs and not args.case:
+        outcomes.extend(_bomb_alone(name) for name in BOMBS)
     if args.json:
         print(json.dumps({"peak_mib": peak_mib, "outcomes": [vars(o) for o in outcomes]}))
         return
     for o in outcomes:
         if o.result in ("bug", "leak") or args.case or o.case.startswith("bomb:"):
-            print(f"{o.case} ({o.mutation}): {o.result} in {o.seconds:.2f} s: {o.detail}")
+            peak = f", peak {o.peak_mib:.0f} MiB" if o.peak_mib else ""
+            print(f"{o.case} ({o.mutation}): {o.result} in {o.seconds:.2f} s{peak}: {o.detail}")
     counts = Counter(o.result for o in outcomes)
     slowest = max(outcomes, key=lambda o: o.seconds)
     print(

@@ -108,7 +108,7 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob], models: Models) -
     failed = 0
     for job in progress(jobs, args.quiet):
         try:
-            if job.refused is None and job.kind == "video":
+            if job.kind == "video":  # detect writes no output: a refused output does not matter
                 detector = load_video_models(options.detect.min_face).detector
                 plans.files[job.key] = detect_video(job.src, detector, parallel=args.threads)
             else:
