@@ -196,3 +196,17 @@ def test_a_flat_png_up_to_the_limit_is_done_within_60_s_and_2_gib(
     elapsed = time.perf_counter() - started
     assert res.returncode == (1 if side[0] * side[1] > 64e6 else 0), res.stderr
     assert elapsed < 60 and int(res.stdout.split()[-1]) < 2 * 1024 * 1024, (elapsed, res.stdout)
+
+
+def test_a_cut_video_gives_no_output(tmp_path: Path) -> None:
+    from hostile import _video
+
+    # AVI declares its frame count; Matroska only a duration (a cut past a second is seen).
+    avi = video_seeds()["avi-mjpeg-pcm"]
+    mkv = _video("matroska", "libx264", frames=40, audio="aac")
+    for name, data in (("cut.avi", avi[: len(avi) * 2 // 3]), ("cut.mkv", mkv[: len(mkv) // 2])):
+        src = tmp_path / name
+        src.write_bytes(data)
+        with pytest.raises(veil.InputError, match="cut short|damaged"):
+            veil.anonymize_video(src, tmp_path / "out.mp4")
+        assert not (tmp_path / "out.mp4").exists()

@@ -110,7 +110,9 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob], models: Models) -
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
                 detector = load_video_models(options.detect.min_face).detector
-                plans.files[job.key] = detect_video(job.src, detector, parallel=args.threads)
+                plans.files[job.key] = detect_video(
+                    job.src, detector, parallel=args.threads, limits=options.limits
+                )
             else:
                 plans.files[job.key] = plan_image(read_input(job.src), options, models)
         except VeilError as exc:

@@ -133,13 +133,63 @@ def _upright(frame: Any, rotation: int) -> np.ndarray:
     return arr
 
 
+class _Whole:
+    """Checks, frame by frame and at the end, that a video stream was read whole: no packet
+    the demuxer flags as damaged, no frame over the limits, and no fewer frames (or seconds)
+    than the container declares."""
+
+    def __init__(self, stream: Any, limits: Limits) -> None:
+        self.limits = limits
+        self.declared_frames = int(stream.frames or 0)
+        base = stream.time_base or Fraction(1, 1_000_000)
+        if stream.duration:
+            self.declared_end = float(stream.duration * base)
+            if stream.start_time:
+                self.declared_end += float(stream.start_time * base)
+        else:  # Matroska declares the whole file's duration only
+            self.declared_end = (stream.container.duration or 0) / 1_000_000
+        rate = stream.average_rate or stream.guessed_rate
+        self.frame_seconds = float(1 / rate) if rate else 0.0
+        self.frames = 0
+        self.end = 0.0
+
+    def packet(self, packet: Any) -> None:
+        if packet.is_corrupt:
+            raise InputError(f"video data is damaged or cut short after frame {self.frames}")
+
+    def frame(self, frame: Any) -> None:
+        self.frames += 1
+        if self.frames > self.limits.max_frames:
+            raise InputError(f"video has more than {self.limits.max_frames} frames (the limit)")
+        _check_size(frame.width, frame.height, self.limits)
+        if frame.time is not None:
+            self.end = max(self.end, float(frame.time) + self.frame_seconds)
+
+    def finish(self) -> None:
+        if self.declared_frames and self.frames < self.declared_frames:
+            raise InputError(
+                f"video is cut short: {self.frames} of the {self.declared_frames} frames its "
+                "header declares"
+            )
+        # Where only a duration is declared (Matroska): a second or 5% may go to audio that
+        # runs past the last frame; more missing means the file was cut.
+        missing = self.declared_end - self.end
+        if self.end and missing > max(1.0, 0.05 * self.declared_end):
+            raise InputError(
+                f"video is cut short: {self.end:.1f} s of the {self.declared_end:.1f} s its "
+                "header declares"
+            )
+
+
 def _decoded(container: Any, stream: Any, limits: Limits) -> Iterator[Any]:
-    """The stream's frames, each checked against the limits before it is converted."""
-    for count, frame in enumerate(container.decode(stream), start=1):
-        if count > limits.max_frames:
-            raise InputError(f"video has more than {limits.max_frames} frames (the limit)")
-        _check_size(frame.width, frame.height, limits)
-        yield frame
+    """The stream's frames, checked as they come and, at the end, for being all there."""
+    whole = _Whole(stream, limits)
+    for packet in container.demux(stream):
+        whole.packet(packet)
+        for frame in packet.decode():
+            whole.frame(frame)
+            yield frame
+    whole.finish()
 
 
 def iter_frames(path: Path, limits: Limits | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -292,15 +342,15 @@ def _transcode(
     import av
 
     last_pts = None
+    whole = _Whole(vin, limits)
     for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
+        whole.packet(packet)
         if packet.stream.type == "audio":
             _audio(out, packet, *audio_map[packet.stream.index], stats)
             continue
         frame: Any
         for frame in packet.decode():
-            if stats.frames >= limits.max_frames:
-                raise InputError(f"video has more than {limits.max_frames} frames (the limit)")
-            _check_size(frame.width, frame.height, limits)
+            whole.frame(frame)
             try:
                 clean = render(stats.frames, _upright(frame, _frame_rotation(frame)))
             except Exception as exc:
@@ -317,6 +367,7 @@ def _transcode(
             stats.frames += 1
             if progress is not None:
                 progress(stats.frames)
+    whole.finish()
     _mux(out, vout.encode())
     for aout, copy in audio_map.values():
         if not copy:
