@@ -494,3 +494,23 @@ def _trickle(url: str, seconds: float) -> bytes:
         with contextlib.suppress(TimeoutError, ConnectionResetError):
             answer += sock.recv(4096)
     return answer
+
+
+def test_damaged_files_get_a_4xx_never_a_500(client, service):
+    """A slice of the hostile corpus (tests/hostile.py) through the service."""
+    from hostile import cases, image_seeds, video_seeds
+
+    jobs = []
+    for kind, count, seeds in (("image", 40, image_seeds()), ("video", 8, video_seeds())):
+        for case in cases(kind, count, seeds, start=900):
+            response = client.post("/v1/jobs", files={"file": ("upload", case.data)})
+            assert response.status_code in (202, 415, 422), (case.name, response.text)
+            if response.status_code == 202:
+                jobs.append((case.name, response.json()["id"]))
+    for name, job_id in jobs:
+        job = wait_job(client, job_id)
+        result = client.get(f"/v1/jobs/{job_id}/result")
+        assert result.status_code in (200, 422), (name, result.text)
+        if result.status_code == 422:
+            assert "internal" not in result.json()["detail"], (name, job)
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 204

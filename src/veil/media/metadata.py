@@ -218,7 +218,10 @@ def video_metadata_names(path: Path) -> list[str]:
                 names += [f"{stream.type}#{stream.index}:{k}" for k in stream.metadata]
                 if stream.type not in ("video", "audio"):
                     names.append(f"{stream.type} stream #{stream.index}")
-            if getattr(container, "chapters", None):
+            chapters = getattr(container, "chapters", None)
+            if callable(chapters):  # a method in PyAV 15 and later, a list before
+                chapters = chapters()
+            if chapters:
                 names.append("chapters")
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         pass
