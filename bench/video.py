@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from veil.media.video import encode_video  # noqa: E402
-from veil.options import EncodeOptions, Options  # noqa: E402
+from veil.options import DEFAULT_MIN_FACE, EncodeOptions, Options  # noqa: E402
 from veil.pipeline import anonymize_video, detect_video, load_video_models  # noqa: E402
 from veil.track import TrackOptions  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
@@ -210,7 +210,7 @@ def main() -> None:
         for name, track in variants.items():
             dst = folder / f"{name}.mp4"
             t = time.perf_counter()
-            detector = load_video_models(args.min_face).detector
+            detector = load_video_models(args.min_face or DEFAULT_MIN_FACE).detector
             plan = detect_video(clip, detector, track)
             anonymize_video(clip, dst, Options(encode=encode), plan=plan)
             rows[name] = (time.perf_counter() - t, score(clip, dst, truth))
