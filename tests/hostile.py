@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# A truncated file must be refused, or decode to exactly the seed's pixels (the cut fell
-# after the last pixel). Other mutations may decode to other pixels, as long as every pixel
-# the header declares was in the data.
+# A truncated photo must be refused, or decode to exactly the seed's pixels (the cut fell
+# after the last pixel); a truncated video must be refused (every byte of a seed clip is
+# inside a container box or element). Other mutations may decode to other pixels, as long as
+# every pixel the header declares was in the data.
 TRUNCATING = ("truncate",)
 
 
@@ -342,6 +343,8 @@ def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return Outcome(case.name, case.mutation, "bug", time.perf_counter() - started, detail)
     seconds = time.perf_counter() - started
+    if case.kind == "video" and case.mutation in TRUNCATING:
+        return Outcome(case.name, case.mutation, "leak", seconds, "output from a cut video")
     if case.kind == "image" and case.mutation in TRUNCATING and case.seed in seeds:
         before, after = _pixels(seeds[case.seed]), _pixels(case.data)
         same = before is not None and after is not None and before.shape == after.shape

@@ -46,10 +46,80 @@ def _open(path: Path) -> Any:
     sniffed = formats.sniff(head)
     if sniffed is None or sniffed.kind != "video":
         raise InputError(f"not a video veil can read: it takes {formats.accepted()}")
+    _check_container_size(path, sniffed)
     try:
         return av.open(str(path), format=sniffed.demuxer, metadata_errors="ignore")
     except Exception as exc:  # noqa: BLE001 - a demuxer that cannot open it: the file's fault
         raise InputError(f"not a video veil can read: {_reason(exc)}") from exc
+
+
+def _check_container_size(path: Path, fmt: formats.Format) -> None:
+    """Refuse a file shorter than its container's own size fields say (a cut file): the
+    Matroska segment, each top-level MP4/MOV box, the first RIFF chunk of an AVI. Where a
+    size is left unknown (a live recording), nothing is claimed."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fmt.demuxer == "matroska":
+            declared = _matroska_end(fh)
+        elif fmt.demuxer == "avi":
+            fh.seek(4)
+            declared = 8 + int.from_bytes(fh.read(4), "little")
+        else:
+            declared = _boxes_end(fh, size)
+    if declared is not None and declared > size:
+        raise InputError(
+            f"video file is cut short: its container declares {declared} bytes, the file has "
+            f"{size}"
+        )
+
+
+def _vint(fh: Any, marker: bool) -> int | None:
+    """An EBML variable-length integer (an ID keeps its length marker); None when unknown."""
+    first = fh.read(1)
+    if not first:
+        return None
+    length = 9 - first[0].bit_length()
+    if not 1 <= length <= 8:
+        return None
+    raw = first + fh.read(length - 1)
+    value = int.from_bytes(raw, "big")
+    if marker:
+        return value
+    value &= (1 << (7 * length)) - 1
+    return None if value == (1 << (7 * length)) - 1 else value  # all ones: size unknown
+
+
+def _matroska_end(fh: Any) -> int | None:
+    """Where the Segment ends, by its declared size (after the EBML header)."""
+    if _vint(fh, True) != 0x1A45DFA3:
+        return None
+    header = _vint(fh, False)
+    if header is None:
+        return None
+    fh.seek(header, 1)
+    if _vint(fh, True) != 0x18538067:
+        return None
+    segment = _vint(fh, False)
+    return None if segment is None else fh.tell() + segment
+
+
+def _boxes_end(fh: Any, size: int) -> int | None:
+    """Where the last top-level ISO box ends, by the sizes the boxes declare."""
+    pos = 0
+    while pos < size:
+        fh.seek(pos)
+        head = fh.read(16)
+        if len(head) < 8:
+            return pos + 8
+        length = int.from_bytes(head[:4], "big")
+        if length == 1 and len(head) == 16:
+            length = int.from_bytes(head[8:16], "big")
+        elif length == 0:  # the last box runs to the end of the file
+            return None
+        if length < 8:
+            return None  # not a box structure veil can follow: let the demuxer judge
+        pos += length
+    return pos
 
 
 def _reason(exc: BaseException) -> str:
