@@ -430,6 +430,8 @@ def test_full_queue_says_busy(tmp_path, example_jpeg):
 
 
 def test_jobs_run_under_a_time_and_a_memory_limit(tmp_path, example_jpeg):
+    if not VIDEO.exists():
+        pytest.skip(f"needs the shared test data ({VIDEO} is absent)")
     svc = start_service(
         tmp_path / "data", "--workers", "1", "--job-timeout", "1", "--upload-timeout", "3"
     )

@@ -305,6 +305,7 @@ def encode_video(
     threads: int = 0,
     progress: Callable[[int], None] | None = None,
     expected_frames: int | None = None,
+    info: VideoInfo | None = None,
 ) -> EncodeStats:
     """Decode `src`, pass each upright frame through `render`, and write `dst` atomically.
 
@@ -314,7 +315,7 @@ def encode_video(
     tags. On any error nothing is left at `dst`.
     """
     limits = limits or Limits()
-    info = probe_video(src, limits)
+    info = info or probe_video(src, limits)  # the caller's probe, when it made one
     written = formats.by_suffix(dst.suffix)
     if written is None or written.muxer is None:
         written = formats.by_name("MP4")

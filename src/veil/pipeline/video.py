@@ -116,7 +116,7 @@ def anonymize_video(
                 f"{info.width}x{info.height}"
             )
     with timer.stage("render_encode"):
-        stats, frames_masked = _render(src, dst, plan, options, threads, progress)
+        stats, frames_masked = _render(src, dst, plan, options, threads, progress, info)
     _describe(report, dst, plan, options, info, stats, frames_masked)
     report.timings = timer.timings(digits=3)
     return plan, report
@@ -142,6 +142,7 @@ def _render(
     options: Options,
     threads: int,
     progress: Progress | None,
+    info: VideoInfo,
 ) -> tuple[EncodeStats, int]:
     """Pass two: cover each frame's regions and encode; returns the encoder's counts and how
     many frames had a mask."""
@@ -167,6 +168,7 @@ def _render(
         threads,
         None if progress is None else _stage(progress, "encode", plan.frames),
         expected_frames=plan.frames,
+        info=info,
     )
     return stats, masked
 
