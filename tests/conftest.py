@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,11 +14,52 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.exists():  # CI lays shared/ beside the clone; a worktree may sit deeper
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The shared test data lies beside the clone (../shared/data); a plain clone has none.
+# VEIL_SHARED_DATA points elsewhere (a test uses it to see a clone without the data).
+SHARED = Path(os.environ.get("VEIL_SHARED_DATA")
+              or Path(__file__).resolve().parents[2] / "shared" / "data")
 DEV = SHARED / "wider-dev"
-METADATA = SHARED / "metadata"
+
+
+def shared(relative: str) -> Path:
+    """A file or folder of the shared test data; without it the test skips and says what is
+    missing (under .ci/run, which sets VEIL_REQUIRE_SHARED, it fails instead)."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"needs {SHARED / relative}, the shared test data (not beside this clone)"
+        if os.environ.get("VEIL_REQUIRE_SHARED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def write_clip(path: Path, sheet: np.ndarray, frames: int, fps: int = 25,
+               size: tuple[int, int] = (960, 512), sound: bool = False) -> Path:
+    """An H.264 clip panning right across a photo (real faces moving, made with PyAV), with a
+    440 Hz tone in AAC if asked."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        audio = out.add_stream("aac", rate=44100, layout="mono") if sound else None
+        span = max(sheet.shape[1] - width - 40, 1)
+        for i in range(frames):
+            x = 40 + (i * 8) % span
+            view = np.ascontiguousarray(sheet[:height, x:x + width])
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(view, format="rgb24")))
+        out.mux(stream.encode())
+        if audio is not None:
+            t = np.arange(int(frames / fps * 44100)) / 44100
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, len(tone), 1024):
+                chunk = tone[None, start:start + 1024]
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 44100, start
+                out.mux(audio.encode(frame))
+            out.mux(audio.encode())
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +85,11 @@ def example_faces(example_jpeg: bytes) -> list[list[float]]:
 
 
 @pytest.fixture(scope="session")
-def dev_annotations() -> dict[str, dict]:
-    data = json.loads((DEV / "annotations.json").read_text())
-    return {r["file"]: r for r in data["images"]}
+def example_clip(tmp_path_factory: pytest.TempPathFactory, example_jpeg: bytes) -> Path:
+    """6 s of the example portraits panning, with a tone: a video any test can use."""
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    folder = tmp_path_factory.mktemp("example-clip")
+    return write_clip(folder / "portraits.mp4", sheet, frames=150, sound=True)
 
 
 def run_veil(

@@ -74,7 +74,7 @@ def test_batch_completes_the_good_files_and_reports_the_bad(
     import json
 
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["summary"] == {**report["summary"], "files": 3, "ok": 2, "failed": 1}
+    assert report["summary"] == {**report["summary"], "files": 3, "written": 2, "failed": 1}
 
 
 def test_missing_input_is_an_error(tmp_path: Path) -> None:
@@ -143,8 +143,8 @@ def test_output_never_overwrites_the_input(tmp_path: Path, example_jpeg: bytes) 
 
 
 def test_animated_gif_is_refused_rather_than_cut_to_one_frame(tmp_path: Path) -> None:
-    from conftest import METADATA
+    from conftest import shared
 
-    res = run_veil(METADATA / "dirty.gif", "-o", str(tmp_path / "out") + "/", "-q")
+    res = run_veil(shared("metadata/dirty.gif"), "-o", str(tmp_path / "out") + "/", "-q")
     assert res.returncode == 1 and "8 frames" in res.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import DEV, covered_share, identifying_tags, run_veil
+from conftest import covered_share, identifying_tags, run_veil, shared
 
 
 def test_photo_writes_veiled_copy_with_faces_covered(
@@ -55,8 +55,8 @@ def test_report_lists_geometry_and_tag_names_never_values(
 def test_folder_is_mirrored_with_same_sizes_and_relative_paths(tmp_path: Path) -> None:
     src = tmp_path / "in"
     picks = (
-        sorted((DEV / "images").glob("1--Handshaking/*.jpg"))[:3]
-        + sorted((DEV / "images").glob("12--Group/*.jpg"))[:3]
+        sorted(shared("wider-dev/images").glob("1--Handshaking/*.jpg"))[:3]
+        + sorted(shared("wider-dev/images").glob("12--Group/*.jpg"))[:3]
     )
     for p in picks:
         dst = src / p.parent.name / "nested" / p.name

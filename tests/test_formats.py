@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import veil
-from conftest import METADATA, identifying_tags, run_veil, tagged_jpeg
+from conftest import identifying_tags, run_veil, shared, tagged_jpeg
 
 
 def _example_pixels(example_jpeg: bytes) -> np.ndarray:
@@ -21,7 +21,7 @@ def _example_pixels(example_jpeg: bytes) -> np.ndarray:
     "name", ["dirty.jpg", "dirty.png", "dirty.webp", "dirty.tiff", "dirty.heic", "dirty.avif"]
 )
 def test_metadata_fixtures_come_out_clean(tmp_path: Path, name: str) -> None:
-    src = METADATA / name
+    src = shared(f"metadata/{name}")
     assert identifying_tags(src), "fixture should carry metadata"
     res = run_veil(src, "-o", str(tmp_path / "out") + "/", "-q", "--report", tmp_path / "r.json")
     assert res.returncode == 0, res.stderr
@@ -31,7 +31,7 @@ def test_metadata_fixtures_come_out_clean(tmp_path: Path, name: str) -> None:
 
 
 def test_jpeg_xl_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
-    res = run_veil(METADATA / "dirty.jxl", "-o", str(tmp_path / "out") + "/", "-q")
+    res = run_veil(shared("metadata/dirty.jxl"), "-o", str(tmp_path / "out") + "/", "-q")
     assert res.returncode == 1
     assert "not an image veil can read" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1

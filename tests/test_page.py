@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import METADATA, covered_share, identifying_tags
+from conftest import covered_share, identifying_tags
 from service import Service, start_service
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -184,9 +184,9 @@ def test_photo_review_with_the_mouse(page, service, tmp_path, example_jpeg):
     assert service.originals() == []
 
 
-def test_video_review_toggles_tracks(page, service, tmp_path):
+def test_video_review_toggles_tracks(page, service, tmp_path, example_clip):
     video = tmp_path / "street.mp4"
-    shutil.copy(METADATA / "dirty.mp4", video)
+    shutil.copy(example_clip, video)
     page.set_input_files("#file", str(video))
     first_track = page.locator("#tracks input[type=checkbox]").first
     first_track.wait_for(timeout=180_000)

@@ -14,13 +14,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import veil  # noqa: E402
-from wider import DEV, Tally, load_dev  # noqa: E402
+from conftest import shared  # noqa: E402
+from wider import Tally, load_dev  # noqa: E402
 
 
 def test_default_profile_protects_faces_on_a_dev_slice(tmp_path: Path) -> None:
     tally = Tally()
-    for i, rec in enumerate(load_dev(every=12)):
-        src = DEV / "images" / rec["file"]
+    dev = shared("wider-dev")
+    for i, rec in enumerate(load_dev(dev, every=12)):
+        src = dev / "images" / rec["file"]
         dst = tmp_path / f"{i}.png"
         veil.anonymize_file(src, dst, veil.Options(encode=veil.EncodeOptions(format="png")))
         masked = (np.asarray(Image.open(dst).convert("RGB")) == 0).all(axis=2)

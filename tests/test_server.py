@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import METADATA, covered_share, identifying_tags, run_veil
+from conftest import covered_share, identifying_tags, run_veil
 from service import Service, start_service, wait_job, wait_state
 
-VIDEO = METADATA / "dirty.mp4"
 SECRET_NAME = "maria-at-the-march-2026.jpg"  # must never reach the service's logs or disk
 
 
@@ -163,8 +162,8 @@ def test_a_bad_plan_never_costs_a_review_its_original(client, service, example_j
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
 
 
-def test_video_job(client, service, tmp_path):
-    with VIDEO.open("rb") as fh:
+def test_video_job(client, service, tmp_path, example_clip):
+    with example_clip.open("rb") as fh:
         job = client.post("/v1/jobs", files={"file": ("holiday.mov", fh)}, data={"audio": "copy"})
     assert job.status_code == 202, job.text
     job_id = job.json()["id"]
@@ -211,16 +210,20 @@ def _png_claiming(width: int, height: int) -> bytes:
     [
         ("/v1/jobs", b"just some text, not a photo", 415, "not a file veil reads"),
         ("/v1/jobs", b"", 415, "not a file veil reads"),
-        ("/v1/images", VIDEO.read_bytes(), 415, "send videos to POST /v1/jobs"),
+        ("/v1/images", "clip", 415, "send videos to POST /v1/jobs"),
         ("/v1/images", b"\xff\xd8\xff" + os.urandom(4000), 422, "image"),
         ("/v1/images", b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 422, ""),
         ("/v1/images", _png_claiming(60000, 60000), 422, "decompression bomb"),
-        ("/v1/jobs", VIDEO.read_bytes()[:20000], 202, ""),  # truncated: fails in its job
+        ("/v1/jobs", "clip[:20000]", 202, ""),  # truncated: fails in its job
         # garbage behind a video's signature: its error once named the server's storage path
         ("/v1/jobs", b"\x00\x00\x00\x18ftypmp42" + os.urandom(3000), 202, "video"),
     ],
 )
-def test_bad_uploads_get_a_reason(client, service, path, data, status, reason):
+def test_bad_uploads_get_a_reason(client, service, path, data, status, reason, example_clip):
+    if data == "clip":
+        data = example_clip.read_bytes()
+    elif data == "clip[:20000]":
+        data = example_clip.read_bytes()[:20000]
     response = client.post(path, files={"file": (SECRET_NAME, data)})
     assert response.status_code == status, response.text
     if status == 202:
@@ -299,8 +302,9 @@ def test_openapi_documents_every_endpoint(client):
     assert "delete" in paths["/v1/jobs/{job_id}"]
 
 
-def test_worker_crash_fails_one_job_only(client, service, example_jpeg):
-    job_id = client.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()["id"]
+def test_worker_crash_fails_one_job_only(client, service, example_jpeg, example_clip):
+    clip = {"file": ("v.mp4", example_clip.read_bytes())}
+    job_id = client.post("/v1/jobs", files=clip).json()["id"]
     wait_state(client, job_id, "running")
     pid = service.worker_of(job_id)
     assert pid
@@ -327,12 +331,13 @@ def test_logs_hold_no_names_or_addresses(service, client, example_jpeg):
         assert "127.0.0.1:" not in line or "Uvicorn running on" in line, line
 
 
-def test_restart_mid_job_finishes_it(tmp_path, example_jpeg):
+def test_restart_mid_job_finishes_it(tmp_path, example_jpeg, example_clip):
     data = tmp_path / "data"
     first = start_service(data, "--workers", "1")
     with first.client() as c:
         done_before = post_photo(c, example_jpeg).headers["x-veil-job"]
-        job_id = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()["id"]
+        clip = {"file": ("v.mp4", example_clip.read_bytes())}
+        job_id = c.post("/v1/jobs", files=clip).json()["id"]
         wait_state(c, job_id, "running")
         worker = first.worker_of(job_id)
     first.kill()  # the web process dies without any chance to clean up
@@ -413,11 +418,11 @@ def test_api_keys_and_rate_limit(tmp_path, example_jpeg):
         svc.stop()
 
 
-def test_full_queue_says_busy(tmp_path, example_jpeg):
+def test_full_queue_says_busy(tmp_path, example_jpeg, example_clip):
     svc = start_service(tmp_path / "data", "--workers", "1", "--max-queue", "1")
     try:
         with svc.client() as c:
-            video = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())})
+            video = c.post("/v1/jobs", files={"file": ("v.mp4", example_clip.read_bytes())})
             assert video.status_code == 202
             busy = post_photo(c, example_jpeg)
             assert busy.status_code == 503 and busy.headers["retry-after"]
@@ -429,25 +434,26 @@ def test_full_queue_says_busy(tmp_path, example_jpeg):
         svc.stop()
 
 
-def test_jobs_run_under_a_time_and_a_memory_limit(tmp_path, example_jpeg):
-    if not VIDEO.exists():
-        pytest.skip(f"needs the shared test data ({VIDEO} is absent)")
+def test_jobs_run_under_a_time_and_a_memory_limit(tmp_path, example_jpeg, example_clip):
     svc = start_service(
         tmp_path / "data", "--workers", "1", "--job-timeout", "1", "--upload-timeout", "3"
     )
     try:
         with svc.client() as c:
             # A video takes longer than a second here: its worker is stopped, the job failed.
-            job = c.post("/v1/jobs", files={"file": ("v.mp4", VIDEO.read_bytes())}).json()
-            failed = wait_job(c, job["id"], timeout=120)
+            clip = {"file": ("v.mp4", example_clip.read_bytes())}
+            failed = wait_job(c, c.post("/v1/jobs", files=clip).json()["id"], timeout=120)
             assert failed["state"] == "failed" and "job time limit" in failed["error"]
             assert svc.originals() == []
             # An upload that trickles in is cut off (here after 3 s), with a 408.
             response = _trickle(svc.url, seconds=8)
             assert response.startswith(b"HTTP/1.1 408"), response[:200]
             assert not list((svc.data_dir / "tmp").iterdir())
-            # And the service goes on: a new worker takes the next photo.
-            assert post_photo(c, example_jpeg).status_code == 200
+            # And the service goes on: a new worker takes the next photo (a small one, so that
+            # it finishes inside the 1 s limit on a busy 2-core machine too).
+            small_photo = io.BytesIO()
+            Image.open(io.BytesIO(example_jpeg)).resize((365, 128)).save(small_photo, "JPEG")
+            assert post_photo(c, small_photo.getvalue()).status_code == 200
     finally:
         svc.stop()
     small = start_service(tmp_path / "data2", "--workers", "1", "--job-memory-mb", "800")

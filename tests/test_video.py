@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_veil
+from conftest import run_veil, shared, write_clip
 from veil.detect.base import Detections
 from veil.track import TrackOptions, fill, link
 
@@ -32,18 +32,7 @@ def tagged_clip(tmp_path_factory: pytest.TempPathFactory, example_jpeg: bytes) -
     _require_ffmpeg()
     folder = tmp_path_factory.mktemp("clip")
     sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
-    raw = folder / "raw.mp4"
-    with av.open(str(raw), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 960, 512, "yuv420p"
-        for i in range(FRAMES):
-            x = 40 + i * 8  # pan right across the sheet
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(sheet[:, x:x + 960]),
-                                               format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    raw = write_clip(folder / "raw.mp4", sheet, frames=FRAMES, fps=FPS)
     srt = folder / "gps.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nGPS 52.5200 N 13.4050 E\n")
     clip = folder / "clip.mp4"
@@ -137,12 +126,10 @@ def test_video_faces_covered_timing_and_sound_kept_tags_gone(tmp_path: Path,
 
 
 def test_audio_drop_and_dirty_fixtures(tmp_path: Path) -> None:
-    from conftest import METADATA
-
     for name in ("dirty.mp4", "dirty.avi"):
-        assert video_leaks(METADATA / name), "fixture should carry metadata"
+        assert video_leaks(shared(f"metadata/{name}")), "fixture should carry metadata"
         out = tmp_path / (name + ".mp4")
-        res = run_veil(METADATA / name, "-o", out, "-q", "--audio", "drop")
+        res = run_veil(shared(f"metadata/{name}"), "-o", out, "-q", "--audio", "drop")
         assert res.returncode == 0, res.stderr
         probe = _probe(out)
         assert [s["codec_type"] for s in probe["streams"]] == ["video"]

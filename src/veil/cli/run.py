@@ -1,0 +1,164 @@
+"""`veil [anonymize]` and `veil detect`: plan the batch, run every file through the public
+engine, say what happened.
+
+A file that fails is reported and the rest go on; the summary names what was written where,
+and what was skipped, refused or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import (
+    Batch,
+    BatchJob,
+    FileReport,
+    ImagePlan,
+    Models,
+    Options,
+    PlanSet,
+    RefusedError,
+    RunReport,
+    VeilError,
+    VideoPlan,
+    anonymize_file,
+    anonymize_video,
+    detect_video,
+    load_models,
+    load_video_models,
+    plan_batch,
+    plan_image,
+    read_input,
+)
+from .jobs import Plan, anonymize_one, outcome
+from .pool import photo_pool
+from .terminal import bar, counter, say, shown
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+BLUR_WARNING = (
+    "warning: --mask blur can be partly reversed by learned models; "
+    "use solid or mosaic for anything published"
+)
+
+
+def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
+    """`veil detect`: write the plan, render nothing."""
+    options: Options = args.options
+    models = load_models(options.detect.profile, args.threads)
+    plans = PlanSet()
+    failed = 0
+    for job in bar(jobs, args.quiet):
+        try:
+            if job.kind == "video":  # detect writes no output: a refused output does not matter
+                detector = load_video_models(options.detect.min_face).detector
+                plans.files[job.key] = detect_video(
+                    job.src, detector, parallel=args.threads, limits=options.limits
+                )
+            else:
+                plans.files[job.key] = plan_image(read_input(job.src), options, models)
+        except VeilError as exc:
+            failed += 1
+            say(f"veil: {shown(job.src)}: {exc}")
+    if args.output:
+        plans.dump(Path(args.output))
+        if not args.quiet:
+            say(f"veil: plan for {len(plans.files)} of {len(jobs)} files written to "
+                f"{shown(Path(args.output))}" + (f"; {failed} failed" if failed else ""))
+    else:
+        sys.stdout.write(json.dumps(plans.to_json(), indent=1) + "\n")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def frame_progress(
+    args: argparse.Namespace, job: BatchJob
+) -> Callable[[str, int, int], None] | None:
+    """A per-pass frame bar (frames per second, time left) for one video, on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for old in bars.values():
+                old.close()
+            bars[stage] = tqdm(total=total or None, unit="frame", desc=f"{job.key}: {stage}",
+                               file=sys.stderr, dynamic_ncols=True, leave=False)
+        current = bars[stage]
+        current.update(done - current.n)
+        if total and done >= total:
+            current.close()
+
+    return update
+
+
+def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
+    """Anonymize every job (photos on a pool of processes, videos one by one)."""
+    given = PlanSet.load(args.plan_in) if args.plan_in else None
+    options: Options = args.options
+    flat = {**options.to_flat(), "plan_in": bool(given)}
+    if given:
+        flat.update(profile=None, audit=False)
+    report = RunReport(options=flat, output=batch.destination)
+    report.skipped = [{"input": str(p), "reason": r} for p, r in batch.skipped]
+    results: dict[int, tuple[FileReport, Plan | None]] = {}
+    photos = [i for i, j in enumerate(batch.jobs) if j.kind == "image"]
+    with photo_pool(options, args.threads, args.jobs, len(photos), need_models=not given) as pool:
+        progress = counter(len(batch.jobs), args.quiet)
+        for index, done in pool.run([batch.jobs[i] for i in photos], photos, given):
+            results[index] = done
+            _said(batch.jobs[index], done[0])
+            progress.update(1)
+        for index, job in enumerate(batch.jobs):
+            if job.kind == "video":
+                results[index] = outcome(job, given, lambda plan, job=job: anonymize_one(
+                    job, options, plan, None, args.threads, frame_progress(args, job)))
+                _said(job, results[index][0])
+                progress.update(1)
+        progress.close()
+    plans = PlanSet()
+    for index in range(len(batch.jobs)):
+        file_report, made = results[index]
+        report.files.append(file_report)
+        if made is not None:
+            plans.files[batch.jobs[index].key] = made
+    if args.plan_out:
+        plans.dump(args.plan_out)
+    if args.report:
+        report.write(args.report)
+    if not args.quiet:
+        say(summary_line(report))
+    return EXIT_OK if all(f.status == "ok" for f in report.files) else EXIT_SOME_FAILED
+
+
+def _said(job: BatchJob, report: FileReport) -> None:
+    if report.status != "ok":
+        say(f"veil: {shown(job.src)}: {report.status}: {report.error}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_line(report: RunReport) -> str:
+    """One line: files written and where, faces found, regions masked or kept; what was not
+    written, and why in a word."""
+    s = report.summary()
+    where = f" to {s['output']}" if s["output"] and s["written"] else ""
+    line = f"veil: {s['written']} of {_count(s['files'], 'file')} written{where}"
+    if s["written"]:
+        line += (f": {_count(s['faces'], 'face')} found, "
+                 f"{_count(s['masked'], 'region')} masked")
+        if s["masked"] > s["faces"]:
+            line += " (fainter detections included)"
+        if s["kept_visible"]:
+            line += f", {s['kept_visible']} kept visible by the plan"
+    rest = [f"{s[word]} {word}" for word in ("skipped", "refused", "failed") if s[word]]
+    return line + ("; " + ", ".join(rest) if rest else "")
