@@ -9,6 +9,8 @@ so machine noise hits both.
     python bench/recall.py                    # every profile, with and without the audit
     python bench/recall.py --every 4          # a quarter of the photos, for a quick look
     python bench/recall.py --variants balanced,fast+noaudit
+    python bench/recall.py --every 8 --variants balanced,balanced@0.3,balanced@0.5,balanced@0.7
+                                              # what --min-score costs (@: the minimum score)
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def main() -> None:
     ap.add_argument(
         "--variants",
         default="fast,balanced+noaudit,balanced,thorough+noaudit,thorough",
-        help="veil profiles to run, comma-separated; +noaudit switches the audit off",
+        help="veil profiles to run, comma-separated; +noaudit switches the audit off, "
+        "@0.5 sets --min-score",
     )
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
@@ -70,7 +73,7 @@ def main() -> None:
     records = load_dev(every=args.every, limit=args.limit)
     variants = args.variants.split(",")
     for v in variants:  # load every model before timing anything
-        veil.load_models(v.split("+")[0])
+        veil.load_models(v.split("+")[0].split("@")[0])
     margin = args.margin or DEFAULT_MARGIN
     centerface = None
     if not args.no_baseline:
@@ -86,10 +89,11 @@ def main() -> None:
             ignore = (np.asarray(Image.open(src).convert("RGB")) == 0).all(axis=2)
             for v in variants:
                 profile, _, flag = v.partition("+")
+                profile, _, min_score = profile.partition("@")
                 dst = Path(tmp) / f"veil{i}.png"
                 options = veil.Options.from_flat(
                     {"profile": profile, "audit": flag != "noaudit", "margin": margin,
-                     "format": "png"}
+                     "format": "png", "min_score": min_score or "0"}
                 )
                 t = time.perf_counter()
                 veil.anonymize_file(src, dst, options)

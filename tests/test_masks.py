@@ -14,14 +14,14 @@ def _noise(h: int = 200, w: int = 300) -> np.ndarray:
 
 
 def test_ellipse_with_no_margin_covers_the_inner_sixty_percent() -> None:
-    region = Region(100, 50, 160, 130)
+    region = Region(100, 50, 160, 130, source="centerface")
     cov = coverage(200, 300, [region], margin=0.0, shape="ellipse")
     inner = cov[50 + 16 : 130 - 16, 100 + 12 : 160 - 12]
     assert inner.mean() > 0.97
 
 
 def test_margin_grows_the_mask_and_clips_at_the_edge() -> None:
-    region = Region(0, 0, 40, 40)
+    region = Region(0, 0, 40, 40, source="centerface")
     small = coverage(200, 300, [region], 0.0, "box").sum()
     large = coverage(200, 300, [region], 0.5, "box").sum()
     assert small == 1600 and large == 60 * 60  # grown by 20 px each side, clipped at 0
@@ -59,3 +59,36 @@ def test_rgba_masks_become_opaque() -> None:
         MaskOptions(shape="box", margin=0.0, color=(255, 255, 255)),
     )
     assert (img[10:30, 10:30] == 255).all()
+
+
+def test_a_region_a_person_drew_is_covered_as_drawn() -> None:
+    """No detector margin and no ellipse on a hand-drawn box, unless the region asks."""
+    options = MaskOptions(shape="ellipse", margin=0.25)
+    drawn = coverage(200, 300, [Region(100, 50, 160, 130, source="person")], 0.25, "ellipse")
+    assert drawn.sum() == 60 * 80 and drawn[50:130, 100:160].all()  # the box, corners too
+    img = _noise()
+    draw_masks(img, [Region(100, 50, 160, 130)], options)  # source defaults to "person"
+    assert (img[50:130, 100:160] == 0).all() and (img[49, 100:160] != 0).any()
+    detected = coverage(200, 300, [Region(100, 50, 160, 130, source="centerface")], 0.25,
+                        "ellipse")
+    assert not detected[31, 86] and detected[40, 130]  # an ellipse, grown past the box
+    asked = Region(100, 50, 160, 130, shape="ellipse", margin=0.5)
+    assert coverage(200, 300, [asked], 0.0, "box")[30, 130]  # its own shape and margin
+
+
+def test_a_plan_region_carries_its_shape_and_margin() -> None:
+    import pytest
+
+    from veil import VeilError
+    from veil.plan import ImagePlan
+
+    plan = ImagePlan.from_json(
+        {"media": "image", "width": 300, "height": 200,
+         "regions": [{"box": [1, 2, 30, 40], "shape": "ellipse", "margin": 0.1}]}
+    )
+    assert plan.regions[0].shape == "ellipse" and plan.regions[0].margin == 0.1
+    assert plan.to_json()["regions"][0]["shape"] == "ellipse"
+    for bad in ({"shape": "star"}, {"margin": -1}, {"margin": "1"}):
+        with pytest.raises(VeilError, match="region's"):
+            ImagePlan.from_json({"media": "image", "width": 300, "height": 200,
+                                 "regions": [{"box": [1, 2, 30, 40], **bad}]})

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from ._version import __version__
 from .batch import Batch, BatchJob, plan_batch
-from .errors import InputError, InternalError, SetupError, VeilError
+from .errors import InputError, InternalError, RefusedError, SetupError, VeilError
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
     AnonymizedImage,
+    Inspection,
     Models,
     anonymize_file,
     anonymize_image,
     anonymize_video,
     detect_image,
     detect_video,
+    inspect_file,
     load_detector,
     load_models,
     load_video_models,
     plan_image,
+    read_image,
     read_input,
     render_image,
 )
@@ -52,8 +55,12 @@ __all__ = [
     "anonymize_image",
     "detect_image",
     "plan_image",
+    "read_image",
     "read_input",
     "render_image",
+    # what a file carries
+    "Inspection",
+    "inspect_file",
     # batches of files and folders
     "Batch",
     "BatchJob",
@@ -79,6 +86,7 @@ __all__ = [
     # errors
     "VeilError",
     "InputError",
+    "RefusedError",
     "InternalError",
     "SetupError",
 ]

@@ -42,6 +42,9 @@ class BatchJob:
     kind: str  # image | video, from the file's bytes (or its suffix when they match nothing)
     refused: str | None = None  # why this file gets no output (the batch goes on)
     notes: list[str] = field(default_factory=list)  # what the report should say about it
+    # The --format choice its output must be written as, when its name decides (-o x.png);
+    # None: the engine's rule (the input's format, or --format).
+    format: str | None = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Batch:
     jobs: list[BatchJob]
     skipped: list[tuple[Path, str]]  # files found but not taken, and why
     stale_removed: int = 0
+    destination: str | None = None  # where the outputs go, in words a person can follow
 
 
 def plan_batch(
@@ -73,8 +77,19 @@ def plan_batch(
     if len(set(keys)) != len(keys):
         raise VeilError("two inputs share a name; run them separately or pass their folder")
     _settle(batch.jobs, overwrite)
+    batch.destination = _destination(inputs, output, batch.jobs)
     batch.stale_removed = remove_stale_parts({j.dst.parent for j in batch.jobs})
     return batch
+
+
+def _destination(inputs: Sequence[Path], output: str | None, jobs: list[BatchJob]) -> str:
+    if output is not None:
+        return output
+    if len(inputs) == 1 and inputs[0].is_dir():
+        return f"{inputs[0].with_name(inputs[0].name + SUFFIX)}{os.sep}"
+    if len(jobs) == 1:
+        return str(jobs[0].dst)
+    return f"beside the inputs (NAME{SUFFIX}.EXT)"
 
 
 def _jobs_of(
@@ -91,7 +106,8 @@ def _jobs_of(
             folder = item.parent if output is None else Path(output)
             yield BatchJob(item, item.name, _named(item, folder, item.name, written), kind)
         else:
-            yield BatchJob(item, item.name, Path(output), kind)
+            yield BatchJob(item, item.name, Path(output), kind,
+                           format=_named_format(Path(output), kind, requested))
         return
     base = Path(output) if output else item.with_name(item.name + SUFFIX)
     for path in walk(item, skip=base, follow_symlinks=follow, skipped=skipped):
@@ -148,6 +164,23 @@ def _written_as(path: Path, requested: str | None) -> tuple[str, formats.Format]
     if requested:
         return "image", formats.by_choice(requested)
     return "image", formats.by_name(sniffed.written_as)
+
+
+def _named_format(dst: Path, kind: str, requested: str | None) -> str | None:
+    """The format an output file's name asks for (`-o clean.png`); VeilError when the name
+    ends in no suffix veil writes for this kind of file, or disagrees with --format."""
+    named = formats.by_suffix(dst.suffix)
+    can = formats.writable(kind)
+    if named not in can:
+        noun = "photo" if kind == "image" else "video"
+        suffixes = " ".join(f.suffix for f in can)
+        raise VeilError(f"-o {dst.name}: a {noun} is written as one of {suffixes}; name the "
+                        "output with one of those suffixes")
+    assert named is not None
+    if kind == "image" and requested and formats.by_choice(requested) != named:
+        raise VeilError(f"-o {dst.name} names {named.name} but --format asks for "
+                        f"{formats.by_choice(requested).name}; drop one or make them agree")
+    return named.choice if kind == "image" else None
 
 
 def _named(src: Path, folder: Path, key: str, written: formats.Format) -> Path:

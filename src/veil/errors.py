@@ -20,6 +20,11 @@ class InputError(VeilError):
     """The input file cannot be processed safely (corrupt, truncated, unsupported, too large)."""
 
 
+class RefusedError(InputError):
+    """veil declines this input on purpose (over a limit, a kind it does not handle); the
+    report counts it as refused, not failed."""
+
+
 class SetupError(VeilError):
     """veil itself is not usable as installed (for example, no detector weights)."""
 

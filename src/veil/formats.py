@@ -71,7 +71,7 @@ FORMATS: tuple[Format, ...] = (
     ),
     Format(
         "TIFF", "image", (".tif", ".tiff"), "image/tiff", rb"II\*\x00|MM\x00\*", "TIFF",
-        pillow=("TIFF",), save={"compression": "tiff_deflate"},
+        pillow=("TIFF",), save={"compression": "tiff_deflate"}, choice="tiff",
     ),
     Format(
         "HEIF", "image", (".heic", ".heif", ".hif"), "image/heic",
@@ -137,6 +137,13 @@ def by_suffix(suffix: str) -> Format | None:
 def by_choice(choice: str) -> Format:
     """The output format a user asked for (--format jpg); KeyError when there is none."""
     return _BY_CHOICE[choice.lower()]
+
+
+def writable(kind: str) -> list[Format]:
+    """The formats veil writes photos (kind "image") or videos ("video") as."""
+    if kind == "image":
+        return [f for f in FORMATS if f.choice]
+    return [f for f in FORMATS if f.kind == "video" and f.muxer]
 
 
 def accepted() -> str:

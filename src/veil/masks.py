@@ -21,6 +21,15 @@ MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
 MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
 
 
+def geometry(region: Region, margin: float, shape: MaskShape) -> tuple[float, MaskShape]:
+    """The margin and shape one region is drawn with. Detections take the run's; a region a
+    person drew is covered as drawn (a box, no margin); a region's own fields override both."""
+    drawn = region.source == "person"
+    own_margin = region.margin if region.margin is not None else (0.0 if drawn else margin)
+    own_shape = region.shape if region.shape in ("box", "ellipse") else ("box" if drawn else shape)
+    return own_margin, own_shape  # type: ignore[return-value]
+
+
 def mask_box(region: Region, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
     """The pixel rectangle a region's mask spans: its box grown by `margin` of its size per side.
 
@@ -59,10 +68,11 @@ def coverage(
     """Boolean image of every pixel the masks would cover."""
     covered = np.zeros((height, width), bool)
     for region in regions:
-        box = mask_box(region, margin, width, height)
+        own_margin, own_shape = geometry(region, margin, shape)
+        box = mask_box(region, own_margin, width, height)
         x1, y1, x2, y2 = box
         if x2 > x1 and y2 > y1:
-            covered[y1:y2, x1:x2] |= shape_mask(region, box, margin, shape)
+            covered[y1:y2, x1:x2] |= shape_mask(region, box, own_margin, own_shape)
     return covered
 
 
@@ -80,11 +90,12 @@ def draw_masks(
     rng = rng if rng is not None else np.random.default_rng()
     drawn = []
     for region in regions:
-        box = mask_box(region, options.margin, width, height)
+        margin, shape = geometry(region, options.margin, options.shape)
+        box = mask_box(region, margin, width, height)
         x1, y1, x2, y2 = box
         if x2 <= x1 or y2 <= y1:
             continue
-        inside = shape_mask(region, box, options.margin, options.shape)
+        inside = shape_mask(region, box, margin, shape)
         roi = image[y1:y2, x1:x2]
         rgb = roi[..., :3]
         if options.style == "solid":

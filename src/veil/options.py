@@ -83,6 +83,19 @@ def option(
     return field(default=default, metadata=meta)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser for veil's commands: a usage mistake is one line on stderr (what is
+    wrong and where the help is) and exit status 2, not argparse's usage block; the help
+    keeps the description's line breaks."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message: str) -> Any:  # argparse's signature says NoReturn
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     """One option as front ends see it (read off the dataclass fields by `specs`)."""
@@ -104,7 +117,7 @@ class OptionSpec:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def add_to(self, parser: argparse.ArgumentParser) -> None:
+    def add_to(self, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         """This option as a command-line flag: bools switch, the rest take a value.
 
         Values stay text: Options converts and checks them, with the same messages the
@@ -232,6 +245,13 @@ class DetectOptions(_Checked):
     )
     strict: bool = option(
         False, "fail a file (no output) if the leak audit still finds a visible face"
+    )
+    min_score: float = option(
+        0.0,
+        "cover only detections scored this or more (0 to 1; 0: all the profile finds); "
+        "higher means fewer false masks and more missed faces (README: what each costs)",
+        low=0.0,
+        high=1.0,
     )
     min_face: float = option(
         DEFAULT_MIN_FACE,

@@ -23,6 +23,8 @@ MAX_TRACKS = 100_000
 MAX_DEPTH = 8  # nesting of a plan file: {files: {name: {regions: [{box: [...]}]}}}
 MAX_SOURCE = 40
 REACH = 4  # how many image sizes past its edges a box may reach
+SHAPES = ("box", "ellipse")
+MAX_MARGIN = 3.0  # as --margin allows
 
 
 def _number(value: Any, what: str) -> float:
@@ -43,6 +45,21 @@ def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise VeilError(f"plan: {what} must be true or false, not {_shown(value)}")
     return value
+
+
+def _shape(value: Any) -> str | None:
+    if value is not None and value not in SHAPES:
+        raise VeilError(f"plan: a region's shape must be box or ellipse, not {_shown(value)}")
+    return value
+
+
+def _margin(value: Any) -> float | None:
+    if value is None:
+        return None
+    margin = _number(value, "a region's margin")
+    if not 0 <= margin <= MAX_MARGIN:
+        raise VeilError(f"plan: a region's margin must be from 0 to {MAX_MARGIN}, not {margin:g}")
+    return margin
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -122,6 +139,10 @@ class Region:
     source: str = "person"
     # A person chose to leave this face visible; rendering skips it.
     keep: bool = False
+    # How this region's mask is drawn, when it differs from the run's options. A region a
+    # person drew is covered as drawn (a box, no margin) unless these say otherwise.
+    shape: str | None = None
+    margin: float | None = None
 
     @property
     def width(self) -> float:
@@ -132,12 +153,17 @@ class Region:
         return self.y2 - self.y1
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "box": [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)],
             "score": round(float(self.score), 4),
             "source": self.source,
             "keep": self.keep,
         }
+        if self.shape is not None:
+            out["shape"] = self.shape
+        if self.margin is not None:
+            out["margin"] = self.margin
+        return out
 
     @classmethod
     def from_json(cls, data: Any, width: int, height: int) -> Region:
@@ -153,6 +179,8 @@ class Region:
             score=_number(data.get("score", 1.0), "a region's score"),
             source=source,
             keep=_flag(data.get("keep", False), "a region's keep"),
+            shape=_shape(data.get("shape")),
+            margin=_margin(data.get("margin")),
         )
 
 
@@ -185,6 +213,12 @@ class ImagePlan:
         regions = _list(data.get("regions", []), "regions", MAX_REGIONS)
         return cls(width, height, [Region.from_json(r, width, height) for r in regions])
 
+    def drop_faint(self, min_score: float) -> None:
+        """Forget detections scored under `min_score` (never a region a person drew)."""
+        if min_score > 0:
+            self.regions = [r for r in self.regions
+                            if r.score >= min_score or r.source == "person"]
+
     @property
     def to_cover(self) -> list[Region]:
         """Regions that will be masked (everything a person did not mark to keep)."""
@@ -199,12 +233,14 @@ class VideoTrack:
     boxes: dict[int, list[float]]
     keep: bool = False
     source: str = "tracker"
+    score: float = 1.0  # the detector's highest score for it in any frame
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "keep": self.keep,
             "source": self.source,
+            "score": round(float(self.score), 4),
             "boxes": {str(f): [round(v, 1) for v in b] for f, b in sorted(self.boxes.items())},
         }
 
@@ -225,7 +261,8 @@ class VideoTrack:
         if not isinstance(source, str) or not 0 < len(source) <= MAX_SOURCE:
             raise VeilError(f"plan: a track's source must be a short text, not {_shown(source)}")
         track_id = _integer(data.get("id", 0), "a track's id", 0, 2**31)
-        return cls(track_id, boxes, _flag(data.get("keep", False), "a track's keep"), source)
+        keep = _flag(data.get("keep", False), "a track's keep")
+        return cls(track_id, boxes, keep, source, _number(data.get("score", 1.0), "a score"))
 
 
 @dataclass

@@ -13,6 +13,11 @@ from typing import Any
 from ._version import __version__
 from .media.files import write_atomic
 
+# A detection at or above this score is what a person looking at the photo would call a face.
+# veil masks fainter ones too (recall first); the report counts them as regions, not faces.
+FACE_SCORE = 0.5
+REPORT_VERSION = 2
+
 
 @dataclass
 class FileReport:
@@ -20,7 +25,9 @@ class FileReport:
 
     input: str
     output: str | None = None
-    status: str = "ok"  # ok | error
+    # ok: written | refused: veil declined on purpose (a limit, an output that exists, the
+    # strict audit) | failed: it could not (damaged, truncated, an internal error)
+    status: str = "ok"
     error: str | None = None
     width: int | None = None
     height: int | None = None
@@ -28,7 +35,9 @@ class FileReport:
     output_format: str | None = None
     faces: list[dict[str, Any]] = field(default_factory=list)
     masks: list[dict[str, Any]] = field(default_factory=list)
-    kept_visible: int = 0
+    faces_found: int = 0  # regions (photo) or tracks (video) scored FACE_SCORE or more
+    regions_masked: int = 0  # regions or tracks covered, faint ones included
+    kept_visible: int = 0  # regions or tracks a person chose to leave visible
     # The leak audit: boxes it found visible after the first render (then covered).
     audit: dict[str, Any] = field(default_factory=lambda: {"ran": False})
     metadata_removed: list[str] = field(default_factory=list)
@@ -41,28 +50,39 @@ class FileReport:
 
 @dataclass
 class RunReport:
-    """A whole run: options, per-file reports and a summary."""
+    """A whole run: options, per-file reports, files the walk skipped, and a summary."""
 
     options: dict[str, Any]
     files: list[FileReport] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"input", "reason"}
+    output: str | None = None  # where the outputs went (a folder or a file)
     started: float = field(default_factory=time.time)
 
+    def summary(self) -> dict[str, Any]:
+        """Counts for the run: files by outcome, and faces, masks and kept regions written."""
+        written = [f for f in self.files if f.status == "ok"]
+        return {
+            "files": len(self.files),
+            "written": len(written),
+            "refused": sum(f.status == "refused" for f in self.files),
+            "failed": sum(f.status == "failed" for f in self.files),
+            "skipped": len(self.skipped),
+            "faces": sum(f.faces_found for f in written),
+            "masked": sum(f.regions_masked for f in written),
+            "kept_visible": sum(f.kept_visible for f in written),
+            "output": self.output,
+            "seconds": round(time.time() - self.started, 3),
+        }
+
     def to_json(self) -> dict[str, Any]:
-        ok = [f for f in self.files if f.status == "ok"]
         return {
             "tool": "veil",
             "version": __version__,
-            "report_version": 1,
+            "report_version": REPORT_VERSION,
             "options": self.options,
-            "summary": {
-                "files": len(self.files),
-                "ok": len(ok),
-                "failed": len(self.files) - len(ok),
-                "faces": sum(len(f.faces) for f in ok),
-                "masks": sum(len(f.masks) for f in ok),
-                "seconds": round(time.time() - self.started, 3),
-            },
+            "summary": self.summary(),
             "files": [f.to_json() for f in self.files],
+            "skipped": self.skipped,
         }
 
     def write(self, path: Path) -> None:

@@ -8,7 +8,7 @@ and what was skipped, refused or failed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -19,20 +19,13 @@ from .. import (
     Batch,
     BatchJob,
     FileReport,
-    ImagePlan,
-    Models,
     Options,
     PlanSet,
-    RefusedError,
     RunReport,
     VeilError,
-    VideoPlan,
-    anonymize_file,
-    anonymize_video,
     detect_video,
     load_models,
     load_video_models,
-    plan_batch,
     plan_image,
     read_input,
 )
@@ -58,7 +51,8 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
                 detector = load_video_models(options.detect.min_face).detector
                 plans.files[job.key] = detect_video(
-                    job.src, detector, parallel=args.threads, limits=options.limits
+                    job.src, detector, parallel=args.threads, limits=options.limits,
+                    min_score=options.detect.min_score,
                 )
             else:
                 plans.files[job.key] = plan_image(read_input(job.src), options, models)
@@ -99,6 +93,33 @@ def frame_progress(
     return update
 
 
+def _run_jobs(args: argparse.Namespace, batch: Batch,
+              given: PlanSet | None) -> dict[int, tuple[FileReport, Plan | None]]:
+    """Every job's outcome by its index: photos on the pool, then videos one by one."""
+    options: Options = args.options
+    results: dict[int, tuple[FileReport, Plan | None]] = {}
+    photos = [i for i, j in enumerate(batch.jobs) if j.kind == "image"]
+    progress = counter(len(batch.jobs), args.quiet)
+    with photo_pool(options, args.threads, args.jobs, len(photos), need_models=not given) as pool:
+        for index, done in pool.run([batch.jobs[i] for i in photos], photos, given):
+            results[index] = done
+            _said(batch.jobs[index], done[0])
+            progress.update(1)
+    for index, job in enumerate(batch.jobs):
+        if job.kind == "video":
+            video = functools.partial(_one_video, job, options, args)
+            results[index] = outcome(job, given, video)
+            _said(job, results[index][0])
+            progress.update(1)
+    progress.close()
+    return results
+
+
+def _one_video(job: BatchJob, options: Options, args: argparse.Namespace,
+               plan: Plan | None) -> tuple[FileReport, Plan]:
+    return anonymize_one(job, options, plan, None, args.threads, frame_progress(args, job))
+
+
 def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
     """Anonymize every job (photos on a pool of processes, videos one by one)."""
     given = PlanSet.load(args.plan_in) if args.plan_in else None
@@ -108,21 +129,7 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
         flat.update(profile=None, audit=False)
     report = RunReport(options=flat, output=batch.destination)
     report.skipped = [{"input": str(p), "reason": r} for p, r in batch.skipped]
-    results: dict[int, tuple[FileReport, Plan | None]] = {}
-    photos = [i for i, j in enumerate(batch.jobs) if j.kind == "image"]
-    with photo_pool(options, args.threads, args.jobs, len(photos), need_models=not given) as pool:
-        progress = counter(len(batch.jobs), args.quiet)
-        for index, done in pool.run([batch.jobs[i] for i in photos], photos, given):
-            results[index] = done
-            _said(batch.jobs[index], done[0])
-            progress.update(1)
-        for index, job in enumerate(batch.jobs):
-            if job.kind == "video":
-                results[index] = outcome(job, given, lambda plan, job=job: anonymize_one(
-                    job, options, plan, None, args.threads, frame_progress(args, job)))
-                _said(job, results[index][0])
-                progress.update(1)
-        progress.close()
+    results = _run_jobs(args, batch, given)
     plans = PlanSet()
     for index in range(len(batch.jobs)):
         file_report, made = results[index]

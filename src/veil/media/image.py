@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from .. import formats
-from ..errors import InputError
+from ..errors import InputError, RefusedError
 from ..options import Limits
 from .pillow import c_stderr_silenced, pillow_guarded
 from .whole import check_jpeg, check_png
@@ -67,7 +67,7 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InputError(f"image too large: {exc}") from exc
+        raise RefusedError(f"image too large: {exc}") from exc
     except Image.UnidentifiedImageError as exc:
         raise InputError(f"not a {sniffed.name} image veil can read (damaged header)") from exc
     except MemoryError as exc:
@@ -82,7 +82,7 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"image header declares an empty {width}x{height} image")
     if width * height > limits.max_pixels:
-        raise InputError(
+        raise RefusedError(
             f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
             f"{limits.max_megapixels:g} MP limit (possible decompression bomb)"
         )
@@ -90,7 +90,7 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
     # MPO and HEIF keep depth maps and bursts beside the primary photo: those are dropped.
     # Elsewhere extra frames are content a person meant to publish.
     if frames > 1 and img.format not in ("MPO", "HEIF"):
-        raise InputError(
+        raise RefusedError(
             f"{img.format} with {frames} frames: animated or multi-page images are not "
             "supported yet (only one frame would be kept)"
         )

@@ -52,6 +52,8 @@ STRUCTURAL_INFO = {
     "original_orientation",
     "depth_images",
     "palette",
+    "chroma",
+    "icc_profile_type",
 }
 INFO_NAMES = {
     "exif": "EXIF",
@@ -105,81 +107,81 @@ TIFF_STRUCTURE = {
 }
 
 
+# EXIF tags that only point at the sub-directories listed on their own (Exif, GPS, Interop).
+IFD_POINTERS = {34665, 34853, 40965}
+
+
 def describe_metadata(data: bytes) -> list[str]:
     """Names of the metadata blocks and tags in an image file (no values). Only formats in
     the table are opened, by their own plugin, as decoding does."""
+    return sorted({name for name, _ in metadata_entries(data)})
+
+
+def metadata_entries(data: bytes) -> list[tuple[str, str]]:
+    """The metadata in an image file as (name, value as short text) pairs, for a person
+    looking at their own file (`veil inspect`); reports and the service use names only."""
     sniffed = formats.sniff(data[: formats.HEAD_BYTES])
     if sniffed is None or sniffed.kind != "image":
         return []
     try:
         with pillow_guarded(0):
             img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
-            return _names(img)
+            return _entries(img)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
 
 
-def _names(img: Image.Image) -> list[str]:
-    names: list[str] = []
+def shown_value(value: object, most: int = 100) -> str:
+    """A tag's value as one short printable line (binary blocks by their size)."""
+    if isinstance(value, bytes):
+        text = value.rstrip(b"\0").decode("ascii", "replace")
+        if not value or not text.isprintable():
+            return f"({len(value)} bytes)"
+        value = text
+    elif isinstance(value, tuple | list):
+        value = ", ".join(shown_value(v, most) for v in value)
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _exif_entries(img: Image.Image) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     exif = img.getexif()
-    for tag in exif:
-        if tag in TIFF_STRUCTURE:
-            continue
-        names.append("EXIF:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"))
-    for ifd_id, label in ((ExifTags.IFD.Exif, "EXIF"), (ExifTags.IFD.Interop, "Interop")):
-        try:
-            for tag in exif.get_ifd(ifd_id):
-                names.append(f"{label}:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"))
-        except (KeyError, ValueError, TypeError):
-            pass
-    try:
-        for tag in exif.get_ifd(ExifTags.IFD.GPSInfo):
-            names.append("GPS:" + _GPS_TAGS.get(tag, f"0x{tag:04x}"))
-    except (KeyError, ValueError, TypeError):
-        pass
+    out += [("EXIF:" + ExifTags.TAGS.get(tag, f"0x{tag:04x}"), shown_value(value))
+            for tag, value in exif.items() if tag not in TIFF_STRUCTURE | IFD_POINTERS]
+    ifds = ((ExifTags.IFD.Exif, "EXIF", ExifTags.TAGS), (ExifTags.IFD.Interop, "Interop",
+            ExifTags.TAGS), (ExifTags.IFD.GPSInfo, "GPS", _GPS_TAGS))
+    for ifd_id, label, names in ifds:
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            out += [(f"{label}:" + names.get(tag, f"0x{tag:04x}"), shown_value(value))
+                    for tag, value in exif.get_ifd(ifd_id).items()]
     with contextlib.suppress(KeyError, ValueError, TypeError):
         if exif.get_ifd(ExifTags.IFD.IFD1):
-            names.append("EXIF:Thumbnail (IFD1)")
-    for key in img.info:
-        if key in STRUCTURAL_INFO:
-            continue
-        names.append(INFO_NAMES.get(str(key), f"{img.format}:{key}"))
-    for marker, _ in getattr(img, "applist", []):
+            out.append(("EXIF:Thumbnail (IFD1)", "(a small copy of the photo)"))
+    return out
+
+
+def _entries(img: Image.Image) -> list[tuple[str, str]]:
+    out = _exif_entries(img)
+    for key, value in img.info.items():
+        if (key == "exif" and out) or value is None or value in (b"", "", [], {}, ()):
+            continue  # the block whose tags are listed above, or nothing at all
+        if key not in STRUCTURAL_INFO:
+            out.append((INFO_NAMES.get(str(key), f"{img.format}:{key}"), shown_value(value)))
+    names = {name for name, _ in out}
+    for marker, body in getattr(img, "applist", []):
         if marker in APP_NAMES and APP_NAMES[marker] not in names:
-            names.append(APP_NAMES[marker])
+            out.append((APP_NAMES[marker], f"({len(body)} bytes)"))
+            names.add(APP_NAMES[marker])
     if img.format == "TIFF":
         from PIL.TiffTags import TAGS_V2
 
-        basic = {
-            256,
-            257,
-            258,
-            259,
-            262,
-            273,
-            277,
-            278,
-            279,
-            284,
-            317,
-            338,
-            339,
-            282,
-            283,
-            296,
-            322,
-            323,
-            324,
-            325,
-            320,
-            530,
-            531,
-            532,
-        }
-        for tag in getattr(img, "tag_v2", {}):
-            if tag not in basic and tag not in exif:
-                names.append("TIFF:" + (TAGS_V2[tag].name if tag in TAGS_V2 else f"0x{tag:04x}"))
-    return sorted(set(names))
+        exif = img.getexif()
+        for tag, value in getattr(img, "tag_v2", {}).items():
+            if tag not in TIFF_STRUCTURE and tag not in exif:
+                name = TAGS_V2[tag].name if tag in TAGS_V2 else f"0x{tag:04x}"
+                out.append(("TIFF:" + name, shown_value(value)))
+    return out
 
 
 def leftover_metadata(data: bytes) -> list[str]:
@@ -208,21 +210,28 @@ def check_output(data: bytes, width: int, height: int) -> None:
 
 def video_metadata_names(path: Path) -> list[str]:
     """Names (never values) of the container and stream tags and extra streams in a video."""
+    return sorted({name for name, _ in video_metadata_entries(path)})
+
+
+def video_metadata_entries(path: Path) -> list[tuple[str, str]]:
+    """Container and stream tags (name, value), extra streams and chapters in a video."""
     import av
 
-    names: list[str] = []
+    out: list[tuple[str, str]] = []
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            names += [f"container:{k}" for k in container.metadata]
+            out += [(f"container:{k}", shown_value(v)) for k, v in container.metadata.items()]
             for stream in container.streams:
-                names += [f"{stream.type}#{stream.index}:{k}" for k in stream.metadata]
+                out += [(f"{stream.type}#{stream.index}:{k}", shown_value(v))
+                        for k, v in stream.metadata.items()]
                 if stream.type not in ("video", "audio"):
-                    names.append(f"{stream.type} stream #{stream.index}")
+                    codec = getattr(stream.codec_context, "name", None) or "unknown codec"
+                    out.append((f"{stream.type} stream #{stream.index}", codec))
             chapters = getattr(container, "chapters", None)
             if callable(chapters):  # a method in PyAV 15 and later, a list before
                 chapters = chapters()
             if chapters:
-                names.append("chapters")
+                out.append(("chapters", str(len(chapters))))
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         pass
-    return sorted(set(names))
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import formats
-from ..errors import InputError, VeilError
+from ..errors import InputError, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
 from .files import atomic_output
 
@@ -146,7 +146,7 @@ def _check_size(width: int, height: int, limits: Limits) -> None:
     if not width or not height or width < 0 or height < 0:
         raise InputError("video stream declares no frame size")
     if width * height > limits.max_frame_pixels:
-        raise InputError(
+        raise RefusedError(
             f"video frames are {width}x{height} ({width * height / 1e6:.0f} MP), over the "
             f"{limits.max_frame_megapixels:g} MP limit"
         )
@@ -164,7 +164,7 @@ def probe_video(path: Path, limits: Limits | None = None) -> VideoInfo:
         _check_size(ctx.width, ctx.height, limits)
         frames = int(video.frames or 0)
         if frames > limits.max_frames:
-            raise InputError(f"video has {frames} frames, over the limit of {limits.max_frames}")
+            raise RefusedError(f"video has {frames} frames, over the limit of {limits.max_frames}")
         rotation = _first_rotation(container)
         width, height = ctx.width, ctx.height
         if rotation in (90, 270):
@@ -230,7 +230,7 @@ class _Whole:
     def frame(self, frame: Any) -> None:
         self.frames += 1
         if self.frames > self.limits.max_frames:
-            raise InputError(f"video has more than {self.limits.max_frames} frames (the limit)")
+            raise RefusedError(f"video has more than {self.limits.max_frames} frames (the limit)")
         _check_size(frame.width, frame.height, self.limits)
         if frame.time is not None:
             self.end = max(self.end, float(frame.time) + self.frame_seconds)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ..errors import InputError
+from ..errors import InputError, RefusedError
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 # Adam7 passes: (x start, y start, x step, y step).
@@ -77,7 +77,7 @@ def check_jpeg(data: bytes, max_scans: int) -> None:
     before every block its frame header declares (libjpeg-turbo, strict, at 1/8 scale)."""
     scans = _count_scans(data)
     if scans > max_scans:
-        raise InputError(
+        raise RefusedError(
             f"JPEG has {scans} scans, over the limit of {max_scans} (a real progressive "
             "JPEG has about 10; possible decoding bomb)"
         )

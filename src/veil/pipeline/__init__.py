@@ -3,6 +3,7 @@
 the `veil` package, and nothing below them.
 """
 
+from .inspect import Inspection, inspect_file
 from .models import Models, load_detector, load_models, load_video_models
 from .photo import (
     AnonymizedImage,
@@ -10,6 +11,7 @@ from .photo import (
     anonymize_image,
     detect_image,
     plan_image,
+    read_image,
     read_input,
     render_image,
 )
@@ -17,16 +19,19 @@ from .video import anonymize_video, detect_video
 
 __all__ = [
     "AnonymizedImage",
+    "Inspection",
     "Models",
     "anonymize_file",
     "anonymize_image",
     "anonymize_video",
     "detect_image",
     "detect_video",
+    "inspect_file",
     "load_detector",
     "load_models",
     "load_video_models",
     "plan_image",
+    "read_image",
     "read_input",
     "render_image",
 ]

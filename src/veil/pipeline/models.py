@@ -12,7 +12,7 @@ import numpy as np
 
 from ..detect.base import Detections, Detector
 from ..errors import VeilError
-from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE
+from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
 from ..profiles import Profile, build_profile, get_profile, video_profile
 
 
@@ -25,6 +25,14 @@ class Models:
 
 
 _cache: dict[tuple[Profile, int], Models] = {}
+
+
+def faint_warning(options: Options) -> list[str]:
+    """What the report says when --min-score leaves faint detections uncovered."""
+    if not options.detect.min_score:
+        return []
+    return [f"--min-score {options.detect.min_score:g}: detections scored lower were left "
+            "uncovered (fewer false masks, more missed faces)"]
 
 
 def load_models(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Models:

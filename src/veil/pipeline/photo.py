@@ -13,15 +13,15 @@ import numpy as np
 
 from ..audit import find_leaks
 from ..detect.base import Detector
-from ..errors import InputError, VeilError, one_file
-from ..masks import draw_masks, mask_box
+from ..errors import InputError, RefusedError, VeilError, one_file
+from ..masks import draw_masks, geometry, mask_box
 from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
 from ..media.metadata import check_output, describe_metadata
 from ..options import MaskOptions, Options
 from ..plan import ImagePlan, Region
-from ..report import FileReport, StageTimer
-from .models import Models, load_models, run_detector
+from ..report import FACE_SCORE, FileReport, StageTimer
+from .models import Models, faint_warning, load_models, run_detector
 
 
 def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
@@ -59,7 +59,9 @@ def plan_image(
     """Decode an encoded photo upright, as anonymize_image does, and return its plan."""
     options = options or Options()
     decoded = decode_image(data, options.limits)
-    return detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
+    plan = detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
+    plan.drop_faint(options.detect.min_score)
+    return plan
 
 
 @dataclass
@@ -101,6 +103,7 @@ def anonymize_image(
         if plan is None:
             assert models is not None
             plan = detect_image(decoded.pixels, models.detector)
+            plan.drop_faint(options.detect.min_score)
     with timer.stage("render"):
         rendered = render_image(decoded.pixels, plan, options.mask)
     with timer.stage("audit"):
@@ -109,6 +112,7 @@ def anonymize_image(
     with timer.stage("encode"):
         out, fmt = _encode(rendered, decoded, options, report)
     _describe(report, plan, options.mask, rendered.shape[1], rendered.shape[0])
+    report.warnings += faint_warning(options)
     report.timings = timer.timings()
     return AnonymizedImage(out, fmt, plan, report)
 
@@ -142,11 +146,13 @@ def _describe(
     """The plan's regions and the masks drawn, as the report lists them (geometry only)."""
     report.faces = [{k: v for k, v in r.to_json().items() if k != "keep"} for r in plan.regions]
     report.kept_visible = sum(r.keep for r in plan.regions)
-    report.masks = [
-        {"box": list(mask_box(r, mask.margin, width, height)), "shape": mask.shape,
-         "style": mask.style}
-        for r in plan.to_cover
-    ]
+    report.faces_found = sum(r.score >= FACE_SCORE for r in plan.regions)
+    report.regions_masked = len(plan.to_cover)
+    report.masks = []
+    for region in plan.to_cover:
+        margin, shape = geometry(region, mask.margin, mask.shape)
+        box = mask_box(region, margin, width, height)
+        report.masks.append({"box": list(box), "shape": shape, "style": mask.style})
 
 
 def _audit(
@@ -160,6 +166,7 @@ def _audit(
     """Check the rendered pixels for visible faces; cover what is found and render again."""
     try:
         leaks = find_leaks(rendered, plan, auditor, options.mask)
+        leaks = [leak for leak in leaks if leak.score >= options.detect.min_score]
     except Exception as exc:  # an audit that cannot run is a failure, not a pass
         raise VeilError(f"leak audit failed: {type(exc).__name__}: {exc}") from exc
     report.audit = {"ran": True, "found": [r.to_json()["box"] for r in leaks], "still_visible": 0}
@@ -168,10 +175,11 @@ def _audit(
     plan.regions.extend(leaks)
     rendered = render_image(pixels, plan, options.mask)
     if options.detect.strict:
-        still = find_leaks(rendered, plan, auditor, options.mask)
+        still = [leak for leak in find_leaks(rendered, plan, auditor, options.mask)
+                 if leak.score >= options.detect.min_score]
         report.audit["still_visible"] = len(still)
         if still:
-            raise VeilError(
+            raise RefusedError(
                 f"--strict: the leak audit still sees {len(still)} face(s) after covering "
                 f"{len(leaks)} it found; no output written"
             )
@@ -186,6 +194,16 @@ def read_input(src: Path) -> bytes:
         raise InputError("is a directory") from exc
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+@one_file
+def read_image(src: Path | str | bytes, options: Options | None = None) -> np.ndarray:
+    """A photo's pixels as veil sees them: upright (EXIF orientation applied), sRGB, 8-bit
+    RGB or RGBA, after the same format and size checks as anonymizing. `src` is a path or
+    the file's bytes."""
+    options = options or Options()
+    data = src if isinstance(src, bytes) else read_input(Path(src))
+    return decode_image(data, options.limits).pixels
 
 
 @one_file

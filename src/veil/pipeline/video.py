@@ -20,9 +20,9 @@ from ..media.metadata import video_metadata_names
 from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, probe_video
 from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
-from ..report import FileReport, StageTimer
+from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
-from .models import Models, load_video_models, run_detector
+from .models import Models, faint_warning, load_video_models, run_detector
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
@@ -37,6 +37,7 @@ def detect_video(
     progress: Callable[[int], None] | None = None,
     parallel: int = 0,
     limits: Limits | None = None,
+    min_score: float = 0.0,
 ) -> VideoPlan:
     """Detect faces in every frame of `src` and link them into a video plan.
 
@@ -71,9 +72,12 @@ def detect_video(
         raise InputError("video has no decodable frames")
     count = len(per_frame)
     tracks = [
-        VideoTrack(t.id, fill(t, count, track), source=detector.name)
+        VideoTrack(t.id, fill(t, count, track), source=detector.name,
+                   score=max((b[4] for b in t.boxes.values()), default=0.0))
         for t in link(per_frame, track)
     ]
+    # A track is a face when the detector scored it min_score or more in some frame.
+    tracks = [t for t in tracks if t.score >= min_score]
     return VideoPlan(width, height, count, tracks)
 
 
@@ -107,9 +111,8 @@ def anonymize_video(
         if plan is None:
             models = models or load_video_models(options.detect.min_face)
             report_detect = None if progress is None else _stage(progress, "detect", info.frames)
-            plan = detect_video(
-                src, models.detector, None, report_detect, threads, options.limits
-            )
+            plan = detect_video(src, models.detector, None, report_detect, threads,
+                                options.limits, options.detect.min_score)
         elif (plan.width, plan.height) != (info.width, info.height):
             raise VeilError(
                 f"plan is for a {plan.width}x{plan.height} video but this one is "
@@ -187,10 +190,15 @@ def _describe(
     report.output = str(dst)
     report.output_format = f"{dst.suffix.lstrip('.').lower()}/{options.encode.codec}"
     report.faces = [
-        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "source": t.source, "keep": t.keep}
-        for t in plan.tracks
+        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "score": round(t.score, 4),
+         "source": t.source, "keep": t.keep}
+        for t in plan.tracks if t.boxes
     ]
-    report.kept_visible = sum(t.keep for t in plan.tracks)
+    report.faces_found = sum(t.score >= FACE_SCORE for t in plan.tracks if t.boxes)
+    report.kept_visible = sum(t.keep for t in plan.tracks) + sum(r.keep for _, _, r in plan.regions)
+    report.regions_masked = sum(not t.keep for t in plan.tracks if t.boxes) + sum(
+        not r.keep for _, _, r in plan.regions
+    )
     report.masks = [
         {
             "frames": stats.frames,
@@ -199,6 +207,7 @@ def _describe(
             "style": mask.style,
         }
     ]
+    report.warnings += faint_warning(options)
     if info.dropped_streams:
         report.warnings.append(f"dropped streams: {', '.join(info.dropped_streams)}")
     if stats.audio_reencoded:

@@ -2,56 +2,80 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import Options, VeilError
-from ..options import specs
+from ..options import CommandParser, specs
 from .app import HOUR, ServiceConfig, create_app
 from .store import Store
 
 
 def serve_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="veil serve",
+        usage="veil serve [--host HOST] [--port PORT] [--data-dir DIR] [options]",
         description="Run the HTTP service and the review page (open http://HOST:PORT/).",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument(
-        "--data-dir", type=Path, default=Path("veil-data"), help="jobs, uploads and results"
+        "--data-dir",
+        type=Path,
+        default=Path("veil-data"),
+        help="jobs, uploads and results (default ./veil-data)",
     )
-    p.add_argument("--workers", type=int, default=0, help="worker processes (0: one per core, <=4)")
     p.add_argument(
-        "--result-ttl", type=float, default=24.0, help="hours before results are deleted (24)"
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes (default 0: one per core, at most 4)",
+    )
+    p.add_argument(
+        "--result-ttl",
+        type=float,
+        default=24.0,
+        help="hours before results are deleted (default 24)",
     )
     p.add_argument(
         "--review-ttl",
         type=float,
         default=1.0,
-        help="hours a review may keep an original after its job ends (1)",
+        help="hours a review may keep an original after its job ends (default 1)",
     )
-    p.add_argument("--max-upload-mb", type=float, default=200.0, help="request size limit (200)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="request size limit (default 200)"
+    )
     for spec in specs(group="limits"):  # the same limits, with the same flags, as the CLI
         spec.add_to(p)
-    p.add_argument("--max-queue", type=int, default=256, help="jobs waiting or running (256)")
     p.add_argument(
-        "--job-timeout", type=float, default=600.0,
-        help="seconds one job may take; past it the job fails (600)",
+        "--max-queue", type=int, default=256, help="jobs waiting or running (default 256)"
     )
     p.add_argument(
-        "--job-memory-mb", type=int, default=3072,
-        help="data memory a worker may use, models included (3072; 0: no cap)",
+        "--job-timeout",
+        type=float,
+        default=600.0,
+        help="seconds one job may take; past it the job fails (default 600)",
     )
     p.add_argument(
-        "--upload-timeout", type=float, default=300.0,
-        help="seconds an upload may take to arrive (300)",
+        "--job-memory-mb",
+        type=int,
+        default=3072,
+        help="data memory a worker may use, models included (default 3072; 0: no cap)",
     )
     p.add_argument(
-        "--rate-limit", type=int, default=0, help="uploads a minute per API key (0: no limit)"
+        "--upload-timeout",
+        type=float,
+        default=300.0,
+        help="seconds an upload may take to arrive (default 300)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help="uploads a minute per API key (default 0: no limit)",
     )
     args = p.parse_args(argv)
     try:
@@ -84,14 +108,20 @@ def serve_main(argv: Sequence[str]) -> int:
 
 
 def keys_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="veil keys",
+        usage="veil keys {add,remove,list} [NAME] [--data-dir DIR]",
         description="API keys for `veil serve`. With at least one key, every /v1 request needs "
         "one. Keys are stored hashed; a new key is printed once.",
     )
     p.add_argument("action", choices=["add", "remove", "list"])
     p.add_argument("name", nargs="?", help="a label for the key (add, remove)")
-    p.add_argument("--data-dir", type=Path, default=Path("veil-data"))
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("veil-data"),
+        help="the service's data folder (default ./veil-data)",
+    )
     args = p.parse_args(argv)
     store = Store(args.data_dir)
     if args.action == "list":

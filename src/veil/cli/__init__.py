@@ -1,0 +1,97 @@
+"""The `veil` command: anonymize photos, videos and folders, write or apply mask plans,
+show a file's metadata, run the service.
+
+It translates arguments into an Options object and calls the public engine (`veil`); the
+flags for what a user can choose are made from the options table (veil.options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import VeilError, plan_batch
+from .parsers import COMMANDS, anonymize_parser, detect_parser, inspect_parser, parse
+from .run import BLUR_WARNING, EXIT_SOME_FAILED, EXIT_USAGE, run_anonymize, run_detect
+from .terminal import say, shown
+
+__all__ = ["main"]
+
+
+def _batch_run(args: argparse.Namespace, detect_mode: bool) -> int:
+    """Map inputs to outputs, then run every file."""
+    if getattr(args, "example", False):
+        from ..example import write_example
+
+        folder = Path(args.output or "veil-example")
+        args.inputs, args.output = [write_example(folder)], None
+        args.report = args.report or folder / "report.json"
+        args.overwrite = True
+    missing = [p for p in args.inputs if not p.exists()]
+    for gone in missing:
+        say(f"veil: {shown(gone)}: no such file or folder")
+    inputs = [p for p in args.inputs if p.exists()]
+    if not inputs:
+        return EXIT_SOME_FAILED
+    # detect's -o is the plan file, not where outputs would go
+    batch = plan_batch(inputs, None if detect_mode else args.output, args.options.encode.format,
+                       overwrite=getattr(args, "overwrite", False),
+                       follow_symlinks=args.follow_symlinks)
+    for skipped, reason in batch.skipped:
+        say(f"veil: {shown(skipped)}: skipped: {reason}")
+    if not batch.jobs:
+        found = f" ({len(batch.skipped)} skipped)" if batch.skipped else ""
+        say(f"veil: nothing to do: no photo or video veil reads in "
+            f"{', '.join(shown(p) for p in inputs)}{found}")
+        return EXIT_SOME_FAILED
+    if detect_mode:
+        code = run_detect(args, batch.jobs)
+    else:
+        if args.options.mask.style == "blur":
+            say(BLUR_WARNING)
+        code = run_anonymize(args, batch)
+    if getattr(args, "example", False) and code == 0:
+        say(f"veil: example written to {shown(args.inputs[0].parent)}/ "
+            "(example.jpg, example.veiled.jpg, report.json)")
+    return max(code, EXIT_SOME_FAILED) if missing else code
+
+
+def _service(command: str, argv: Sequence[str]) -> int:
+    try:
+        from ..server.main import keys_main, serve_main
+    except ImportError:
+        say("veil: the service needs the server extra: pip install 'veil[server]'")
+        return EXIT_USAGE
+    return (serve_main if command == "serve" else keys_main)(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
+    command = argv[0] if argv and argv[0] in COMMANDS else "anonymize"
+    rest = argv[1:] if argv and argv[0] == command else argv
+    if command in ("serve", "keys"):
+        return _service(command, rest)
+    if command == "inspect":
+        from .inspect import run_inspect
+
+        return run_inspect(parse(inspect_parser(), rest))
+    parser = detect_parser() if command == "detect" else anonymize_parser()
+    return _batch_run(parse(parser, rest), detect_mode=command == "detect")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `veil` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except VeilError as exc:  # SetupError included: veil itself or the request is unusable
+        say(f"veil: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        say("veil: interrupted; no partial output was left behind")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
