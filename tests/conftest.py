@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -208,7 +209,9 @@ def identifying_tags(path: Path) -> list[str]:
         group, _, name = key.partition(":")
         if group in ("System", "ExifTool", "Composite", "SourceFile") or not name:
             continue  # the file system's own dates and exiftool's derived values
-        if group == "IFD0" and name in TIFF_LAYOUT and path.suffix.lower() in (".tif", ".tiff"):
+        # IFD0 is a TIFF's first page, IFD1 its second (each says how to read its pixels)
+        if (re.fullmatch(r"IFD\d+", group) and name in TIFF_LAYOUT
+                and path.suffix.lower() in (".tif", ".tiff")):
             continue
         if group.startswith(IDENTIFYING_GROUPS) or any(t in name for t in IDENTIFYING_TAGS):
             bad.append(key)

@@ -139,7 +139,7 @@ def test_limits_are_flags(tmp_path: Path, example_jpeg: bytes) -> None:
     res = run_veil(src, "-q", "--max-megapixels", "0.5")
     assert res.returncode == 1 and "over the 0.5 MP limit" in res.stderr
     res = run_veil(src, "-q", "--max-jpeg-scans", "0")
-    assert res.returncode == 2 and "max_jpeg_scans must be a number between 1" in res.stderr
+    assert res.returncode == 2 and "--max-jpeg-scans must be a number between 1" in res.stderr
 
 
 def test_pillow_keeps_its_own_guard_for_other_programs(example_jpeg: bytes) -> None:

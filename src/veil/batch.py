@@ -25,6 +25,7 @@ from pathlib import Path
 from . import formats
 from .errors import VeilError
 from .media.files import TEMP_PREFIX, TEMP_SUFFIX
+from .media.image import has_frames
 
 SUFFIX = ".veiled"
 # A temporary file untouched this long belongs to no running veil (a video being encoded
@@ -163,6 +164,8 @@ def _written_as(path: Path, requested: str | None) -> tuple[str, formats.Format]
         return "video", formats.by_name(sniffed.written_as)
     if requested:
         return "image", formats.by_choice(requested)
+    if sniffed.written_as != sniffed.name and has_frames(path, sniffed):
+        return "image", sniffed  # an animated GIF stays GIF (one frame of it becomes PNG)
     return "image", formats.by_name(sniffed.written_as)
 
 

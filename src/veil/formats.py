@@ -39,6 +39,8 @@ class Format:
     # Videos veil writes: the audio codecs its muxer takes as they are (None: any); other
     # audio is re-encoded to AAC.
     audio_copy: tuple[str, ...] | None = None
+    # Images: Pillow writes several frames (an animation, or pages) in this format.
+    frames: bool = False
 
     @property
     def suffix(self) -> str:
@@ -63,15 +65,15 @@ FORMATS: tuple[Format, ...] = (
         "PNG", "image", (".png",), "image/png", rb"\x89PNG\r\n\x1a\n", "PNG",
         pillow=("PNG",),
         # Level 1: a third of level 6's time for about 6% more bytes (bench/recall.py).
-        save={"compress_level": 1}, choice="png",
+        save={"compress_level": 1}, choice="png", frames=True,  # APNG
     ),
     Format(
         "WEBP", "image", (".webp",), "image/webp", rb"RIFF....WEBP", "WEBP",
-        pillow=("WEBP",), save={"quality": 90, "method": 4}, choice="webp",
+        pillow=("WEBP",), save={"quality": 90, "method": 4}, choice="webp", frames=True,
     ),
     Format(
         "TIFF", "image", (".tif", ".tiff"), "image/tiff", rb"II\*\x00|MM\x00\*", "TIFF",
-        pillow=("TIFF",), save={"compression": "tiff_deflate"}, choice="tiff",
+        pillow=("TIFF",), save={"compression": "tiff_deflate"}, choice="tiff", frames=True,
     ),
     Format(
         "HEIF", "image", (".heic", ".heif", ".hif"), "image/heic",
@@ -81,7 +83,9 @@ FORMATS: tuple[Format, ...] = (
         "AVIF", "image", (".avif",), "image/avif", rb"....ftyp(avif|avis)", "JPEG",
         pillow=("AVIF", "HEIF"),
     ),
-    Format("GIF", "image", (".gif",), "image/gif", rb"GIF8[79]a", "PNG", pillow=("GIF",)),
+    # One frame is written as PNG (no palette loss); an animation stays GIF.
+    Format("GIF", "image", (".gif",), "image/gif", rb"GIF8[79]a", "PNG", pillow=("GIF",),
+           save={"optimize": False}, choice="gif", frames=True),
     Format("BMP", "image", (".bmp",), "image/bmp", rb"BM.{12}", "PNG", pillow=("BMP",)),
     Format(
         "AVI", "video", (".avi",), "video/x-msvideo", rb"RIFF....AVI ", "MP4", demuxer="avi"
@@ -95,9 +99,10 @@ FORMATS: tuple[Format, ...] = (
         "MP4", "video", (".mp4", ".m4v"), "video/mp4", rb"....ftyp", "MP4",
         demuxer="mov", muxer="mp4", audio_copy=("aac", "mp3", "alac", "ac3", "eac3", "opus"),
     ),
+    # Not written: WebM holds only VP8/VP9/AV1 video, and veil encodes H.264.
     Format(
         "WEBM", "video", (".webm",), "video/webm", rb"\x1a\x45\xdf\xa3.*webm", "MP4",
-        demuxer="matroska", muxer="webm", audio_copy=("opus", "vorbis"),
+        demuxer="matroska",
     ),
     Format(
         "MKV", "video", (".mkv",), "video/x-matroska", rb"\x1a\x45\xdf\xa3", "MP4",

@@ -45,8 +45,6 @@ def anonymize_one(
         video_plan, report = anonymize_video(job.src, job.dst, options, plan=plan,
                                              progress=progress, name=job.key, threads=threads)
         return report, video_plan
-    if isinstance(plan, VideoPlan):
-        raise VeilError("the plan for this file is a video plan, not a photo plan")
     result = anonymize_file(job.src, job.dst, options, plan=plan, models=models, name=job.key)
     return result.report, result.plan
 

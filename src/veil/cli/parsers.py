@@ -5,10 +5,12 @@ one line (veil.options.CommandParser)."""
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import Options, VeilError, __version__
+from ..formats import accepted, writable
 from ..options import CommandParser, specs
 
 COMMANDS = {
@@ -31,6 +33,14 @@ Where outputs go: photo.jpg -> photo.veiled.jpg beside it; a folder DIR -> DIR.v
 beside it (the same tree). -o names a file (its suffix picks the format: -o clean.png) or a
 folder (one that exists, or a name ending in /). An input is never replaced, and an output
 that exists is refused unless --overwrite.
+
+""" + textwrap.fill(
+    f"Reads {accepted()}. Writes photos as "
+    f"{', '.join(f.name for f in writable('image'))} (the input's format unless --format or "
+    "-o asks; HEIF and AVIF become JPEG), videos as MP4 (or "
+    f"{', '.join(f.name for f in writable('video') if f.name != 'MP4')}, by -o's suffix).",
+    92,
+) + """
 
 commands:
 """ + "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items()) + """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
@@ -26,6 +27,10 @@ except ImportError:  # pragma: no cover
     pass
 
 _SRGB = ImageCms.createProfile("sRGB")
+# Formats whose extra frames veil reads and covers (animations, TIFF pages); all frames
+# together may hold this many times --max-megapixels.
+ANIMATED = ("GIF", "PNG", "WEBP", "TIFF")
+FRAMES_BUDGET = 4
 
 
 @dataclass
@@ -36,6 +41,11 @@ class DecodedImage:
     source_format: str  # what Pillow read ("MPO" for a JPEG with depth maps)
     format: formats.Format  # the row of the format table the bytes matched
     notes: list[str] = field(default_factory=list)
+    # An animation or a multi-page file: every frame (the first is `pixels`), each shown for
+    # durations[i] ms, the animation played `loop` times (0: for ever). None: one picture.
+    frames: list[np.ndarray] | None = None
+    durations: list[int] | None = None
+    loop: int | None = None
 
     @property
     def has_alpha(self) -> bool:
@@ -63,6 +73,8 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
             elif sniffed.name == "PNG":
                 check_png(data)
             img.load()
+            if getattr(img, "n_frames", 1) > 1 and sniffed.name in ANIMATED:
+                return _all_frames(img, sniffed)
             return _normalise(img, str(img.format), sniffed)
     except InputError:
         raise
@@ -88,12 +100,83 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
         )
     frames = getattr(img, "n_frames", 1)
     # MPO and HEIF keep depth maps and bursts beside the primary photo: those are dropped.
-    # Elsewhere extra frames are content a person meant to publish.
-    if frames > 1 and img.format not in ("MPO", "HEIF"):
+    # Elsewhere extra frames are content a person meant to publish: every one is covered.
+    if frames <= 1 or img.format in ("MPO", "HEIF"):
+        return
+    if img.format not in ANIMATED:
+        raise RefusedError(f"{img.format} with {frames} frames: veil would keep only one")
+    if frames > limits.max_frames or width * height * frames > FRAMES_BUDGET * limits.max_pixels:
         raise RefusedError(
-            f"{img.format} with {frames} frames: animated or multi-page images are not "
-            "supported yet (only one frame would be kept)"
+            f"{img.format} with {frames} frames of {width}x{height}: over the limit of "
+            f"{FRAMES_BUDGET * limits.max_megapixels:g} MP in all frames (--max-megapixels)"
         )
+
+
+def _all_frames(img: Image.Image, sniffed: formats.Format) -> DecodedImage:
+    """Every frame of an animation (as shown: Pillow composes each on the ones before) or
+    every page of a TIFF, normalised like one picture; pages must share one size."""
+    frames, durations = [], []
+    first: DecodedImage | None = None
+    for index in range(getattr(img, "n_frames", 1)):
+        img.seek(index)
+        img.load()
+        if first is not None and img.size != (first.pixels.shape[1], first.pixels.shape[0]):
+            raise RefusedError(f"{sniffed.name} pages differ in size: veil covers pages of one "
+                               "size only")
+        decoded = _normalise(img.copy(), str(img.format), sniffed)
+        first = first or decoded
+        durations.append(int(img.info.get("duration", 0) or 0))
+        frames.append(decoded.pixels)
+    assert first is not None
+    if len({f.shape for f in frames}) > 1:  # alpha in some frames only
+        frames = [_with_alpha(f) for f in frames]
+    first.pixels, first.frames, first.durations = frames[0], frames, durations
+    first.loop = img.info.get("loop") if sniffed.name != "TIFF" else None
+    first.notes.append(f"{len(frames)} frames, each covered")
+    return first
+
+
+def _with_alpha(pixels: np.ndarray) -> np.ndarray:
+    if pixels.shape[2] == 4:
+        return pixels
+    return np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 255, np.uint8)], axis=2)
+
+
+def has_frames(path: Path, fmt: formats.Format) -> bool:
+    """Whether a file of a format that can hold frames holds several (read from its
+    structure, pixels not decoded); False when it cannot tell (decoding will say why)."""
+    if fmt.name not in ANIMATED:
+        return False
+    try:
+        with pillow_guarded(0), c_stderr_silenced(), Image.open(path, formats=fmt.pillow) as img:
+            return bool(getattr(img, "is_animated", False) or getattr(img, "n_frames", 1) > 1)
+    except Exception:  # noqa: BLE001 - a damaged file: the engine refuses it with the reason
+        return False
+
+
+def encode_frames(
+    frames: list[np.ndarray], fmt: formats.Format, durations: list[int], loop: int | None
+) -> bytes:
+    """Encode an animation or pages, pixels and timing only (no metadata), and check that
+    the result reads back frame by frame at the right size."""
+    if not fmt.frames or fmt.save is None:
+        raise RefusedError(f"{fmt.name} holds one picture and this file has {len(frames)} "
+                           "frames: choose --format webp, png, gif or tiff")
+    images = [Image.fromarray(f) for f in frames]
+    args: dict[str, object] = {**fmt.save, "save_all": True, "append_images": images[1:]}
+    if fmt.name != "TIFF":
+        args.update(duration=[max(d, 10) for d in durations], loop=loop or 0)
+    if fmt.name == "GIF":
+        args["disposal"] = 1  # every frame is whole: draw it over the last, never blank
+    buf = io.BytesIO()
+    images[0].save(buf, fmt.name, **args)
+    data = buf.getvalue()
+    with Image.open(io.BytesIO(data)) as back:
+        for index in range(getattr(back, "n_frames", 1)):
+            back.seek(index)
+            if back.size != images[0].size:
+                raise InputError("output check failed: a frame's size differs from the input")
+    return data
 
 
 def _first_line(exc: BaseException) -> str:

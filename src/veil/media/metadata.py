@@ -54,6 +54,10 @@ STRUCTURAL_INFO = {
     "palette",
     "chroma",
     "icc_profile_type",
+    "blend",  # APNG and WebP frame structure
+    "disposal",
+    "timestamp",
+    "default_image",
 }
 INFO_NAMES = {
     "exif": "EXIF",
@@ -156,7 +160,8 @@ def _exif_entries(img: Image.Image) -> list[tuple[str, str]]:
             out += [(f"{label}:" + names.get(tag, f"0x{tag:04x}"), shown_value(value))
                     for tag, value in exif.get_ifd(ifd_id).items()]
     with contextlib.suppress(KeyError, ValueError, TypeError):
-        if exif.get_ifd(ExifTags.IFD.IFD1):
+        # In a TIFF the next IFD is the next page, which veil decodes and covers.
+        if img.format != "TIFF" and exif.get_ifd(ExifTags.IFD.IFD1):
             out.append(("EXIF:Thumbnail (IFD1)", "(a small copy of the photo)"))
     return out
 

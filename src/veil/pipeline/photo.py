@@ -19,8 +19,9 @@ from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
 from ..media.metadata import check_output, describe_metadata
 from ..options import MaskOptions, Options
-from ..plan import ImagePlan, Region
+from ..plan import ImagePlan, Region, VideoPlan
 from ..report import FACE_SCORE, FileReport, StageTimer
+from .frames import anonymize_frames, detect_frames
 from .models import Models, faint_warning, load_models, run_detector
 
 
@@ -55,10 +56,13 @@ def render_image(
 @one_file
 def plan_image(
     data: bytes, options: Options | None = None, models: Models | None = None
-) -> ImagePlan:
-    """Decode an encoded photo upright, as anonymize_image does, and return its plan."""
+) -> ImagePlan | VideoPlan:
+    """Decode an encoded photo upright, as anonymize_image does, and return its plan (for an
+    animation or a multi-page file: its tracks through the frames)."""
     options = options or Options()
     decoded = decode_image(data, options.limits)
+    if decoded.frames is not None:
+        return detect_frames(decoded, models or load_models(options.detect.profile), options)
     plan = detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
     plan.drop_faint(options.detect.min_score)
     return plan
@@ -69,8 +73,8 @@ class AnonymizedImage:
     """An encoded, checked output and what was done to make it."""
 
     data: bytes
-    format: str  # the format written: JPEG, PNG, WEBP or TIFF
-    plan: ImagePlan
+    format: str  # the format written: JPEG, PNG, WEBP, TIFF or GIF
+    plan: ImagePlan | VideoPlan  # a video plan for an animation or a multi-page file
     report: FileReport
 
 
@@ -79,7 +83,7 @@ def anonymize_image(
     data: bytes,
     options: Options | None = None,
     *,
-    plan: ImagePlan | None = None,
+    plan: ImagePlan | VideoPlan | None = None,
     models: Models | None = None,
     name: str = "<bytes>",
 ) -> AnonymizedImage:
@@ -96,6 +100,12 @@ def anonymize_image(
     timer = StageTimer()
     with timer.stage("decode"):
         decoded = _decode(data, options, report)
+    if decoded.frames is not None:  # an animation or pages: each frame, tracked
+        out, fmt, tracked = anonymize_frames(decoded, options, plan, models, report, timer)
+        report.timings = timer.timings()
+        return AnonymizedImage(out, fmt, tracked, report)
+    if isinstance(plan, VideoPlan):
+        raise VeilError("the plan for this file is for frames (tracks); it has one picture")
     audit = options.detect.audit and plan is None
     if plan is None or audit:
         models = models or load_models(options.detect.profile)
@@ -212,7 +222,7 @@ def anonymize_file(
     dst: Path | Callable[[str], Path],
     options: Options | None = None,
     *,
-    plan: ImagePlan | None = None,
+    plan: ImagePlan | VideoPlan | None = None,
     models: Models | None = None,
     name: str | None = None,
 ) -> AnonymizedImage:

@@ -70,15 +70,24 @@ def detect_video(
                 future.cancel()
     if not per_frame:
         raise InputError("video has no decodable frames")
+    return plan_tracks(per_frame, width, height, detector.name, track, min_score)
+
+
+def plan_tracks(
+    per_frame: list[Detections], width: int, height: int, source: str,
+    track: TrackOptions | None = None, min_score: float = 0.0,
+) -> VideoPlan:
+    """Link each frame's detections into tracks (gaps bridged, a few frames of lead and
+    trail) and return the plan; a track is kept when the detector scored it `min_score` or
+    more in some frame."""
+    track = track or TrackOptions()
     count = len(per_frame)
     tracks = [
-        VideoTrack(t.id, fill(t, count, track), source=detector.name,
+        VideoTrack(t.id, fill(t, count, track), source=source,
                    score=max((b[4] for b in t.boxes.values()), default=0.0))
         for t in link(per_frame, track)
     ]
-    # A track is a face when the detector scored it min_score or more in some frame.
-    tracks = [t for t in tracks if t.score >= min_score]
-    return VideoPlan(width, height, count, tracks)
+    return VideoPlan(width, height, count, [t for t in tracks if t.score >= min_score])
 
 
 @one_file

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import (
-    ImagePlan,
     InputError,
     InternalError,
     Options,
@@ -30,6 +29,7 @@ from .. import (
     formats,
     load_models,
     load_video_models,
+    plan_from_json,
 )
 from ..media.files import write_atomic
 from ..options import Limits
@@ -153,7 +153,7 @@ def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
     result = anonymize_image(
         data,
         options,
-        plan=None if detect else ImagePlan.from_json(stored),
+        plan=None if detect else plan_from_json(stored),  # tracks for an animation
         models=load_models(options.detect.profile, settings.threads) if detect else None,
         name="upload",
     )
