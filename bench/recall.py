@@ -11,12 +11,15 @@ so machine noise hits both.
     python bench/recall.py --variants balanced,fast+noaudit
     python bench/recall.py --every 8 --variants balanced,balanced@0.3,balanced@0.5,balanced@0.7
                                               # what --min-score costs (@: the minimum score)
+    python bench/recall.py --every 16 --rotate 90 --variants thorough,thorough+norot
+                                              # faces turned sideways: what rotated views buy
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import sys
 import tempfile
@@ -68,12 +71,13 @@ def main() -> None:
         "@0.5 sets --min-score",
     )
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--rotate", type=int, default=0, choices=(0, 90, 270),
+                    help="turn every photo (anticlockwise) first: faces lie on their side")
     args = ap.parse_args()
 
     records = load_dev(every=args.every, limit=args.limit)
     variants = args.variants.split(",")
-    for v in variants:  # load every model before timing anything
-        veil.load_models(v.split("+")[0].split("@")[0])
+    models = {v: load_variant(v) for v in variants}  # every model loaded before timing
     margin = args.margin or DEFAULT_MARGIN
     centerface = None
     if not args.no_baseline:
@@ -84,9 +88,14 @@ def main() -> None:
     tallies = {f"veil {v}": Tally() for v in variants}
     tallies["deface"] = Tally()
     with tempfile.TemporaryDirectory() as tmp:
+        turns = args.rotate // 90
         for i, rec in enumerate(records):
             src = DEV / "images" / rec["file"]
             ignore = (np.asarray(Image.open(src).convert("RGB")) == 0).all(axis=2)
+            if turns:  # a sideways copy; masks are turned back before scoring
+                turned = Path(tmp) / "turned.png"
+                Image.open(src).convert("RGB").rotate(args.rotate, expand=True).save(turned)
+                src = turned
             for v in variants:
                 profile, _, flag = v.partition("+")
                 profile, _, min_score = profile.partition("@")
@@ -96,20 +105,33 @@ def main() -> None:
                      "format": "png", "min_score": min_score or "0"}
                 )
                 t = time.perf_counter()
-                veil.anonymize_file(src, dst, options)
+                veil.anonymize_file(src, dst, options, models=models[v])
                 tallies[f"veil {v}"].seconds.append(time.perf_counter() - t)
-                tallies[f"veil {v}"].add(rec, masked_pixels(dst), ignore)
+                tallies[f"veil {v}"].add(rec, np.rot90(masked_pixels(dst), -turns), ignore)
                 dst.unlink()
             if centerface is not None:
                 dst = Path(tmp) / f"deface{i}.png"
                 t = time.perf_counter()
                 run_deface(src, dst, centerface)
                 tallies["deface"].seconds.append(time.perf_counter() - t)
-                tallies["deface"].add(rec, masked_pixels(dst), ignore)
+                tallies["deface"].add(rec, np.rot90(masked_pixels(dst), -turns), ignore)
                 dst.unlink()
             if (i + 1) % 100 == 0:
                 print(f"  {i + 1}/{len(records)} photos", file=sys.stderr, flush=True)
     print_table(tallies, len(records))
+
+
+def load_variant(variant: str) -> veil.Models:
+    """A variant's models: `profile[@min-score][+noaudit|+norot]`; +norot leaves out the
+    profile's rotated views (to measure what they buy)."""
+    from veil.profiles import get_profile
+
+    name = variant.split("+")[0].split("@")[0]
+    profile = get_profile(name)
+    if variant.endswith("+norot"):
+        upright = tuple(p for p in profile.passes if not p.quarter_turns)
+        profile = dataclasses.replace(profile, name=f"{name}-norot", passes=upright)
+    return veil.load_models(profile)
 
 
 def print_table(tallies: dict[str, Tally], n: int) -> None:

