@@ -300,6 +300,8 @@ def test_openapi_documents_every_endpoint(client):
     assert {"/v1/images", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= set(paths)
     assert {"get", "put"} <= set(paths["/v1/jobs/{job_id}/plan"])
     assert "delete" in paths["/v1/jobs/{job_id}"]
+    # Metadata values are shown on the user's own machine only (veil inspect), never here.
+    assert not [p for p in paths if "inspect" in p or "metadata" in p]
 
 
 def test_worker_crash_fails_one_job_only(client, service, example_jpeg, example_clip):

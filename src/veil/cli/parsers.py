@@ -84,7 +84,8 @@ def anonymize_parser() -> CommandParser:
     run.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
     run.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     run.add_argument("--jobs", type=int, default=0,
-                     help="photos processed at once in a folder (default 0: one per core)")
+                     help="photos processed at once in a folder, one process each "
+                     "(default 0: one per core, at most 8)")
     _add_walk_flags(run)
     run.add_argument("--example", action="store_true",
                      help="anonymize the bundled example photo (into -o, default veil-example/)")

@@ -16,6 +16,9 @@ from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models
 from .jobs import Plan, anonymize_one, outcome
 
 Result = tuple[FileReport, Plan | None]
+# Default workers at most: each holds its models and one photo (up to --max-megapixels) in
+# memory; --jobs asks for more.
+DEFAULT_MOST = 8
 _models: Models | None = None  # a worker's own, loaded once by _start
 
 
@@ -79,7 +82,7 @@ def photo_pool(
 ) -> Iterator[PhotoPool]:
     """A pool sized for `photos` photo jobs: `jobs` workers (0: one per core), never more
     workers than photos, and none beside this process for one photo."""
-    workers = min(jobs or os.cpu_count() or 1, max(photos, 1))
+    workers = min(jobs or min(os.cpu_count() or 1, DEFAULT_MOST), max(photos, 1))
     pool = PhotoPool(options, threads, workers, need_models)
     try:
         yield pool

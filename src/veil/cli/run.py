@@ -43,7 +43,8 @@ BLUR_WARNING = (
 def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     """`veil detect`: write the plan, render nothing."""
     options: Options = args.options
-    models = load_models(options.detect.profile, args.threads)
+    photos = any(job.kind == "image" for job in jobs)
+    models = load_models(options.detect.profile, args.threads) if photos else None
     plans = PlanSet()
     failed = 0
     for job in bar(jobs, args.quiet):

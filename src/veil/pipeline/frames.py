@@ -17,7 +17,7 @@ from ..media.metadata import check_output
 from ..options import Options
 from ..plan import ImagePlan, VideoPlan
 from ..report import FACE_SCORE, FileReport, StageTimer
-from .models import Models, faint_warning, load_models, run_detector
+from .models import Models, faint_warning, models_for, run_detector
 from .video import plan_tracks
 
 
@@ -45,8 +45,7 @@ def anonymize_frames(
         raise VeilError(f"plan is for {plan.frames} frames of {plan.width}x{plan.height}, not "
                         f"{len(decoded.frames)} of {width}x{height}")
     audit = options.detect.audit and plan is None
-    if plan is None or audit:
-        models = models or load_models(options.detect.profile)
+    models = models_for(options, plan is not None, models)
     with timer.stage("detect"):
         if plan is None:
             assert models is not None

@@ -27,6 +27,14 @@ class Models:
 _cache: dict[tuple[Profile, int], Models] = {}
 
 
+def models_for(options: Options, planned: bool, models: Models | None) -> Models | None:
+    """The models one file needs: a detector unless a plan is given, and the auditor when
+    the audit runs (never on a given plan); the cache's for the profile unless brought."""
+    if planned:
+        return models
+    return models or load_models(options.detect.profile)
+
+
 def faint_warning(options: Options) -> list[str]:
     """What the report says when --min-score leaves faint detections uncovered."""
     if not options.detect.min_score:

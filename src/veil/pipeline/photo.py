@@ -22,7 +22,7 @@ from ..options import MaskOptions, Options
 from ..plan import ImagePlan, Region, VideoPlan
 from ..report import FACE_SCORE, FileReport, StageTimer
 from .frames import anonymize_frames, detect_frames
-from .models import Models, faint_warning, load_models, run_detector
+from .models import Models, faint_warning, load_models, models_for, run_detector
 
 
 def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
@@ -107,8 +107,7 @@ def anonymize_image(
     if isinstance(plan, VideoPlan):
         raise VeilError("the plan for this file is for frames (tracks); it has one picture")
     audit = options.detect.audit and plan is None
-    if plan is None or audit:
-        models = models or load_models(options.detect.profile)
+    models = models_for(options, plan is not None, models)
     with timer.stage("detect"):
         if plan is None:
             assert models is not None

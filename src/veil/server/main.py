@@ -13,7 +13,8 @@ from .app import HOUR, ServiceConfig, create_app
 from .store import Store
 
 
-def serve_main(argv: Sequence[str]) -> int:
+def serve_parser() -> CommandParser:
+    """`veil serve`'s flags, each with its default in --help."""
     p = CommandParser(
         prog="veil serve",
         usage="veil serve [--host HOST] [--port PORT] [--data-dir DIR] [options]",
@@ -77,6 +78,11 @@ def serve_main(argv: Sequence[str]) -> int:
         default=0,
         help="uploads a minute per API key (default 0: no limit)",
     )
+    return p
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    p = serve_parser()
     args = p.parse_args(argv)
     try:
         chosen = Options.from_flat({s.name: getattr(args, s.name) for s in specs(group="limits")})
