@@ -115,6 +115,7 @@ def test_each_command_has_its_own_help_and_errors_are_one_line() -> None:
     for command in ("anonymize", "detect", "inspect", "serve", "keys", "videos", "DIR.veiled/"):
         assert command in main.stdout, command
     assert "(default ellipse)" in main.stdout and "--shape" in main.stdout
+    assert "Reads photos (JPEG, PNG" in main.stdout and "Writes photos as JPEG" in main.stdout
     detect = run_veil("detect", "--help")
     assert detect.returncode == 0 and "mask plan" in detect.stdout
     assert "--mask" not in detect.stdout and "(default balanced)" in detect.stdout
@@ -170,3 +171,21 @@ def test_a_folder_of_photos_runs_on_a_pool_with_the_same_result(
         outputs[jobs] = [np.asarray(Image.open(out / f"p{i}.png")) for i in range(3)]
     for one, two in zip(outputs["1"], outputs["2"], strict=True):
         assert (one == two).all()
+
+
+def test_min_score_covers_only_confident_detections(tmp_path: Path, example_jpeg: bytes) -> None:
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(example_jpeg)
+    counts = {}
+    for score in ("0", "0.5"):
+        report_file = tmp_path / f"r{score}.json"
+        res = run_veil(src, "-o", tmp_path / f"out{score}.png", "--min-score", score,
+                       "--report", report_file)
+        assert res.returncode == 0, res.stderr
+        entry = json.loads(report_file.read_text())["files"][0]
+        counts[score] = entry["regions_masked"]
+        assert entry["faces_found"] == 3
+        assert ("--min-score 0.5" in str(entry["warnings"])) == (score == "0.5")
+    assert counts["0.5"] == 3 < counts["0"]  # the faint detections are left uncovered
+    res = run_veil(src, "--min-score", "2")
+    assert res.returncode == 2 and "--min-score must be a number between 0 and 1" in res.stderr

