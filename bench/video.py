@@ -213,8 +213,8 @@ def main() -> None:
         rows["plain re-encode"] = (plain, None)
         variants = {
             "veil, no tracking": TrackOptions(max_gap=0, lead=0, tail=0, smooth=0,
-                                              sideways_lookahead=0),
-            "veil, no sideways looks": TrackOptions(sideways_lookahead=0),
+                                              sideways_lookahead=0, sideways_every=0),
+            "veil, no sideways looks": TrackOptions(sideways_lookahead=0, sideways_every=0),
             "veil": TrackOptions(),
         }
         if args.veil_only:

@@ -35,6 +35,10 @@ class TrackOptions:
     # of its size on each side): a face that tilted onto its side, or a clip stored sideways.
     sideways_lookahead: int = 12
     sideways_reach: float = 1.0
+    # Every this many frames the whole frame is also looked at turned both ways, so that a
+    # face lying on its side from the start gets a track (0: never). Under max_gap, so the
+    # frames between are bridged.
+    sideways_every: int = 8
 
 
 @dataclass

@@ -32,6 +32,7 @@ from .models import Models, faint_warning, load_video_models, run_detector
 Progress = Callable[[str, int, int], None]
 SAME_FACE_IOU = 0.4  # boxes from an upright and a sideways view this close are one face
 SIDEWAYS_PASSES = 3  # decoding passes that look sideways where tracks were lost, at most
+SIDEWAYS_SEED_SCORE = 0.3  # a turned whole-frame view's find that may start a track
 
 
 @one_file
@@ -53,15 +54,16 @@ def detect_video(
     """
     track = track or TrackOptions()
     workers = parallel or os.cpu_count() or 1
-    whole = functools.partial(_whole, detector)
-    found, (width, height) = _detect_pass(src, whole, workers, limits, progress)
+    sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
+    first = functools.partial(_upright_and_every_nth_sideways, detector, sideways,
+                              track.sideways_every)
+    found, (width, height) = _detect_pass(src, first, workers, limits, progress)
     if not found:
         raise InputError("video has no decodable frames")
     per_frame = [found[index] for index in range(len(found))]
     # Where a track is lost, look again around it in views turned 90 degrees either way: a
     # face that tilted onto its side, or a video whose pixels lie sideways, looks upright
     # there. A face found that way extends its track, which may be lost again further on.
-    sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
     looked: set[int] = set()
     for _ in range(SIDEWAYS_PASSES):
         areas = lost_areas(link(per_frame, track), len(per_frame), track)
@@ -114,8 +116,11 @@ def _detect_pass(
 
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
         try:
+            last = max(only) if only else None
             for index, frame in iter_frames(src, limits):
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
+                if last is not None and index > last:
+                    break  # a second look needs no frame past the last one it looks at
                 if only is None or index in only:
                     pending.append((index, pool.submit(detect, index, frame)))
                     collect(2 * workers)  # a few frames in flight, never the whole video
@@ -126,8 +131,19 @@ def _detect_pass(
     return found, size
 
 
-def _whole(detector: Detector, index: int, frame: np.ndarray) -> Detections:
-    return run_detector(detector, frame)
+def _upright_and_every_nth_sideways(
+    detector: Detector, sideways: Detector, every: int, index: int, frame: np.ndarray
+) -> Detections:
+    """The upright view of every frame; every `every`th frame also turned both ways, so
+    that faces lying on their side start tracks (tracking bridges the frames between).
+    Only sure finds of the turned views seed a track: their faint ones, bridged over the
+    frames between, would be blots of background."""
+    dets = run_detector(detector, frame)
+    if every and index % every == 0:
+        turned = run_detector(sideways, frame)
+        turned = turned.select(np.flatnonzero(turned.scores >= SIDEWAYS_SEED_SCORE))
+        dets = fuse(Detections.concat([dets, turned]), SAME_FACE_IOU)
+    return dets
 
 
 def plan_tracks(
