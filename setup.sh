@@ -26,3 +26,4 @@ if [ "${1:-}" != "--no-example" ]; then
   echo "compare veil-example/example.jpg with veil-example/example.veiled.jpg;"
   echo "veil-example/report.json says what was found and removed."
 fi
+echo "to use veil in this shell: . .venv/bin/activate   (then: veil --help)"
