@@ -16,9 +16,9 @@ from ..media.image import DecodedImage, encode_frames, output_format
 from ..media.metadata import check_output
 from ..options import Options
 from ..plan import ImagePlan, VideoPlan
-from ..report import FACE_SCORE, FileReport, StageTimer
+from ..report import FileReport, StageTimer
 from .models import Models, faint_warning, models_for, run_detector
-from .video import plan_tracks
+from .video import count_tracks, plan_tracks
 
 
 def detect_frames(decoded: DecodedImage, models: Models, options: Options) -> VideoPlan:
@@ -111,16 +111,7 @@ def _format(decoded: DecodedImage, options: Options, report: FileReport) -> form
 
 
 def _describe(report: FileReport, plan: VideoPlan, written: str, options: Options) -> None:
-    tracks = [t for t in plan.tracks if t.boxes]
-    report.faces = [
-        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "score": round(t.score, 4),
-         "source": t.source, "keep": t.keep}
-        for t in tracks
-    ]
-    report.faces_found = sum(t.score >= FACE_SCORE for t in tracks)
-    report.kept_visible = sum(t.keep for t in tracks) + sum(r.keep for _, _, r in plan.regions)
-    report.regions_masked = sum(not t.keep for t in tracks) + sum(
-        not r.keep for _, _, r in plan.regions)
+    count_tracks(report, plan)
     report.masks = [{"frames": plan.frames, "shape": options.mask.shape,
                      "style": options.mask.style, "written_as": written}]
     report.warnings += faint_warning(options)

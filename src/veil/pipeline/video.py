@@ -146,6 +146,21 @@ def _upright_and_every_nth_sideways(
     return dets
 
 
+def count_tracks(report: FileReport, plan: VideoPlan) -> None:
+    """The report's faces (one per track), faces found, regions masked and kept visible, for
+    a video or a photo with frames."""
+    tracks = [t for t in plan.tracks if t.boxes]
+    report.faces = [
+        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "score": round(t.score, 4),
+         "source": t.source, "keep": t.keep}
+        for t in tracks
+    ]
+    report.faces_found = sum(t.score >= FACE_SCORE for t in tracks)
+    report.kept_visible = sum(t.keep for t in tracks) + sum(r.keep for _, _, r in plan.regions)
+    report.regions_masked = sum(not t.keep for t in tracks) + sum(
+        not r.keep for _, _, r in plan.regions)
+
+
 def plan_tracks(
     per_frame: list[Detections], width: int, height: int, source: str,
     track: TrackOptions | None = None, min_score: float = 0.0,
@@ -271,16 +286,7 @@ def _describe(
     mask: MaskOptions = options.mask
     report.output = str(dst)
     report.output_format = f"{dst.suffix.lstrip('.').lower()}/{options.encode.codec}"
-    report.faces = [
-        {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "score": round(t.score, 4),
-         "source": t.source, "keep": t.keep}
-        for t in plan.tracks if t.boxes
-    ]
-    report.faces_found = sum(t.score >= FACE_SCORE for t in plan.tracks if t.boxes)
-    report.kept_visible = sum(t.keep for t in plan.tracks) + sum(r.keep for _, _, r in plan.regions)
-    report.regions_masked = sum(not t.keep for t in plan.tracks if t.boxes) + sum(
-        not r.keep for _, _, r in plan.regions
-    )
+    count_tracks(report, plan)
     report.masks = [
         {
             "frames": stats.frames,
