@@ -253,6 +253,13 @@ class DetectOptions(_Checked):
         low=0.0,
         high=1.0,
     )
+    backend: str = option(
+        "auto",
+        "inference runtime that runs the detectors; auto is the fastest measured that keeps "
+        "recall (docs/benchmarks.md); the report names the one that ran",
+        choices=("auto", "onnxruntime", "openvino"),
+        service=False,
+    )
     min_face: float = option(
         DEFAULT_MIN_FACE,
         "videos: height in pixels of the smallest face to catch; detection runs on a frame "

@@ -15,8 +15,8 @@ from .detect.base import Detector
 from .detect.centerface import CenterFace, centerface_model_bytes
 from .detect.ensemble import Ensemble
 from .detect.multiscale import Mirrored, Resized, Rotated, SizeBandThresholds, Tiled
-from .detect.onnx import make_session
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
+from .detect.runtime import make_session
 from .errors import VeilError
 from .options import DEFAULT_MIN_FACE, PHOTO_PROFILES
 
@@ -118,14 +118,15 @@ def get_profile(profile: Profile | str) -> Profile:
 class _Sessions:
     """One onnxruntime session per model, shared by every pass that uses it."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, backend: str) -> None:
         self.threads = threads
+        self.backend = backend
         self.cache: dict[str, Any] = {}
 
     def get(self, model: Model) -> Any:
         if model not in self.cache:
             raw = centerface_model_bytes() if model == "centerface" else retinaface_model_bytes()
-            self.cache[model] = make_session(raw, self.threads)
+            self.cache[model] = make_session(raw, self.threads, self.backend)
         return self.cache[model]
 
 
@@ -148,9 +149,12 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
     return det
 
 
-def build_profile(profile: Profile, threads: int = 0) -> tuple[Detector, Detector | None]:
-    """Load a profile's models: its detector and its audit detector (None when it has none)."""
-    sessions = _Sessions(threads)
+def build_profile(
+    profile: Profile, threads: int = 0, backend: str = "auto"
+) -> tuple[Detector, Detector | None]:
+    """Load a profile's models on `backend` (detect.runtime): its detector and its audit
+    detector (None when it has none)."""
+    sessions = _Sessions(threads, backend)
     passes = [_build_pass(p, sessions) for p in profile.passes]
     detector: Detector = passes[0] if len(passes) == 1 else Ensemble(passes)
     audit = _build_pass(profile.audit, sessions) if profile.audit else None

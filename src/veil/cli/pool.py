@@ -22,9 +22,9 @@ DEFAULT_MOST = 8
 _models: Models | None = None  # a worker's own, loaded once by _start
 
 
-def _start(profile: str, threads: int, need_models: bool) -> None:
+def _start(profile: str, threads: int, need_models: bool, backend: str) -> None:
     global _models
-    _models = load_models(profile, threads) if need_models else None
+    _models = load_models(profile, threads, backend) if need_models else None
 
 
 def _work(job: BatchJob, options: Options, given: PlanSet | None, threads: int) -> Result:
@@ -47,7 +47,8 @@ class PhotoPool:
                 # spawn: a fork would copy onnxruntime's threads in whatever state they are
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start,
-                initargs=(options.detect.profile, self.threads, need_models),
+                initargs=(options.detect.profile, self.threads, need_models,
+                          options.detect.backend),
             )
 
     def run(self, jobs: list[BatchJob], indices: list[int],
@@ -55,7 +56,8 @@ class PhotoPool:
         """(index, result) for each job, in the order they finish."""
         if self.executor is None:
             if jobs:
-                _start(self.options.detect.profile, self.threads, self.need_models)
+                _start(self.options.detect.profile, self.threads, self.need_models,
+                       self.options.detect.backend)
             for index, job in zip(indices, jobs, strict=True):
                 yield index, _work(job, self.options, given, self.threads)
             return

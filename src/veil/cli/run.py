@@ -44,13 +44,15 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     """`veil detect`: write the plan, render nothing."""
     options: Options = args.options
     photos = any(job.kind == "image" for job in jobs)
-    models = load_models(options.detect.profile, args.threads) if photos else None
+    detect = options.detect
+    models = load_models(detect.profile, args.threads, detect.backend) if photos else None
     plans = PlanSet()
     failed = 0
     for job in bar(jobs, args.quiet):
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
-                detector = load_video_models(options.detect.min_face).detector
+                detector = load_video_models(
+                    options.detect.min_face, backend=options.detect.backend).detector
                 plans.files[job.key] = detect_video(
                     job.src, detector, parallel=args.threads, limits=options.limits,
                     min_score=options.detect.min_score,

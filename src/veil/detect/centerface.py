@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SetupError
 from .base import Detections, nms, pad_to_stride
-from .onnx import make_session
+from .runtime import make_session
 
 STRIDE = 32  # the network downsamples by 32; inputs are padded to a multiple of it
 OUT_STRIDE = 4  # heatmap cell size in input pixels

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SetupError
 from .base import Detections, nms, pad_to_stride
-from .onnx import make_session
+from .runtime import make_session
 
 STRIDE = 32
 ANCHOR_STRIDES = (8, 16, 32)

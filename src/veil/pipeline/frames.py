@@ -50,6 +50,7 @@ def anonymize_frames(
         if plan is None:
             assert models is not None
             plan = detect_frames(decoded, models, options)
+            report.backend = models.backend
     rng = np.random.default_rng()
     with timer.stage("render"):
         rendered = _render(decoded.frames, plan, options, rng)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.base import Detections, Detector
+from ..detect.runtime import describe_backend
 from ..errors import VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
 from ..profiles import Profile, build_profile, get_profile, video_profile
@@ -22,9 +23,10 @@ class Models:
 
     detector: Detector
     auditor: Detector | None = None
+    backend: str = ""  # the inference runtime that runs them, as the report names it
 
 
-_cache: dict[tuple[Profile, int], Models] = {}
+_cache: dict[tuple[Profile, int, str], Models] = {}
 
 
 def models_for(options: Options, planned: bool, models: Models | None) -> Models | None:
@@ -32,7 +34,7 @@ def models_for(options: Options, planned: bool, models: Models | None) -> Models
     the audit runs (never on a given plan); the cache's for the profile unless brought."""
     if planned:
         return models
-    return models or load_models(options.detect.profile)
+    return models or load_models(options.detect.profile, backend=options.detect.backend)
 
 
 def faint_warning(options: Options) -> list[str]:
@@ -43,12 +45,15 @@ def faint_warning(options: Options) -> list[str]:
             "uncovered (fewer false masks, more missed faces)"]
 
 
-def load_models(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Models:
-    """A profile's detector and auditor (`threads` 0: onnxruntime's default), loaded once."""
+def load_models(
+    profile: Profile | str = DEFAULT_PROFILE, threads: int = 0, backend: str = "auto"
+) -> Models:
+    """A profile's detector and auditor (`threads` 0: the runtime's default) on an inference
+    `backend` (auto, onnxruntime, openvino), loaded once."""
     spec = get_profile(profile)
-    key = (spec, threads)
+    key = (spec, threads, backend)
     if key not in _cache:
-        _cache[key] = Models(*build_profile(spec, threads))
+        _cache[key] = Models(*build_profile(spec, threads, backend), describe_backend(backend))
     return _cache[key]
 
 
@@ -57,12 +62,14 @@ def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) ->
     return load_models(profile, threads).detector
 
 
-def load_video_models(min_face: float = DEFAULT_MIN_FACE, threads: int = 1) -> Models:
+def load_video_models(
+    min_face: float = DEFAULT_MIN_FACE, threads: int = 1, backend: str = "auto"
+) -> Models:
     """The video detector for a smallest face to catch, in frame pixels.
 
     One inference thread by default: videos detect several frames at once instead.
     """
-    return load_models(video_profile(min_face), threads)
+    return load_models(video_profile(min_face), threads, backend)
 
 
 def run_detector(detector: Detector, pixels: np.ndarray) -> Detections:

@@ -61,9 +61,10 @@ def plan_image(
     animation or a multi-page file: its tracks through the frames)."""
     options = options or Options()
     decoded = decode_image(data, options.limits)
+    models = models or load_models(options.detect.profile, backend=options.detect.backend)
     if decoded.frames is not None:
-        return detect_frames(decoded, models or load_models(options.detect.profile), options)
-    plan = detect_image(decoded.pixels, (models or load_models(options.detect.profile)).detector)
+        return detect_frames(decoded, models, options)
+    plan = detect_image(decoded.pixels, models.detector)
     plan.drop_faint(options.detect.min_score)
     return plan
 
@@ -113,6 +114,7 @@ def anonymize_image(
             assert models is not None
             plan = detect_image(decoded.pixels, models.detector)
             plan.drop_faint(options.detect.min_score)
+            report.backend = models.backend
     with timer.stage("render"):
         rendered = render_image(decoded.pixels, plan, options.mask)
     with timer.stage("audit"):

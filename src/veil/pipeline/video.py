@@ -206,7 +206,9 @@ def anonymize_video(
     with timer.stage("detect"):
         info = _probe(src, report, options)
         if plan is None:
-            models = models or load_video_models(options.detect.min_face)
+            models = models or load_video_models(options.detect.min_face,
+                                                 backend=options.detect.backend)
+            report.backend = models.backend
             report_detect = None if progress is None else _stage(progress, "detect", info.frames)
             plan = detect_video(src, models.detector, None, report_detect, threads,
                                 options.limits, options.detect.min_score)

