@@ -11,6 +11,9 @@ unmasked while that face is masked in most of its other frames.
     python bench/video.py                   # 10 s of 1080p30
     python bench/video.py --size 3840x2160  # 4K
     python bench/video.py --seconds 5 --no-deface --rotate 90   # every face lying sideways
+
+It also prints what each stage costs in CPU time (core-milliseconds a frame, all threads),
+so the frame rate on more cores can be predicted: cores x 1000 / the total.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -31,10 +36,14 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from veil.media.video import encode_video  # noqa: E402
+from veil.media.video import (
+    encode_video,  # noqa: E402
+    iter_frames,  # noqa: E402
+)
 from veil.options import DEFAULT_MIN_FACE, EncodeOptions, Options  # noqa: E402
-from veil.pipeline import anonymize_video, detect_video, load_video_models  # noqa: E402
-from veil.track import TrackOptions  # noqa: E402
+from veil.pipeline import anonymize_video, load_video_models  # noqa: E402
+from veil.pipeline.schedule import Looks, ScheduleOptions  # noqa: E402
+from veil.pipeline.video import plan_tracks, scheduled_detections  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
 
 DARK = 24  # max channel value still counted as the black fill after H.264
@@ -183,18 +192,76 @@ def run_deface(src: Path, dst: Path) -> None:
         )
 
 
+@dataclass
+class VeilRun:
+    seconds: float
+    result: dict
+    costs: dict[str, float]  # core-ms a frame by stage
+
+
+def run_veil(clip: Path, dst: Path, truth: list, schedule: ScheduleOptions, workers: int,
+             min_face: float, encode: EncodeOptions) -> VeilRun:
+    """veil's two passes, timed, with the CPU time of each stage."""
+    n = len(truth)
+    t = time.perf_counter()
+    looks = Looks(load_video_models(min_face).detector, schedule)
+    cpu = time.process_time()
+    per_frame, (width, height) = scheduled_detections(clip, looks, workers)
+    plan = plan_tracks(per_frame, width, height, "centerface")
+    detect_cpu = time.process_time() - cpu
+    cpu = time.process_time()
+    anonymize_video(clip, dst, Options(encode=encode), plan=plan, threads=workers)
+    render_cpu = time.process_time() - cpu
+    seconds = time.perf_counter() - t
+    costs = {what: 1000 * spent / n for what, spent in looks.seconds.items()}
+    costs["detect pass: decoding, tracking, the rest"] = (
+        1000 * detect_cpu / n - sum(costs.values()))
+    costs["render and encode pass"] = 1000 * render_cpu / n
+    return VeilRun(seconds, score(clip, dst, truth), costs)
+
+
+def decode_cost(clip: Path, n: int) -> float:
+    cpu = time.process_time()
+    for _ in iter_frames(clip):
+        pass
+    return 1000 * (time.process_time() - cpu) / n
+
+
+def print_costs(runs: dict[str, VeilRun], decode: float, plain: float) -> None:
+    print("\nCPU time by stage, core-ms a frame (all threads; predicted frames per second on C "
+          "cores: C x 1000 / total)\n")
+    names = list(runs)
+    last = ("detect pass: decoding, tracking, the rest", "render and encode pass")
+    looks = dict.fromkeys(s for r in runs.values() for s in r.costs if s not in last)
+    stages = [*looks, *last]
+    print("| stage | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for stage in stages:
+        print(f"| {stage} | " + " | ".join(f"{runs[k].costs.get(stage, 0):.1f}" for k in names)
+              + " |")
+    totals = {k: sum(r.costs.values()) for k, r in runs.items()}
+    print("| total | " + " | ".join(f"{totals[k]:.1f}" for k in names) + " |")
+    for cores in (2, 4, 8, 16):
+        print(f"| predicted fps, {cores} cores | "
+              + " | ".join(f"{cores * 1000 / totals[k]:.1f}" for k in names) + " |")
+    print(f"\n(decode and RGB conversion alone: {decode:.1f}; a plain re-encode: {plain:.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--no-deface", action="store_true")
-    ap.add_argument("--veil-only", action="store_true", help="skip deface and tracking off")
+    ap.add_argument("--veil-only", action="store_true",
+                    help="veil on the schedule with all workers only: no deface, no variants")
     ap.add_argument("--min-face", type=float, default=None, help="veil's --min-face (px)")
     ap.add_argument("--rotate", type=int, default=0, choices=(0, 90),
                     help="turn every frame 90 degrees: every face lies on its side")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
+    min_face = args.min_face or DEFAULT_MIN_FACE
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clip = folder / "clip.mp4"
@@ -206,31 +273,30 @@ def main() -> None:
             f"{sum(len(f) for f in truth)} face-frames"
         )
         encode = EncodeOptions()
-        rows = {}
-        t = time.perf_counter()
+        rows: dict[str, tuple[float, dict | None]] = {}
+        t, cpu = time.perf_counter(), time.process_time()
         encode_video(clip, folder / "plain.mp4", lambda i, f: f, encode)
         plain = time.perf_counter() - t
+        plain_cpu = 1000 * (time.process_time() - cpu) / n
         rows["plain re-encode"] = (plain, None)
         variants = {
-            "veil, no tracking": TrackOptions(max_gap=0, lead=0, tail=0, smooth=0,
-                                              sideways_lookahead=0, sideways_every=0),
-            "veil, no sideways looks": TrackOptions(sideways_lookahead=0, sideways_every=0),
-            "veil": TrackOptions(),
+            "veil, full view every frame": (ScheduleOptions(every=1), cores),
+            "veil, 1 worker": (ScheduleOptions(), 1),
+            f"veil ({cores} workers)": (ScheduleOptions(), cores),
         }
         if args.veil_only:
-            del variants["veil, no tracking"], variants["veil, no sideways looks"]
-        for name, track in variants.items():
-            dst = folder / f"{name}.mp4"
-            t = time.perf_counter()
-            detector = load_video_models(args.min_face or DEFAULT_MIN_FACE).detector
-            plan = detect_video(clip, detector, track)
-            anonymize_video(clip, dst, Options(encode=encode), plan=plan)
-            rows[name] = (time.perf_counter() - t, score(clip, dst, truth))
+            variants = {f"veil ({cores} workers)": (ScheduleOptions(), cores)}
+        runs = {}
+        for name, (schedule, workers) in variants.items():
+            runs[name] = run_veil(clip, folder / f"{name}.mp4", truth, schedule, workers,
+                                  min_face, encode)
+            rows[name] = (runs[name].seconds, runs[name].result)
         if not (args.no_deface or args.veil_only):
             dst = folder / "deface.mp4"
             t = time.perf_counter()
             run_deface(clip, dst)
             rows["deface"] = (time.perf_counter() - t, score(clip, dst, truth))
+        decode = decode_cost(clip, n)
     buckets = [b[2] for b in HEIGHT_BUCKETS]
     print("\n| | " + " | ".join(rows) + " |")
     print("|---" * (len(rows) + 1) + "|")
@@ -266,6 +332,7 @@ def main() -> None:
     if "deface" in rows:
         d = rows["deface"][0]
         print("| time vs deface | " + " | ".join(f"{s / d:.2f}x" for s, _ in rows.values()) + " |")
+    print_costs(runs, decode, plain_cpu)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ def shared(relative: str) -> Path:
 
 
 def write_clip(path: Path, sheet: np.ndarray, frames: int, fps: int = 25,
-               size: tuple[int, int] = (960, 512), sound: bool = False) -> Path:
-    """An H.264 clip panning right across a photo (real faces moving, made with PyAV), with a
-    440 Hz tone in AAC if asked."""
+               size: tuple[int, int] = (960, 512), sound: bool = False, pan: int = 8) -> Path:
+    """An H.264 clip panning right across a photo by `pan` pixels a frame (real faces
+    moving, made with PyAV; 0: a still camera), with a 440 Hz tone in AAC if asked."""
     import av
 
     width, height = size
@@ -47,7 +47,7 @@ def write_clip(path: Path, sheet: np.ndarray, frames: int, fps: int = 25,
         audio = out.add_stream("aac", rate=44100, layout="mono") if sound else None
         span = max(sheet.shape[1] - width - 40, 1)
         for i in range(frames):
-            x = 40 + (i * 8) % span
+            x = 40 + (i * pan) % span
             view = np.ascontiguousarray(sheet[:height, x:x + width])
             out.mux(stream.encode(av.VideoFrame.from_ndarray(view, format="rgb24")))
         out.mux(stream.encode())

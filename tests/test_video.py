@@ -293,16 +293,3 @@ def test_faces_lying_sideways_are_looked_for_where_a_track_is_lost(
             if score >= 0.5 and (inner.max(axis=2) < 40).mean() < 0.9:
                 uncovered.append(index)
     assert uncovered == []
-
-
-def test_sideways_views_look_only_around_sure_tracks_just_after_they_are_lost() -> None:
-    from veil.track import lost_areas
-
-    options = TrackOptions()
-    per_frame = [_dets((100, 100, 140, 150)) if i < 10 else _dets() for i in range(40)]
-    per_frame[39] = _dets((10, 10, 50, 60))  # a face seen in the last frame is not lost
-    per_frame[20] = Detections.of(np.array([[300, 300, 320, 320]], np.float32),
-                                  np.array([0.1]), "t")  # a faint stray: not followed
-    areas = lost_areas(link(per_frame, options), 40, options)
-    assert set(areas) == set(range(10, 22))
-    assert areas[10] == [(60, 50, 180, 200)]  # its last box grown by its own size each side

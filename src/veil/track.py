@@ -30,15 +30,6 @@ class TrackOptions:
     confident_score: float = 0.3
     confident_hits: int = 5
     weak_reach: int = 2
-    # After a confident track is lost, this many frames are looked at again in views turned
-    # 90 degrees either way, around where it was last seen (its box grown by sideways_reach
-    # of its size on each side): a face that tilted onto its side, or a clip stored sideways.
-    sideways_lookahead: int = 12
-    sideways_reach: float = 1.0
-    # Every this many frames the whole frame is also looked at turned both ways, so that a
-    # face lying on its side from the start gets a track (0: never). Under max_gap, so the
-    # frames between are bridged.
-    sideways_every: int = 8
 
 
 @dataclass
@@ -56,27 +47,6 @@ class Track:
     @property
     def last(self) -> int:
         return max(self.boxes)
-
-
-def lost_areas(
-    tracks: list[Track], frame_count: int, options: TrackOptions
-) -> dict[int, list[tuple[float, float, float, float]]]:
-    """Where to look again, by frame: for each track seen often and surely that ends before
-    the video does, the frames just after it and the area around its last box. Faint, short
-    tracks (most often false detections) are not followed."""
-    areas: dict[int, list[tuple[float, float, float, float]]] = {}
-    for track in tracks:
-        sure = len(track.boxes) >= options.confident_hits and max(
-            b[4] for b in track.boxes.values()) >= options.confident_score
-        if not sure or track.last >= frame_count - 1:
-            continue
-        x1, y1, x2, y2, _ = track.boxes[track.last]
-        grow_x, grow_y = (x2 - x1) * options.sideways_reach, (y2 - y1) * options.sideways_reach
-        area = (x1 - grow_x, y1 - grow_y, x2 + grow_x, y2 + grow_y)
-        for frame in range(track.last + 1, min(track.last + 1 + options.sideways_lookahead,
-                                               frame_count)):
-            areas.setdefault(frame, []).append(area)
-    return areas
 
 
 def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:

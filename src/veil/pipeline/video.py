@@ -4,7 +4,6 @@ two). No file walking and no option parsing.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import deque
 from collections.abc import Callable
@@ -14,8 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from ..detect.base import Detections, Detector
-from ..detect.ensemble import Ensemble, fuse
-from ..detect.multiscale import Rotated
 from ..errors import InputError, VeilError, one_file
 from ..masks import draw_masks
 from ..media.files import refuse_overwrite
@@ -24,15 +21,13 @@ from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, pro
 from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
-from ..track import TrackOptions, fill, link, lost_areas
-from .models import Models, faint_warning, load_video_models, run_detector
+from ..track import TrackOptions, fill, link
+from .models import Models, faint_warning, load_video_models
+from .schedule import Looks, ScheduleOptions, segment
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
 Progress = Callable[[str, int, int], None]
-SAME_FACE_IOU = 0.4  # boxes from an upright and a sideways view this close are one face
-SIDEWAYS_PASSES = 3  # decoding passes that look sideways where tracks were lost, at most
-SIDEWAYS_SEED_SCORE = 0.3  # a turned whole-frame view's find that may start a track
 
 
 @one_file
@@ -44,106 +39,70 @@ def detect_video(
     parallel: int = 0,
     limits: Limits | None = None,
     min_score: float = 0.0,
+    schedule: ScheduleOptions | None = None,
 ) -> VideoPlan:
-    """Detect faces in every frame of `src` and link them into a video plan.
+    """Detect faces in every frame of `src` (on the schedule: full views where needed,
+    followed faces close up; see pipeline/schedule.py) and link them into a video plan.
 
-    Frames are decoded in this thread while `parallel` threads (0: one per core) detect
-    earlier ones: onnxruntime and FFmpeg release the GIL, and on a CPU one single-threaded
-    inference per core gets more frames through than one inference spread over all cores
-    (build the detector with threads=1 for that).
+    Frames are decoded in this thread while `parallel` threads (0: one per core) work on
+    earlier segments: onnxruntime and FFmpeg release the GIL, and on a CPU one
+    single-threaded inference per core gets more frames through than one inference spread
+    over all cores (build the detector with threads=1 for that).
     """
-    track = track or TrackOptions()
-    workers = parallel or os.cpu_count() or 1
-    sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
-    first = functools.partial(_upright_and_every_nth_sideways, detector, sideways,
-                              track.sideways_every)
-    found, (width, height) = _detect_pass(src, first, workers, limits, progress)
-    if not found:
-        raise InputError("video has no decodable frames")
-    per_frame = [found[index] for index in range(len(found))]
-    # Where a track is lost, look again around it in views turned 90 degrees either way: a
-    # face that tilted onto its side, or a video whose pixels lie sideways, looks upright
-    # there. A face found that way extends its track, which may be lost again further on.
-    looked: set[int] = set()
-    for _ in range(SIDEWAYS_PASSES):
-        areas = lost_areas(link(per_frame, track), len(per_frame), track)
-        todo = {index: boxes for index, boxes in areas.items() if index not in looked}
-        if not todo:
-            break
-        looked |= set(todo)
-        look = functools.partial(look_around, sideways, todo)
-        extra, _ = _detect_pass(src, look, workers, limits, None, only=set(todo))
-        for index, dets in extra.items():
-            per_frame[index] = fuse(Detections.concat([per_frame[index], dets]), SAME_FACE_IOU)
+    looks = Looks(detector, schedule or ScheduleOptions())
+    per_frame, (width, height) = scheduled_detections(src, looks, parallel, limits, progress)
     return plan_tracks(per_frame, width, height, detector.name, track, min_score)
 
 
-def look_around(
-    detector: Detector, areas: dict[int, list[tuple[float, float, float, float]]],
-    index: int, frame: np.ndarray,
-) -> Detections:
-    """`detector` on the areas of one frame (clipped to it), boxes in the frame's pixels."""
-    height, width = frame.shape[:2]
-    found = []
-    for ax1, ay1, ax2, ay2 in areas.get(index, []):
-        x1, y1 = max(0, int(ax1)), max(0, int(ay1))
-        x2, y2 = min(width, int(np.ceil(ax2))), min(height, int(np.ceil(ay2)))
-        if x2 - x1 < 8 or y2 - y1 < 8:
-            continue
-        dets = run_detector(detector, np.ascontiguousarray(frame[y1:y2, x1:x2]))
-        found.append(Detections(dets.boxes + np.array([x1, y1, x1, y1], np.float32),
-                                dets.scores, dets.sources))
-    return Detections.concat(found)
-
-
-def _detect_pass(
-    src: Path, detect: Callable[[int, np.ndarray], Detections], workers: int,
-    limits: Limits | None, progress: Callable[[int], None] | None, only: set[int] | None = None,
-) -> tuple[dict[int, Detections], tuple[int, int]]:
-    """`detect(index, pixels)` on every frame (or those in `only`), by frame index, and the
-    upright frame size. Frames are decoded in this thread while `workers` threads detect
-    earlier ones."""
-    found: dict[int, Detections] = {}
+def scheduled_detections(
+    src: Path, looks: Looks, parallel: int = 0, limits: Limits | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Detections], tuple[int, int]]:
+    """Each frame's boxes, by the schedule, and the upright frame size. Segments (a full
+    view at each end) go to `parallel` threads as the frames arrive; a few are in flight at
+    once, never the whole video."""
+    workers = parallel or os.cpu_count() or 1
+    every = max(1, looks.options.every)
+    found: dict[int, list[Detections]] = {}
+    pending: deque[tuple[int, Future[list[Detections]]]] = deque()
     size = (0, 0)
-    pending: deque[tuple[int, Future[Detections]]] = deque()
 
     def collect(until: int) -> None:
         while len(pending) > until:
-            index, future = pending.popleft()
-            found[index] = future.result()
+            start, future = pending.popleft()
+            found[start] = future.result()
             if progress is not None:
-                progress(len(found))
+                progress(sum(len(part) for part in found.values()))
 
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
         try:
-            last = max(only) if only else None
+            frames: list[np.ndarray] = []
+            start, first = 0, None
             for index, frame in iter_frames(src, limits):
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
-                if last is not None and index > last:
-                    break  # a second look needs no frame past the last one it looks at
-                if only is None or index in only:
-                    pending.append((index, pool.submit(detect, index, frame)))
-                    collect(2 * workers)  # a few frames in flight, never the whole video
+                frames.append(frame)
+                if first is None:
+                    start, first = index, pool.submit(looks.full, index, frame)
+                elif len(frames) == every + 1:
+                    last = pool.submit(looks.full, index, frame)
+                    pending.append((start, pool.submit(_segment, looks, frames, first, last)))
+                    frames, start, first = [frame], index, last
+                    collect(workers + 1)
+            if first is not None:
+                pending.append((start, pool.submit(_segment, looks, frames, first, None)))
             collect(0)
         finally:
             for _, future in pending:
                 future.cancel()
-    return found, size
+    if not found:
+        raise InputError("video has no decodable frames")
+    return [dets for start in sorted(found) for dets in found[start]], size
 
 
-def _upright_and_every_nth_sideways(
-    detector: Detector, sideways: Detector, every: int, index: int, frame: np.ndarray
-) -> Detections:
-    """The upright view of every frame; every `every`th frame also turned both ways, so
-    that faces lying on their side start tracks (tracking bridges the frames between).
-    Only sure finds of the turned views seed a track: their faint ones, bridged over the
-    frames between, would be blots of background."""
-    dets = run_detector(detector, frame)
-    if every and index % every == 0:
-        turned = run_detector(sideways, frame)
-        turned = turned.select(np.flatnonzero(turned.scores >= SIDEWAYS_SEED_SCORE))
-        dets = fuse(Detections.concat([dets, turned]), SAME_FACE_IOU)
-    return dets
+def _segment(looks: Looks, frames: list[np.ndarray], first: Future[Detections],
+             last: Future[Detections] | None) -> list[Detections]:
+    """A segment's frames once its keyframes' full views are done (submitted before it)."""
+    return segment(looks, frames, first.result(), None if last is None else last.result())
 
 
 def count_tracks(report: FileReport, plan: VideoPlan) -> None:

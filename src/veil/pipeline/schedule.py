@@ -1,0 +1,332 @@
+"""The video detection schedule: full views of the frame only where they are needed, and
+every face already found followed on every frame by a close look around it.
+
+Frames come in segments of `ScheduleOptions.every` frames with a full view at each end
+(a keyframe). Between them, each frame gets one of:
+
+- a full view, when most of it changed since it was last looked at (a cut, a fast pan);
+- else a proof of what cannot have changed: a small grey copy of the frame is compared,
+  after the camera's own shift, with what was last looked at there. Tiles that changed are
+  looked at again at the full view's scale; where nothing changed, the last look's boxes
+  still hold (moved with the camera), since nothing new can have appeared there.
+
+And every face found surely is followed to the next frame by the detector on a crop around
+it, scaled so the face is at least FOLLOW_HEIGHT pixels tall, upright and, where it is lost
+upright, turned 90 degrees either way (a face tilting onto its side): forwards from each
+full view and backwards from the next one, until it is lost. No frame goes unlooked at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..detect.base import Detections, Detector, iou_matrix
+from ..detect.ensemble import Ensemble, fuse
+from ..detect.multiscale import Resized, Rotated, SizeBandThresholds
+from .models import run_detector
+
+SMALL = 4  # the compared copy is this many times smaller than the frame on each side
+TILE = 16  # compared in tiles of this many small pixels (64 frame pixels)
+BLOCK = 4  # changed tiles are looked at again in blocks of this many tiles a side
+# Grey levels (on the small copy, after a 3x3 blur) that count as a change: H.264 noise on
+# a still scene stays under 6; a face appearing, even 15 px tall, moves its pixels by tens.
+CHANGE_LEVEL = 12
+FULL_SHARE = 0.6  # past this share of the frame to look at again, a full view instead
+MIN_CORNERS = 12  # fewer followed corners than this: no camera motion can be told
+FOLLOW_SCORE = 0.3  # faces found this surely are followed frame to frame
+FOLLOW_HEIGHT = 32.0  # a followed face is seen at least this tall (at most 2x upsampled)
+FOLLOW_REACH = 1.0  # the crop reaches this share of the face's size past it on each side
+SAME_FACE_IOU = 0.4  # boxes from two looks this close are one face
+LOST_IOU = 0.2  # a sure face with no box this close in the next look is lost there
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    every: int = 8  # a full view at least every this many frames (1: every frame)
+    # Turned whole-frame views at keyframes, every this many frames (0: never): faces lying
+    # on their side from the start (a clip stored sideways) get found and then followed.
+    sideways_every: int = 8
+    sideways_seed: float = 0.3  # a turned view's find that may start a track
+
+
+class Looks:
+    """The detectors one video's schedule runs, and a count of what each look cost."""
+
+    def __init__(self, detector: Detector, options: ScheduleOptions) -> None:
+        self.detector = detector
+        self.options = options
+        self.sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
+        self.follower = _follower(detector)
+        self.counts: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def cost(self, what: str, pixels: float = 0) -> Iterator[None]:
+        """Count one look of a kind, its pixels and the CPU time its thread spent on it
+        (bench/video.py prints them per frame)."""
+        began = time.thread_time()
+        try:
+            yield
+        finally:
+            spent = time.thread_time() - began
+            with self._lock:
+                self.counts[what] += 1
+                self.counts[what + " pixels"] += int(pixels)
+                self.seconds[what] += spent
+
+    def full(self, index: int, frame: np.ndarray) -> Detections:
+        """The whole frame at the view's scale; at sideways keyframes also turned both ways
+        (only their sure finds: faint ones would be blots of background)."""
+        with self.cost("full views", frame.shape[0] * frame.shape[1]):
+            dets = run_detector(self.detector, frame)
+        every = self.options.sideways_every
+        if every and index % every == 0:
+            with self.cost("sideways views", 2 * frame.shape[0] * frame.shape[1]):
+                turned = run_detector(self.sideways, frame)
+            turned = turned.select(np.flatnonzero(turned.scores >= self.options.sideways_seed))
+            dets = fuse(Detections.concat([dets, turned]), SAME_FACE_IOU)
+        return dets
+
+    def regions(self, frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> Detections:
+        """The full view's detector on parts of the frame, boxes in frame pixels."""
+        found = []
+        for x1, y1, x2, y2 in boxes:
+            with self.cost("changed regions", (x2 - x1) * (y2 - y1)):
+                dets = run_detector(self.detector, frame[y1:y2, x1:x2])
+            found.append(_offset(dets, x1, y1))
+        return Detections.concat(found)
+
+    def follow(self, frame: np.ndarray, known: Detections, present: Detections) -> Detections:
+        """Each sure face of `known` that no box of `present` overlaps, looked for again in
+        this frame close up (where the view lost it: too small for it, or turned)."""
+        found = []
+        lost = (known.scores >= FOLLOW_SCORE) & ~_overlaps(known, present, LOST_IOU)
+        for box in known.boxes[lost]:
+            found.append(self._follow_one(frame, box))
+        return Detections.concat(found)
+
+    def _follow_one(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        height, width = frame.shape[:2]
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        x1, y1 = max(0, int(box[0] - bw * FOLLOW_REACH)), max(0, int(box[1] - bh * FOLLOW_REACH))
+        x2 = min(width, int(np.ceil(box[2] + bw * FOLLOW_REACH)))
+        y2 = min(height, int(np.ceil(box[3] + bh * FOLLOW_REACH)))
+        if x2 - x1 < 8 or y2 - y1 < 8:
+            return Detections()
+        crop = frame[y1:y2, x1:x2]
+        scale = min(2.0, FOLLOW_HEIGHT / max(bh, bw, 1.0))
+        upright = Resized(self.follower, scale)
+        with self.cost("follow crops", (x2 - x1) * (y2 - y1) * scale * scale):
+            dets = run_detector(upright, crop)
+        if not len(dets):  # lost upright: maybe it tilted onto its side
+            turned = Ensemble([Rotated(upright, 1), Rotated(upright, 3)])
+            with self.cost("turned follow crops", 2 * (x2 - x1) * (y2 - y1) * scale * scale):
+                dets = run_detector(turned, crop)
+        return _offset(dets, x1, y1)
+
+
+def _follower(detector: Detector) -> Detector:
+    """The view's own model and size-band thresholds, without its resize (each follow crop
+    has its own scale)."""
+    bands = detector.thresholds if isinstance(detector, SizeBandThresholds) else None
+    model = detector
+    while hasattr(model, "inner"):
+        model = model.inner
+    return model if bands is None else SizeBandThresholds(model, tuple(bands.tolist()))
+
+
+def _offset(dets: Detections, x: int, y: int) -> Detections:
+    return Detections(dets.boxes + np.array([x, y, x, y], np.float32), dets.scores, dets.sources)
+
+
+def small_copy(frame: np.ndarray) -> np.ndarray:
+    """The frame SMALL times smaller on each side, in grey: what changes are measured on."""
+    height, width = frame.shape[:2]
+    size = (max(1, width // SMALL), max(1, height // SMALL))
+    small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def camera_motion(anchor: np.ndarray, now: np.ndarray) -> np.ndarray | None:
+    """How the picture moved from one small copy to another (a pan, a zoom, a turn: a
+    2 x 3 similarity matrix in small pixels), from corners followed by optical flow and
+    fitted robustly (moving people do not count); None when no such motion explains it (a
+    cut, too little texture)."""
+    if anchor.shape != now.shape or min(anchor.shape) < 16:
+        return None
+    before = np.clip(anchor, 0, 255).astype(np.uint8)
+    after = np.clip(now, 0, 255).astype(np.uint8)
+    corners = cv2.goodFeaturesToTrack(before, maxCorners=300, qualityLevel=0.01, minDistance=6)
+    if corners is None or len(corners) < MIN_CORNERS:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(before, after, corners,
+                                               None, winSize=(21, 21), maxLevel=3)  # type: ignore[call-overload]
+    found = np.asarray(status).ravel() == 1
+    if found.sum() < MIN_CORNERS:
+        return None
+    matrix, inliers = cv2.estimateAffinePartial2D(corners[found], moved[found],
+                                                  method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if matrix is None or inliers.sum() < max(MIN_CORNERS, 0.3 * found.sum()):
+        return None
+    return np.asarray(matrix, np.float32)
+
+
+def warped(image: np.ndarray, matrix: np.ndarray, fill: float | None = None) -> np.ndarray:
+    """`image` moved by a 2 x 3 matrix (bilinear); where nothing moved in, `fill`, or the
+    nearest edge pixel when None."""
+    height, width = image.shape[:2]
+    border = cv2.BORDER_REPLICATE if fill is None else cv2.BORDER_CONSTANT
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=border, borderValue=0 if fill is None else fill)
+
+
+def changed_tiles(seen: np.ndarray, motion: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Per tile: did anything change between what was looked at (`seen`, NaN where nothing
+    was, moved by `motion`) and now? Both are blurred a little first, so the part of a
+    pixel the camera moved by does not count; a pixel with nothing looked at (it came into
+    view) counts as changed."""
+    known = warped((~np.isnan(seen)).astype(np.float32), motion, fill=0) > 0.99
+    known = cv2.erode(known.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # the blur's reach
+    looked = warped(np.nan_to_num(seen), motion)
+    diff = np.abs(cv2.GaussianBlur(looked, (5, 5), 1.0) - cv2.GaussianBlur(now, (5, 5), 1.0))
+    diff[~known] = 255.0
+    height, width = diff.shape
+    rows, cols = -(-height // TILE), -(-width // TILE)
+    padded = np.zeros((rows * TILE, cols * TILE), np.float32)
+    padded[:height, :width] = diff
+    return np.asarray(padded.reshape(rows, TILE, cols, TILE).max(axis=(1, 3)) > CHANGE_LEVEL)
+
+
+def tile_regions(tiles: np.ndarray, frame_shape: tuple[int, ...]) -> list[tuple[int, int, int,
+                                                                                  int]]:
+    """Rectangles (frame pixels) to look at again: the frame in blocks of BLOCK x BLOCK
+    tiles, each run of blocks in a row that holds a changed tile as one rectangle, reaching
+    half a tile past it (a face straddling its edge is seen with its surroundings). Few,
+    wide rectangles: each look has a fixed cost besides its pixels."""
+    rows, cols = -(-tiles.shape[0] // BLOCK), -(-tiles.shape[1] // BLOCK)
+    padded = np.zeros((rows * BLOCK, cols * BLOCK), bool)
+    padded[:tiles.shape[0], :tiles.shape[1]] = tiles
+    blocks = np.asarray(padded.reshape(rows, BLOCK, cols, BLOCK).any(axis=(1, 3)))
+    step = BLOCK * TILE * SMALL
+    reach = TILE * SMALL // 2
+    height, width = frame_shape[:2]
+    boxes = []
+    for row in range(rows):
+        changed = np.flatnonzero(np.diff(np.concatenate([[0], blocks[row], [0]]).astype(int)))
+        for first, end in zip(changed[::2], changed[1::2], strict=True):
+            boxes.append((max(0, first * step - reach), max(0, row * step - reach),
+                          min(width, end * step + reach), min(height, (row + 1) * step + reach)))
+    return [b for b in boxes if b[2] - b[0] >= 8 and b[3] - b[1] >= 8]
+
+
+@dataclass
+class Seen:
+    """What was last looked at: a small copy in the keyframe's place (each part as of its
+    last look; NaN where nothing was), how the picture has moved since the keyframe (2 x 3,
+    small pixels), and the boxes of the last frame, where they were in it."""
+
+    small: np.ndarray
+    motion: np.ndarray
+    dets: Detections
+
+
+STILL = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+
+
+def first_seen(frame: np.ndarray, dets: Detections) -> Seen:
+    return Seen(small_copy(frame), STILL, dets)
+
+
+def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]:
+    """One frame between keyframes: its boxes, and what has now been looked at."""
+    with looks.cost("comparisons"):
+        small = small_copy(frame)
+        motion = camera_motion(np.nan_to_num(seen.small), small)
+        if motion is not None:
+            tiles = changed_tiles(seen.small, motion, small)
+            regions = tile_regions(tiles, frame.shape)
+    area = 0 if motion is None else sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
+    carried = seen.dets if motion is None else _moved(seen.dets, _compose(motion, seen.motion))
+    if motion is None or area > FULL_SHARE * frame.size / 3:
+        full = looks.full(-1, frame)
+        dets = fuse(Detections.concat([full, looks.follow(frame, carried, full)]),
+                    SAME_FACE_IOU)
+        return dets, Seen(small, STILL, dets)
+    found = looks.regions(frame, regions)
+    looked_again = _centres_in(carried, regions)
+    followed = looks.follow(frame, carried.select(np.flatnonzero(looked_again)), found)
+    dets = fuse(Detections.concat([carried.select(np.flatnonzero(~looked_again)), found,
+                                   followed]), SAME_FACE_IOU)
+    # What the keyframe's copy now holds: looked-at tiles take this frame's pixels, moved
+    # back to the keyframe's place.
+    now = np.repeat(np.repeat(tiles, TILE, 0), TILE, 1)[:small.shape[0], :small.shape[1]]
+    back = warped(np.where(now, small, np.nan).astype(np.float32),
+                  cv2.invertAffineTransform(motion), fill=np.nan)
+    return dets, Seen(np.where(np.isnan(back), seen.small, back), motion, dets)
+
+
+def _compose(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The motion from the frame `before` was measured at to the frame `now` was, in frame
+    pixels (both are from the keyframe, in small pixels)."""
+    undo = np.vstack([cv2.invertAffineTransform(before), [0, 0, 1]])
+    step = np.vstack([now, [0, 0, 1]]) @ undo
+    step[:2, 2] *= SMALL
+    return step[:2]
+
+
+def _moved(dets: Detections, matrix: np.ndarray) -> Detections:
+    """Boxes taken where a motion moves them (the box around the moved corners)."""
+    x1, y1, x2, y2 = (dets.boxes[:, i] for i in range(4))
+    corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1),
+                        np.stack([x2, y2], 1)], 1)  # boxes x 4 x 2
+    moved = corners @ matrix[:, :2].T + matrix[:, 2]
+    boxes = np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1).astype(np.float32)
+    return Detections(boxes.reshape(-1, 4), dets.scores, dets.sources)
+
+
+def _centres_in(dets: Detections, regions: list[tuple[int, int, int, int]]) -> np.ndarray:
+    cx = (dets.boxes[:, 0] + dets.boxes[:, 2]) / 2
+    cy = (dets.boxes[:, 1] + dets.boxes[:, 3]) / 2
+    inside = np.zeros(len(dets), bool)
+    for x1, y1, x2, y2 in regions:
+        inside |= (cx >= x1) & (cx < x2) & (cy >= y1) & (cy < y2)
+    return inside
+
+
+def _overlaps(dets: Detections, other: Detections, iou: float) -> np.ndarray:
+    if not len(dets) or not len(other):
+        return np.zeros(len(dets), bool)
+    return np.asarray(iou_matrix(dets.boxes, other.boxes).max(axis=1) > iou)
+
+
+def segment(looks: Looks, frames: list[np.ndarray], first: Detections,
+            last: Detections | None) -> list[Detections]:
+    """Boxes for frames[0] (a keyframe, found `first`) up to the frame before the next
+    keyframe (frames[-1], found `last`; None: frames run to the video's end)."""
+    inner = frames[1:-1] if last is not None else frames[1:]
+    out = [first]
+    seen = first_seen(frames[0], first)
+    for frame in inner:
+        dets, seen = step(looks, frame, seen)
+        out.append(dets)
+    if last is not None:  # backwards from the next keyframe: its sure faces, where lost
+        known = last.select(np.flatnonzero(last.scores >= FOLLOW_SCORE))
+        for offset in range(len(inner), 0, -1):
+            here = out[offset]
+            found = looks.follow(frames[offset], known, here)
+            out[offset] = fuse(Detections.concat([here, found]), SAME_FACE_IOU)
+            still = here.select(np.flatnonzero(_overlaps(here, known, LOST_IOU)))
+            known = Detections.concat([still, found])
+            known = known.select(np.flatnonzero(known.scores >= FOLLOW_SCORE))
+            if not len(known):
+                break
+    return out

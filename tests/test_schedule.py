@@ -1,0 +1,100 @@
+"""The video detection schedule on real pixels: full views only at keyframes of a still
+scene, camera motion told from the picture, a face that appears between keyframes found
+on the frame it appears, and sure faces followed close up."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import write_clip
+from veil.pipeline import load_video_models
+from veil.pipeline.schedule import (
+    Looks,
+    ScheduleOptions,
+    camera_motion,
+    segment,
+    small_copy,
+)
+from veil.pipeline.video import detect_video, scheduled_detections
+
+
+@pytest.fixture(scope="module")
+def portraits(example_jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+
+
+def _scene(portraits: np.ndarray) -> np.ndarray:
+    """A 1920x1080 frame of the portraits' surroundings with no face in it: the top-left
+    corner of the sheet, tiled."""
+    corner = portraits[:60, :60]
+    return np.ascontiguousarray(np.tile(corner, (18, 32, 1)))
+
+
+def test_camera_motion_is_told_from_the_picture(portraits: np.ndarray) -> None:
+    before = small_copy(portraits)
+    height, width = before.shape
+    # zoom in 3% about the centre and pan 5 small pixels right, 2 down
+    truth = cv2.getRotationMatrix2D((width / 2, height / 2), 0, 1.03)
+    truth[:, 2] += (5, 2)
+    after = cv2.warpAffine(before, truth, (width, height), borderMode=cv2.BORDER_REFLECT)
+    found = camera_motion(before, after)
+    assert found is not None
+    assert np.abs(found - truth).max() < 0.6
+    assert camera_motion(before, np.full_like(before, 128)) is None  # a cut to a flat frame
+
+
+def test_a_still_scene_gets_full_views_at_keyframes_only(tmp_path, portraits) -> None:
+    clip = write_clip(tmp_path / "still.mp4", np.ascontiguousarray(portraits[:, :960]),
+                      frames=33, size=(960, 512), pan=0)
+    looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=0))
+    per_frame, _ = scheduled_detections(clip, looks, parallel=2)
+    assert len(per_frame) == 33
+    assert looks.counts["full views"] == 5  # frames 0, 8, 16, 24, 32
+    assert looks.counts["changed regions"] <= 4  # H.264 noise may wake a tile or two
+    sure = [int((dets.scores >= 0.5).sum()) for dets in per_frame]
+    assert sure == [sure[0]] * 33 and sure[0] >= 2  # the portraits in view, every frame
+
+
+def test_a_face_appearing_between_keyframes_is_found_where_it_appears(portraits) -> None:
+    scene = _scene(portraits)
+    face = portraits[40:260, 120:360]  # the first portrait's head
+    frames = [scene.copy() for _ in range(9)]
+    for frame in frames[3:]:
+        frame[200:420, 500:740] = face
+    looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=0))
+    first, last = looks.full(0, frames[0]), looks.full(8, frames[8])
+    assert len(first) == 0 or first.scores.max() < 0.5
+    out = segment(looks, frames, first, last)
+    assert looks.counts["full views"] == 2  # only the two keyframes: the rest was proved
+    for index in range(3, 8):
+        boxes = out[index].boxes[out[index].scores >= 0.5]
+        assert len(boxes) == 1, index
+        cx, cy = (boxes[0, 0] + boxes[0, 2]) / 2, (boxes[0, 1] + boxes[0, 3]) / 2
+        assert 500 < cx < 740 and 200 < cy < 420
+    assert all((out[i].scores < 0.5).all() for i in range(3))
+
+
+def test_schedule_covers_every_face_a_full_view_of_every_frame_finds(example_clip) -> None:
+    detector = load_video_models().detector
+    every_frame, _ = scheduled_detections(example_clip, Looks(detector, ScheduleOptions(every=1)))
+    scheduled = detect_video(example_clip, detector)
+    for index, dets in enumerate(every_frame):
+        for box in dets.boxes[dets.scores >= 0.5]:
+            covered = any(
+                index in track.boxes and _iou(box.tolist(), track.boxes[index]) > 0.3
+                for track in scheduled.tracks
+            )
+            assert covered, (index, box)
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / max(union, 1e-6)
