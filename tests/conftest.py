@@ -72,6 +72,12 @@ def example_jpeg() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def portraits(example_jpeg: bytes) -> np.ndarray:
+    """The example photo's pixels (RGB): three portraits side by side."""
+    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
 def example_faces(example_jpeg: bytes) -> list[list[float]]:
     """The three portraits' face boxes, as the default detector finds them (geometry only).
 

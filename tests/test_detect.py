@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from veil.detect.base import iou_matrix
 from veil.detect.centerface import CenterFace
 from veil.detect.ensemble import Ensemble
 from veil.detect.retinaface import RetinaFace
-
-
-@pytest.fixture(scope="module")
-def portraits(example_jpeg: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,11 @@ onnxruntime finds; the report names the runtime that ran."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import onnx
 import pytest
-from PIL import Image
 
 import veil
 from conftest import run_veil
@@ -21,11 +19,6 @@ from veil.detect.runtime import (
     make_session,
     openvino_available,
 )
-
-
-@pytest.fixture(scope="module")
-def portraits(example_jpeg: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
 
 
 def test_weights_are_no_longer_graph_inputs() -> None:

@@ -4,12 +4,8 @@ on the frame it appears, and sure faces followed close up."""
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
-import pytest
-from PIL import Image
 
 from conftest import write_clip
 from veil.pipeline import load_video_models
@@ -21,11 +17,6 @@ from veil.pipeline.schedule import (
     small_copy,
 )
 from veil.pipeline.video import detect_video, scheduled_detections
-
-
-@pytest.fixture(scope="module")
-def portraits(example_jpeg: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
 
 
 def _scene(portraits: np.ndarray) -> np.ndarray:

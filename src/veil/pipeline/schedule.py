@@ -256,7 +256,7 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]
             regions = tile_regions(tiles, frame.shape)
     area = 0 if motion is None else sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
     carried = seen.dets if motion is None else _moved(seen.dets, _compose(motion, seen.motion))
-    if motion is None or area > FULL_SHARE * frame.size / 3:
+    if motion is None or area > FULL_SHARE * frame.shape[0] * frame.shape[1]:
         full = looks.full(-1, frame)
         dets = fuse(Detections.concat([full, looks.follow(frame, carried, full)]),
                     SAME_FACE_IOU)
