@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.masks import coverage, draw_masks
+from veil.masks import coverage, draw_masks, ellipse_pixels, mask_box, shape_mask
 from veil.options import MaskOptions
 from veil.plan import Region
 
@@ -92,3 +92,33 @@ def test_a_plan_region_carries_its_shape_and_margin() -> None:
         with pytest.raises(VeilError, match="region's"):
             ImagePlan.from_json({"media": "image", "width": 300, "height": 200,
                                  "regions": [{"box": [1, 2, 30, 40], **bad}]})
+
+
+def test_an_ellipse_covers_every_pixel_whose_centre_it_holds() -> None:
+    """Large ellipses are filled by OpenCV (a polygon, grown): never a pixel fewer than
+    the exact ellipse, and only a thin rim more."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        x1, y1 = rng.uniform(0, 400, 2)
+        w, h = rng.uniform(2, 900, 2)
+        region = Region(x1, y1, x1 + w, y1 + h, source="centerface")
+        margin = float(rng.choice([0.0, 0.25]))
+        box = mask_box(region, margin, 1400, 1400)
+        mask = shape_mask(region, box, margin, "ellipse")
+        cx, cy = (x1 + x1 + w) / 2 - box[0], (y1 + y1 + h) / 2 - box[1]
+        ax, ay = w / 2 + w * margin, h / 2 + h * margin
+        exact = ellipse_pixels(box[3] - box[1], box[2] - box[0], cx, cy, ax, ay)
+        assert not (exact & ~mask).any()
+        assert (mask & ~exact).sum() <= 2 * (ax + ay) * (1.5 + 0.004 * max(ax, ay)) * 2
+
+
+def test_every_style_covers_the_same_pixels_in_rgb_and_rgba() -> None:
+    regions = [Region(30, 20, 200, 180), Region(150, 100, 290, 195), Region(5, 5, 9, 9)]
+    for style in ("solid", "mosaic", "blur"):
+        rgb, rgba = _noise(), np.dstack([_noise(), np.zeros((200, 300), np.uint8)])
+        options = MaskOptions(style=style)
+        draw_masks(rgb, regions, options)
+        draw_masks(rgba, regions, options)
+        covered = coverage(200, 300, regions, options.margin, options.shape)
+        assert np.array_equal(rgba[..., 3] == 255, covered)
+        assert np.array_equal((rgb != _noise()).any(axis=2) | covered, covered)

@@ -19,6 +19,7 @@ MaskShape = Literal["ellipse", "box"]
 MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
 MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
 MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
+DRAWN_FROM = 8.0  # ellipses with both half-axes this long (px) are filled by OpenCV
 
 
 def geometry(region: Region, margin: float, shape: MaskShape) -> tuple[float, MaskShape]:
@@ -46,7 +47,8 @@ def mask_box(region: Region, margin: float, width: int, height: int) -> tuple[in
 def shape_mask(
     region: Region, box: tuple[int, int, int, int], margin: float, shape: MaskShape
 ) -> np.ndarray:
-    """Boolean mask over `box` (the clipped mask rectangle) for one region."""
+    """Boolean mask over `box` (the clipped mask rectangle) for one region: every pixel
+    whose centre lies in the ellipse (or a few more at its rim, never fewer)."""
     x1, y1, x2, y2 = box
     h, w = y2 - y1, x2 - x1
     if shape == "box":
@@ -58,8 +60,23 @@ def shape_mask(
     cy = (region.y1 + region.y2) / 2 - y1
     ax = region.width / 2 + mx
     ay = region.height / 2 + my
+    if min(ax, ay) < DRAWN_FROM:
+        return ellipse_pixels(h, w, cx, cy, ax, ay)
+    # OpenCV fills a polygon inscribed in the ellipse (points 5 degrees apart on a large
+    # one): grown by more than that polygon's shortfall, it holds every pixel centre of the
+    # ellipse, in C rather than a float per pixel (a crowded 1080p frame: 98 regions).
+    grow = 1.0 + 0.002 * max(ax, ay)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (round((cx - 0.5) * 16), round((cy - 0.5) * 16)),
+                (int(np.ceil((ax + grow) * 16)), int(np.ceil((ay + grow) * 16))),
+                0, 0, 360, 1, -1, cv2.LINE_8, 4)
+    return mask.view(bool)
+
+
+def ellipse_pixels(h: int, w: int, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
+    """The pixels of an h x w grid whose centres lie in an axis-aligned ellipse."""
     yy, xx = np.ogrid[0:h, 0:w]
-    return ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
+    return np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
 
 
 def coverage(
@@ -88,28 +105,41 @@ def draw_masks(
     """
     height, width = image.shape[:2]
     rng = rng if rng is not None else np.random.default_rng()
-    drawn = []
+    boxes = []
     for region in regions:
         margin, shape = geometry(region, options.margin, options.shape)
         box = mask_box(region, margin, width, height)
-        x1, y1, x2, y2 = box
-        if x2 <= x1 or y2 <= y1:
-            continue
-        inside = shape_mask(region, box, margin, shape)
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append((region, box, margin, shape))
+    solid = _solid([b for _, b, _, _ in boxes], options.color)
+    for region, (x1, y1, x2, y2), margin, shape in boxes:
+        inside = shape_mask(region, (x1, y1, x2, y2), margin, shape)
         roi = image[y1:y2, x1:x2]
         rgb = roi[..., :3]
         if options.style == "solid":
-            rgb[inside] = options.color
+            cover = solid[: y2 - y1, : x2 - x1]
         elif options.style == "mosaic":
-            rgb[inside] = _mosaic(rgb, rng)[inside]
+            cover = _mosaic(rgb, rng)
         elif options.style == "blur":
-            rgb[inside] = _blur(rgb)[inside]
+            cover = _blur(rgb)
         else:  # pragma: no cover - MaskOptions allows no other style
             raise ValueError(f"unknown mask style {options.style!r}")
         if roi.shape[2] == 4:
+            rgb[inside] = cover[inside]
             roi[..., 3][inside] = 255
-        drawn.append(box)
-    return drawn
+        else:  # OpenCV copies through a mask in place, far faster than numpy's indexing
+            cv2.copyTo(cover, inside.view(np.uint8), rgb)
+    return [box for _, box, _, _ in boxes]
+
+
+def _solid(boxes: list[tuple[int, int, int, int]], color: tuple[int, int, int]) -> np.ndarray:
+    """One block of the fill colour as large as the largest box (each region copies from
+    a corner of it)."""
+    h = max((y2 - y1 for _, y1, _, y2 in boxes), default=0)
+    w = max((x2 - x1 for x1, _, x2, _ in boxes), default=0)
+    block = np.empty((h, w, 3), np.uint8)
+    block[:] = color
+    return block
 
 
 def _mosaic(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
