@@ -7,7 +7,10 @@ into the frame to write.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
@@ -326,7 +329,8 @@ def encode_video(
             try:
                 vin, vout, audio_map = _add_streams(inp, out, options, threads, info, written)
                 stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
-                _transcode(inp, out, vin, vout, audio_map, render, stats, progress, limits)
+                _transcode(inp, out, vin, vout, audio_map, render, stats, progress, limits,
+                           threads)
                 if expected_frames is not None and stats.frames != expected_frames:
                     raise VeilError(
                         f"decoded {stats.frames} frames on the second pass but "
@@ -408,28 +412,26 @@ def _transcode(
     stats: EncodeStats,
     progress: Callable[[int], None] | None,
     limits: Limits,
+    threads: int = 0,
 ) -> None:
-    """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
-    import av
+    """Copy audio packets and re-encode every rendered video frame, counting into `stats`.
 
-    last_pts = None
+    Frames are decoded and encoded here, in order; in between, each is converted to RGB,
+    rendered and converted back on `threads` threads (0: one per core), a few frames in
+    flight: one thread converting both ways holds a 1080p clip to about 50 fps, whatever
+    the encoder could do (FFmpeg's conversions release the GIL).
+    """
+    workers = threads or os.cpu_count() or 1
     whole = _Whole(vin, limits)
-    for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
-        whole.packet(packet)
-        if packet.stream.type == "audio":
-            _audio(out, packet, *audio_map[packet.stream.index], stats)
-            continue
-        frame: Any
-        for frame in packet.decode():
-            whole.frame(frame)
-            try:
-                clean = render(stats.frames, _upright(frame, _frame_rotation(frame)))
-            except Exception as exc:
-                raise _RenderFailed from exc
-            if clean.shape[0] != vout.height or clean.shape[1] != vout.width:
-                clean = np.ascontiguousarray(clean[: vout.height, : vout.width])
-            new = av.VideoFrame.from_ndarray(clean, format="rgb24")
-            pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+    pending: deque[tuple[Future[Any], int | None]] = deque()
+    last_pts: int | None = None
+
+    def write(until: int) -> None:
+        nonlocal last_pts
+        while len(pending) > until:
+            future, pts = pending.popleft()
+            new = future.result()
+            pts = pts if pts is not None else (last_pts or 0) + 1
             if last_pts is not None and pts <= last_pts:
                 pts = last_pts + 1  # encoders need strictly increasing timestamps
             new.pts, new.time_base = pts, vin.time_base
@@ -438,11 +440,43 @@ def _transcode(
             stats.frames += 1
             if progress is not None:
                 progress(stats.frames)
-    whole.finish()
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="veil-render") as pool:
+        try:
+            for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
+                whole.packet(packet)
+                if packet.stream.type == "audio":
+                    _audio(out, packet, *audio_map[packet.stream.index], stats)
+                    continue
+                for frame in packet.decode():
+                    whole.frame(frame)
+                    index = stats.frames + len(pending)
+                    job = pool.submit(_clean, render, index, frame, vout.width, vout.height)
+                    pending.append((job, frame.pts))
+                    write(2 * workers)
+            whole.finish()
+            write(0)
+        finally:
+            for job, _ in pending:
+                job.cancel()
     _mux(out, vout.encode())
     for aout, copy in audio_map.values():
         if not copy:
             _mux(out, aout.encode())
+
+
+def _clean(render: Callable[[int, np.ndarray], np.ndarray], index: int, frame: Any,
+           width: int, height: int) -> Any:
+    """One decoded frame rendered, as the encoder takes it (yuv420p, even-sized)."""
+    import av
+
+    try:
+        clean = render(index, _upright(frame, _frame_rotation(frame)))
+    except Exception as exc:
+        raise _RenderFailed from exc
+    if clean.shape[0] != height or clean.shape[1] != width:
+        clean = np.ascontiguousarray(clean[:height, :width])
+    return av.VideoFrame.from_ndarray(clean, format="rgb24").reformat(format="yuv420p")
 
 
 def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats) -> None:
