@@ -204,7 +204,8 @@ def run_veil(clip: Path, dst: Path, truth: list, schedule: ScheduleOptions, work
     """veil's two passes, timed, with the CPU time of each stage."""
     n = len(truth)
     t = time.perf_counter()
-    looks = Looks(load_video_models(min_face).detector, schedule)
+    models = load_video_models(min_face)
+    looks = Looks(models.detector, schedule, models.auditor)
     cpu = time.process_time()
     per_frame, (width, height) = scheduled_detections(clip, looks, workers)
     plan = plan_tracks(per_frame, width, height, "centerface")

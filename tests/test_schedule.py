@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from conftest import write_clip
+from veil.detect.base import Detections
 from veil.pipeline import load_video_models
 from veil.pipeline.schedule import (
     Looks,
@@ -17,6 +18,8 @@ from veil.pipeline.schedule import (
     small_copy,
 )
 from veil.pipeline.video import detect_video, scheduled_detections
+from veil.profiles import Pass, Profile, build_profile
+from veil.report import FileReport
 
 
 def _scene(portraits: np.ndarray) -> np.ndarray:
@@ -89,3 +92,39 @@ def _iou(a: list[float], b: list[float]) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / max(union, 1e-6)
+
+
+def _blind_looks() -> Looks:
+    """A view that finds nothing on these portraits (CenterFace asked for certainty it
+    never reaches) and the video profile's auditor (RetinaFace, another family)."""
+    blind = Profile("blind", (Pass("centerface", 0.9999),), audit=Pass("retinaface", 0.8))
+    detector, auditor = build_profile(blind, threads=1)
+    return Looks(detector, ScheduleOptions(every=8, sideways_every=0), auditor)
+
+
+def test_what_the_audit_finds_becomes_a_track(tmp_path, portraits) -> None:
+    clip = write_clip(tmp_path / "still.mp4", np.ascontiguousarray(portraits[:, :960]),
+                      frames=33, size=(960, 512), pan=0)
+    looks = _blind_looks()
+    report = FileReport(input="still.mp4")
+    plan = detect_video(clip, looks.detector, auditor=looks.auditor, report=report,
+                        schedule=looks.options)
+    # the middle of the segment from frame 0, and frame 32, a segment of one frame
+    assert report.audit["ran"] and report.audit["frames_looked_at"] == 2
+    found = [f for f in report.audit["found"] if f[0] == 4]
+    assert len(found) >= 2
+    for _, *box in found:  # each find is a track, masked on its frame and a few around it
+        assert any(4 in t.boxes and _iou(box, t.boxes[4]) > 0.7 and 3 in t.boxes
+                   for t in plan.tracks)
+
+
+def test_the_audit_looks_close_up_where_a_face_went(portraits, example_faces) -> None:
+    looks = _blind_looks()
+    face = np.array(example_faces[:1], np.float32)
+    went = Detections(face, np.array([0.9], np.float32), ["centerface"])
+    found = looks.audit(7, np.ascontiguousarray(portraits), Detections(), near=went)
+    assert len(found) == 1 and found.sources == ["audit"] and _iou(
+        found.boxes[0].tolist(), face[0].tolist()) > 0.4
+    assert looks.audit_frames == 0 and looks.counts["audit crops"] == 1
+    # where the plan already holds the face, the audit finds nothing new
+    assert not len(looks.audit(7, np.ascontiguousarray(portraits), went, near=went))

@@ -51,11 +51,12 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     for job in bar(jobs, args.quiet):
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
-                detector = load_video_models(
-                    options.detect.min_face, backend=options.detect.backend).detector
+                video = load_video_models(options.detect.min_face,
+                                          backend=options.detect.backend)
                 plans.files[job.key] = detect_video(
-                    job.src, detector, parallel=args.threads, limits=options.limits,
+                    job.src, video.detector, parallel=args.threads, limits=options.limits,
                     min_score=options.detect.min_score,
+                    auditor=video.auditor if detect.audit else None,
                 )
             else:
                 plans.files[job.key] = plan_image(read_input(job.src), options, models)

@@ -55,14 +55,21 @@ class ScheduleOptions:
     # on their side from the start (a clip stored sideways) get found and then followed.
     sideways_every: int = 8
     sideways_seed: float = 0.3  # a turned view's find that may start a track
+    # The leak audit (with an auditor): its whole-frame view on one frame in this many (the
+    # middle of a segment), and close up where a sure face's track starts or ends.
+    audit_every: int = 32
 
 
 class Looks:
     """The detectors one video's schedule runs, and a count of what each look cost."""
 
-    def __init__(self, detector: Detector, options: ScheduleOptions) -> None:
+    def __init__(self, detector: Detector, options: ScheduleOptions,
+                 auditor: Detector | None = None) -> None:
         self.detector = detector
         self.options = options
+        self.auditor = auditor
+        self.audit_frames = 0  # frames the auditor looked at whole
+        self.found: list[list[float]] = []  # [frame, x1, y1, x2, y2] of each audit find
         self.sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
         self.follower = _follower(detector)
         self.counts: Counter[str] = Counter()
@@ -115,6 +122,15 @@ class Looks:
         return Detections.concat(found)
 
     def _follow_one(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        dets = self._close_up(self.follower, frame, box, "follow crops")
+        if not len(dets):  # lost upright: maybe it tilted onto its side
+            dets = self._close_up(self.follower, frame, box, "turned follow crops", turned=True)
+        return dets
+
+    def _close_up(self, detector: Detector, frame: np.ndarray, box: np.ndarray, what: str,
+                  turned: bool = False) -> Detections:
+        """`detector` on a crop around `box`, scaled so the face is FOLLOW_HEIGHT tall
+        (upright, or turned 90 degrees both ways)."""
         height, width = frame.shape[:2]
         bw, bh = box[2] - box[0], box[3] - box[1]
         x1, y1 = max(0, int(box[0] - bw * FOLLOW_REACH)), max(0, int(box[1] - bh * FOLLOW_REACH))
@@ -124,14 +140,33 @@ class Looks:
             return Detections()
         crop = frame[y1:y2, x1:x2]
         scale = min(2.0, FOLLOW_HEIGHT / max(bh, bw, 1.0))
-        upright = Resized(self.follower, scale)
-        with self.cost("follow crops", (x2 - x1) * (y2 - y1) * scale * scale):
-            dets = run_detector(upright, crop)
-        if not len(dets):  # lost upright: maybe it tilted onto its side
-            turned = Ensemble([Rotated(upright, 1), Rotated(upright, 3)])
-            with self.cost("turned follow crops", 2 * (x2 - x1) * (y2 - y1) * scale * scale):
-                dets = run_detector(turned, crop)
+        view: Detector = Resized(detector, scale)
+        if turned:
+            view = Ensemble([Rotated(view, 1), Rotated(view, 3)])
+        with self.cost(what, (1 + turned) * (x2 - x1) * (y2 - y1) * scale * scale):
+            dets = run_detector(view, crop)
         return _offset(dets, x1, y1)
+
+
+    def audit(self, index: int, frame: np.ndarray, dets: Detections,
+              near: Detections | None = None) -> Detections:
+        """The auditor's look at a frame (whole, or close up around each box of `near`):
+        what it finds that `dets` does not hold already, counted as found."""
+        if self.auditor is None:
+            return Detections()
+        if near is None:
+            with self.cost("audit views", frame.shape[0] * frame.shape[1]):
+                seen = run_detector(self.auditor, frame)
+            with self._lock:
+                self.audit_frames += 1
+        else:
+            seen = Detections.concat([self._close_up(self.auditor, frame, box, "audit crops")
+                                      for box in near.boxes])
+        new = seen.select(np.flatnonzero(~_overlaps(seen, dets, LOST_IOU)))
+        new = Detections(new.boxes, new.scores, ["audit"] * len(new))
+        with self._lock:
+            self.found += [[index, *(round(float(v), 1) for v in box)] for box in new.boxes]
+        return new
 
 
 def _follower(detector: Detector) -> Detector:
@@ -309,24 +344,60 @@ def _overlaps(dets: Detections, other: Detections, iou: float) -> np.ndarray:
 
 
 def segment(looks: Looks, frames: list[np.ndarray], first: Detections,
-            last: Detections | None) -> list[Detections]:
-    """Boxes for frames[0] (a keyframe, found `first`) up to the frame before the next
-    keyframe (frames[-1], found `last`; None: frames run to the video's end)."""
+            last: Detections | None, start: int = 0) -> list[Detections]:
+    """Boxes for frames[0] (frame `start` of the video, a keyframe, found `first`) up to
+    the frame before the next keyframe (frames[-1], found `last`; None: frames run to the
+    video's end), audited when the looks have an auditor."""
     inner = frames[1:-1] if last is not None else frames[1:]
     out = [first]
     seen = first_seen(frames[0], first)
     for frame in inner:
         dets, seen = step(looks, frame, seen)
         out.append(dets)
-    if last is not None:  # backwards from the next keyframe: its sure faces, where lost
-        known = last.select(np.flatnonzero(last.scores >= FOLLOW_SCORE))
-        for offset in range(len(inner), 0, -1):
-            here = out[offset]
-            found = looks.follow(frames[offset], known, here)
-            out[offset] = fuse(Detections.concat([here, found]), SAME_FACE_IOU)
-            still = here.select(np.flatnonzero(_overlaps(here, known, LOST_IOU)))
-            known = Detections.concat([still, found])
-            known = known.select(np.flatnonzero(known.scores >= FOLLOW_SCORE))
-            if not len(known):
-                break
+    if last is not None:
+        _follow_back(looks, frames, out, last)
+    if looks.auditor is not None:
+        _audit(looks, frames[:len(out)], out, start)
     return out
+
+
+def _follow_back(looks: Looks, frames: list[np.ndarray], out: list[Detections],
+                 last: Detections) -> None:
+    """Backwards from the next keyframe (found `last`): its sure faces, where lost."""
+    known = last.select(np.flatnonzero(last.scores >= FOLLOW_SCORE))
+    for offset in range(len(out) - 1, 0, -1):
+        here = out[offset]
+        found = looks.follow(frames[offset], known, here)
+        out[offset] = fuse(Detections.concat([here, found]), SAME_FACE_IOU)
+        still = here.select(np.flatnonzero(_overlaps(here, known, LOST_IOU)))
+        known = Detections.concat([still, found])
+        known = known.select(np.flatnonzero(known.scores >= FOLLOW_SCORE))
+        if not len(known):
+            break
+
+
+def _audit(looks: Looks, frames: list[np.ndarray], out: list[Detections], start: int) -> None:
+    """The leak audit of a segment: the auditor's whole view of its middle frame (one frame
+    in `audit_every`), and a close look where a sure face appears (on the frame before) or
+    goes (on the frame it went from); what it finds joins that frame's boxes."""
+    keyframes = max(1, looks.options.every)
+    every = max(1, looks.options.audit_every // keyframes)  # in segments
+    if looks.options.audit_every and (start // keyframes) % every == 0:
+        middle = len(out) // 2
+        out[middle] = _joined(out[middle], looks.audit(start + middle, frames[middle],
+                                                       out[middle]))
+    for k in range(1, len(out)):
+        before, now = out[k - 1], out[k]
+        sure_before = before.select(np.flatnonzero(before.scores >= FOLLOW_SCORE))
+        sure_now = now.select(np.flatnonzero(now.scores >= FOLLOW_SCORE))
+        starts = sure_now.select(np.flatnonzero(~_overlaps(sure_now, before, LOST_IOU)))
+        ends = sure_before.select(np.flatnonzero(~_overlaps(sure_before, now, LOST_IOU)))
+        if len(starts):
+            out[k - 1] = _joined(out[k - 1], looks.audit(start + k - 1, frames[k - 1],
+                                                         out[k - 1], starts))
+        if len(ends):
+            out[k] = _joined(out[k], looks.audit(start + k, frames[k], out[k], ends))
+
+
+def _joined(dets: Detections, found: Detections) -> Detections:
+    return Detections.concat([dets, found]) if len(found) else dets

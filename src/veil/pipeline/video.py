@@ -40,17 +40,24 @@ def detect_video(
     limits: Limits | None = None,
     min_score: float = 0.0,
     schedule: ScheduleOptions | None = None,
+    auditor: Detector | None = None,
+    report: FileReport | None = None,
 ) -> VideoPlan:
     """Detect faces in every frame of `src` (on the schedule: full views where needed,
     followed faces close up; see pipeline/schedule.py) and link them into a video plan.
+    With an `auditor` (another model family), the leak audit looks too, and what it finds
+    joins the plan; `report` gets what it looked at and found.
 
     Frames are decoded in this thread while `parallel` threads (0: one per core) work on
     earlier segments: onnxruntime and FFmpeg release the GIL, and on a CPU one
     single-threaded inference per core gets more frames through than one inference spread
     over all cores (build the detector with threads=1 for that).
     """
-    looks = Looks(detector, schedule or ScheduleOptions())
+    looks = Looks(detector, schedule or ScheduleOptions(), auditor)
     per_frame, (width, height) = scheduled_detections(src, looks, parallel, limits, progress)
+    if report is not None and auditor is not None:
+        report.audit = {"ran": True, "frames_looked_at": looks.audit_frames,
+                        "found": looks.found, "still_visible": 0}
     return plan_tracks(per_frame, width, height, detector.name, track, min_score)
 
 
@@ -85,11 +92,13 @@ def scheduled_detections(
                     start, first = index, pool.submit(looks.full, index, frame)
                 elif len(frames) == every + 1:
                     last = pool.submit(looks.full, index, frame)
-                    pending.append((start, pool.submit(_segment, looks, frames, first, last)))
+                    pending.append((start, pool.submit(_segment, looks, frames, first, last,
+                                                       start)))
                     frames, start, first = [frame], index, last
                     collect(workers + 1)
             if first is not None:
-                pending.append((start, pool.submit(_segment, looks, frames, first, None)))
+                pending.append((start, pool.submit(_segment, looks, frames, first, None,
+                                                   start)))
             collect(0)
         finally:
             for _, future in pending:
@@ -100,9 +109,10 @@ def scheduled_detections(
 
 
 def _segment(looks: Looks, frames: list[np.ndarray], first: Future[Detections],
-             last: Future[Detections] | None) -> list[Detections]:
+             last: Future[Detections] | None, start: int) -> list[Detections]:
     """A segment's frames once its keyframes' full views are done (submitted before it)."""
-    return segment(looks, frames, first.result(), None if last is None else last.result())
+    return segment(looks, frames, first.result(), None if last is None else last.result(),
+                   start)
 
 
 def count_tracks(report: FileReport, plan: VideoPlan) -> None:
@@ -169,8 +179,10 @@ def anonymize_video(
                                                  backend=options.detect.backend)
             report.backend = models.backend
             report_detect = None if progress is None else _stage(progress, "detect", info.frames)
+            auditor = models.auditor if options.detect.audit else None
             plan = detect_video(src, models.detector, None, report_detect, threads,
-                                options.limits, options.detect.min_score)
+                                options.limits, options.detect.min_score, auditor=auditor,
+                                report=report)
         elif (plan.width, plan.height) != (info.width, info.height):
             raise VeilError(
                 f"plan is for a {plan.width}x{plan.height} video but this one is "
@@ -209,14 +221,13 @@ def _render(
     many frames had a mask."""
     rng = np.random.default_rng()
     per_frame = plan.regions_by_frame()
-    masked = 0
+    masked: set[int] = set()  # frames render on several threads at once
 
     def render(index: int, frame: np.ndarray) -> np.ndarray:
-        nonlocal masked
         if index >= plan.frames:
             raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
         if per_frame[index]:
-            masked += 1
+            masked.add(index)
             draw_masks(frame, per_frame[index], options.mask, rng)
         return frame
 
@@ -231,7 +242,7 @@ def _render(
         expected_frames=plan.frames,
         info=info,
     )
-    return stats, masked
+    return stats, len(masked)
 
 
 def _describe(
