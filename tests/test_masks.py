@@ -109,7 +109,7 @@ def test_an_ellipse_covers_every_pixel_whose_centre_it_holds() -> None:
         ax, ay = w / 2 + w * margin, h / 2 + h * margin
         exact = ellipse_pixels(box[3] - box[1], box[2] - box[0], cx, cy, ax, ay)
         assert not (exact & ~mask).any()
-        assert (mask & ~exact).sum() <= 2 * (ax + ay) * (1.5 + 0.004 * max(ax, ay)) * 2
+        assert (mask & ~exact).sum() <= 4 * (ax + ay) * (1.0 + 0.0015 * max(ax, ay))
 
 
 def test_every_style_covers_the_same_pixels_in_rgb_and_rgba() -> None:
