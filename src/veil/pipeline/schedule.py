@@ -33,7 +33,12 @@ from ..detect.ensemble import Ensemble, fuse
 from ..detect.multiscale import Resized, Rotated, SizeBandThresholds
 from .models import run_detector
 
-SMALL = 4  # the compared copy is this many times smaller than the frame on each side
+# The compared copy is this many times smaller than the frame on each side, or more where
+# the detector's view is smaller still (a 4K frame seen for 30 px faces): the copy is kept
+# at SMALL_OF_VIEW of the view, so tiles, blocks and their reach hold as much of what the
+# detector sees at any frame size (1080p for 15 px faces: a 1280x720 view, a 480x270 copy).
+SMALL = 4
+SMALL_OF_VIEW = 0.375
 TILE = 16  # compared in tiles of this many small pixels (64 frame pixels)
 BLOCK = 4  # changed tiles are looked at again in blocks of this many tiles a side
 # Grey levels (on the small copy, after a 3x3 blur) that count as a change: H.264 noise on
@@ -72,6 +77,7 @@ class Looks:
         self.found: list[list[float]] = []  # [frame, x1, y1, x2, y2] of each audit find
         self.sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
         self.follower = _follower(detector)
+        self.shrink = shrink(detector)
         self.counts: Counter[str] = Counter()
         self.seconds: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
@@ -183,10 +189,21 @@ def _offset(dets: Detections, x: int, y: int) -> Detections:
     return Detections(dets.boxes + np.array([x, y, x, y], np.float32), dets.scores, dets.sources)
 
 
-def small_copy(frame: np.ndarray) -> np.ndarray:
-    """The frame SMALL times smaller on each side, in grey: what changes are measured on."""
+def shrink(detector: Detector) -> int:
+    """How many times smaller than the frame the compared copy is, on each side, for a
+    detector that sees the frame at its own scale."""
+    scale = 1.0
+    while hasattr(detector, "inner"):
+        scale *= getattr(detector, "scale", 1.0) or 1.0
+        detector = detector.inner
+    return max(SMALL, round(1 / (scale * SMALL_OF_VIEW)))
+
+
+def small_copy(frame: np.ndarray, factor: int = SMALL) -> np.ndarray:
+    """The frame `factor` times smaller on each side, in grey: what changes are measured
+    on."""
     height, width = frame.shape[:2]
-    size = (max(1, width // SMALL), max(1, height // SMALL))
+    size = (max(1, width // factor), max(1, height // factor))
     small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
@@ -241,8 +258,8 @@ def changed_tiles(seen: np.ndarray, motion: np.ndarray, now: np.ndarray) -> np.n
     return np.asarray(padded.reshape(rows, TILE, cols, TILE).max(axis=(1, 3)) > CHANGE_LEVEL)
 
 
-def tile_regions(tiles: np.ndarray, frame_shape: tuple[int, ...]) -> list[tuple[int, int, int,
-                                                                                  int]]:
+def tile_regions(tiles: np.ndarray, frame_shape: tuple[int, ...],
+                 factor: int = SMALL) -> list[tuple[int, int, int, int]]:
     """Rectangles (frame pixels) to look at again: the frame in blocks of BLOCK x BLOCK
     tiles, each run of blocks in a row that holds a changed tile as one rectangle, reaching
     half a tile past it (a face straddling its edge is seen with its surroundings). Few,
@@ -251,8 +268,8 @@ def tile_regions(tiles: np.ndarray, frame_shape: tuple[int, ...]) -> list[tuple[
     padded = np.zeros((rows * BLOCK, cols * BLOCK), bool)
     padded[:tiles.shape[0], :tiles.shape[1]] = tiles
     blocks = np.asarray(padded.reshape(rows, BLOCK, cols, BLOCK).any(axis=(1, 3)))
-    step = BLOCK * TILE * SMALL
-    reach = TILE * SMALL // 2
+    step = BLOCK * TILE * factor
+    reach = TILE * factor // 2
     height, width = frame_shape[:2]
     boxes = []
     for row in range(rows):
@@ -277,20 +294,21 @@ class Seen:
 STILL = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
 
 
-def first_seen(frame: np.ndarray, dets: Detections) -> Seen:
-    return Seen(small_copy(frame), STILL, dets)
+def first_seen(looks: Looks, frame: np.ndarray, dets: Detections) -> Seen:
+    return Seen(small_copy(frame, looks.shrink), STILL, dets)
 
 
 def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]:
     """One frame between keyframes: its boxes, and what has now been looked at."""
     with looks.cost("comparisons"):
-        small = small_copy(frame)
+        small = small_copy(frame, looks.shrink)
         motion = camera_motion(np.nan_to_num(seen.small), small)
         if motion is not None:
             tiles = changed_tiles(seen.small, motion, small)
-            regions = tile_regions(tiles, frame.shape)
+            regions = tile_regions(tiles, frame.shape, looks.shrink)
     area = 0 if motion is None else sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
-    carried = seen.dets if motion is None else _moved(seen.dets, _compose(motion, seen.motion))
+    carried = seen.dets if motion is None else _moved(
+        seen.dets, _compose(motion, seen.motion, looks.shrink))
     if motion is None or area > FULL_SHARE * frame.shape[0] * frame.shape[1]:
         full = looks.full(-1, frame)
         dets = fuse(Detections.concat([full, looks.follow(frame, carried, full)]),
@@ -309,12 +327,12 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]
     return dets, Seen(np.where(np.isnan(back), seen.small, back), motion, dets)
 
 
-def _compose(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+def _compose(now: np.ndarray, before: np.ndarray, factor: int) -> np.ndarray:
     """The motion from the frame `before` was measured at to the frame `now` was, in frame
     pixels (both are from the keyframe, in small pixels)."""
     undo = np.vstack([cv2.invertAffineTransform(before), [0, 0, 1]])
     step = np.vstack([now, [0, 0, 1]]) @ undo
-    step[:2, 2] *= SMALL
+    step[:2, 2] *= factor
     return step[:2]
 
 
@@ -350,7 +368,7 @@ def segment(looks: Looks, frames: list[np.ndarray], first: Detections,
     video's end), audited when the looks have an auditor."""
     inner = frames[1:-1] if last is not None else frames[1:]
     out = [first]
-    seen = first_seen(frames[0], first)
+    seen = first_seen(looks, frames[0], first)
     for frame in inner:
         dets, seen = step(looks, frame, seen)
         out.append(dets)
