@@ -39,7 +39,7 @@ from .models import run_detector
 # detector sees at any frame size (1080p for 15 px faces: a 1280x720 view, a 480x270 copy).
 SMALL = 4
 SMALL_OF_VIEW = 0.375
-TILE = 16  # compared in tiles of this many small pixels (64 frame pixels)
+TILE = 16  # compared in tiles of this many small pixels (64 frame pixels at 1080p)
 BLOCK = 4  # changed tiles are looked at again in blocks of this many tiles a side
 # Grey levels (on the small copy, after a 3x3 blur) that count as a change: H.264 noise on
 # a still scene stays under 6; a face appearing, even 15 px tall, moves its pixels by tens.
@@ -152,7 +152,6 @@ class Looks:
         with self.cost(what, (1 + turned) * (x2 - x1) * (y2 - y1) * scale * scale):
             dets = run_detector(view, crop)
         return _offset(dets, x1, y1)
-
 
     def audit(self, index: int, frame: np.ndarray, dets: Detections,
               near: Detections | None = None) -> Detections:
