@@ -147,6 +147,9 @@ def print_table(tallies: dict[str, Tally], n: int) -> None:
         print(f"| {row} | {total[row]} | {cells} |")
     cells = " | ".join(f"{100 * tallies[k].nonface_share:.2f}%" for k in names)
     print(f"| non-face masked | | {cells} |")
+    for label in tallies[names[0]].background_rows():
+        cells = " | ".join(tallies[k].background_rows()[label] for k in names)
+        print(f"| {label} | | {cells} |")
     cells = " | ".join(f"{np.median(tallies[k].seconds):.3f}" for k in names)
     print(f"| s/photo (median) | | {cells} |")
     if base is not None and base.seconds:

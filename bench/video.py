@@ -121,6 +121,8 @@ class FaceFrames:
         self.prot: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self.per_face: dict[str, list[tuple[bool, float]]] = defaultdict(list)
         self.nonface = [0, 0]
+        self.per_frame: list[float] = []  # each frame's non-face share
+        self.half_masked = 0  # frames more than half masked
 
     def add(self, masked: np.ndarray, faces: list, ignore: np.ndarray | None = None) -> None:
         """One frame: `masked` pixels, its (face id, [x, y, w, h]) faces, pixels to leave out
@@ -136,6 +138,8 @@ class FaceFrames:
         keep = ~face_px if ignore is None else ~face_px & ~ignore
         self.nonface[0] += int((masked & keep).sum())
         self.nonface[1] += int(keep.sum())
+        self.per_frame.append(float((masked & keep).sum() / max(1, keep.sum())))
+        self.half_masked += bool(masked.mean() > 0.5)
 
     def result(self) -> dict:
         unmasked_24 = flicker = 0
@@ -152,6 +156,9 @@ class FaceFrames:
             "unmasked_24": unmasked_24,
             "flicker": flicker,
             "nonface": self.nonface[0] / max(1, self.nonface[1]),
+            "nonface_median": float(np.median(self.per_frame or [np.nan])),
+            "nonface_p90": float(np.percentile(self.per_frame or [np.nan], 90)),
+            "half_masked": self.half_masked,
         }
 
 
@@ -322,11 +329,13 @@ def main() -> None:
             + " | ".join("" if r is None else str(r[key]) for _, r in rows.values())
             + " |"
         )
-    print(
-        "| non-face masked | "
-        + " | ".join("" if r is None else f"{100 * r['nonface']:.2f}%" for _, r in rows.values())
-        + " |"
-    )
+    for key, label in (("nonface", "non-face masked"),
+                       ("nonface_median", "non-face masked per frame, median"),
+                       ("nonface_p90", "non-face masked per frame, 90th percentile")):
+        print(f"| {label} | " + " | ".join(
+            "" if r is None else f"{100 * r[key]:.2f}%" for _, r in rows.values()) + " |")
+    print("| frames more than half masked | " + " | ".join(
+        "" if r is None else str(r["half_masked"]) for _, r in rows.values()) + " |")
     print("| frames per second | " + " | ".join(f"{n / s:.1f}" for s, _ in rows.values()) + " |")
     print(
         "| time vs plain re-encode | "

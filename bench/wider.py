@@ -63,6 +63,10 @@ class Tally:
     nonface_masked: int = 0
     nonface_total: int = 0
     seconds: list[float] = field(default_factory=list)
+    per_image: list[float] = field(default_factory=list)  # each image's non-face share
+    # images more than half masked, and of them those whose faces cover under a third
+    half_masked: int = 0
+    half_masked_few_faces: int = 0
 
     def add(self, record: dict, masked: np.ndarray, ignore: np.ndarray | None = None) -> None:
         """Score one image's mask; `ignore` marks pixels left out of the non-face share."""
@@ -80,6 +84,21 @@ class Tally:
         nonface = ~face_px if ignore is None else ~face_px & ~ignore
         self.nonface_masked += int((masked & nonface).sum())
         self.nonface_total += int(nonface.sum())
+        self.per_image.append(float((masked & nonface).sum() / max(1, nonface.sum())))
+        if masked.mean() > 0.5:
+            self.half_masked += 1
+            self.half_masked_few_faces += bool(face_px.mean() <= 1 / 3)
+
+    def background_rows(self) -> dict[str, str]:
+        """The masked background per image (median, 90th percentile) and the images more
+        than half masked, as table cells."""
+        shares = np.asarray(self.per_image or [np.nan])
+        return {
+            "non-face masked per image, median": f"{100 * np.median(shares):.2f}%",
+            "non-face masked per image, 90th percentile": f"{100 * np.percentile(shares, 90):.2f}%",
+            "images more than half masked (faces under a third of it)":
+                f"{self.half_masked} ({self.half_masked_few_faces})",
+        }
 
     def share(self, key: str) -> float:
         return self.protected[key] / self.total[key] if self.total[key] else float("nan")
