@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.masks import coverage, draw_masks, ellipse_pixels, mask_box, shape_mask
+from veil.masks import coverage, draw_masks
 from veil.options import MaskOptions
 from veil.plan import Region
 
@@ -92,24 +92,6 @@ def test_a_plan_region_carries_its_shape_and_margin() -> None:
         with pytest.raises(VeilError, match="region's"):
             ImagePlan.from_json({"media": "image", "width": 300, "height": 200,
                                  "regions": [{"box": [1, 2, 30, 40], **bad}]})
-
-
-def test_an_ellipse_covers_every_pixel_whose_centre_it_holds() -> None:
-    """Large ellipses are filled by OpenCV (a polygon, grown): never a pixel fewer than
-    the exact ellipse, and only a thin rim more."""
-    rng = np.random.default_rng(1)
-    for _ in range(200):
-        x1, y1 = rng.uniform(0, 400, 2)
-        w, h = rng.uniform(2, 900, 2)
-        region = Region(x1, y1, x1 + w, y1 + h, source="centerface")
-        margin = float(rng.choice([0.0, 0.25]))
-        box = mask_box(region, margin, 1400, 1400)
-        mask = shape_mask(region, box, margin, "ellipse")
-        cx, cy = (x1 + x1 + w) / 2 - box[0], (y1 + y1 + h) / 2 - box[1]
-        ax, ay = w / 2 + w * margin, h / 2 + h * margin
-        exact = ellipse_pixels(box[3] - box[1], box[2] - box[0], cx, cy, ax, ay)
-        assert not (exact & ~mask).any()
-        assert (mask & ~exact).sum() <= 4 * (ax + ay) * (1.0 + 0.0015 * max(ax, ay))
 
 
 def test_every_style_covers_the_same_pixels_in_rgb_and_rgba() -> None:

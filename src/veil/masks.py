@@ -19,7 +19,6 @@ MaskShape = Literal["ellipse", "box"]
 MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
 MOSAIC_MIN_CELL = 4  # pixels; below this a "mosaic" would be the face itself
 MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many frames
-DRAWN_FROM = 8.0  # ellipses with both half-axes this long (px) are filled by OpenCV
 
 
 def geometry(region: Region, margin: float, shape: MaskShape) -> tuple[float, MaskShape]:
@@ -47,8 +46,7 @@ def mask_box(region: Region, margin: float, width: int, height: int) -> tuple[in
 def shape_mask(
     region: Region, box: tuple[int, int, int, int], margin: float, shape: MaskShape
 ) -> np.ndarray:
-    """Boolean mask over `box` (the clipped mask rectangle) for one region: every pixel
-    whose centre lies in the ellipse (or a few more at its rim, never fewer)."""
+    """Boolean mask over `box` (the clipped mask rectangle) for one region."""
     x1, y1, x2, y2 = box
     h, w = y2 - y1, x2 - x1
     if shape == "box":
@@ -60,22 +58,6 @@ def shape_mask(
     cy = (region.y1 + region.y2) / 2 - y1
     ax = region.width / 2 + mx
     ay = region.height / 2 + my
-    if min(ax, ay) < DRAWN_FROM:
-        return ellipse_pixels(h, w, cx, cy, ax, ay)
-    # OpenCV fills a polygon inscribed in the ellipse (points 5 degrees apart on a large
-    # one, 0.1% short of it): grown by more than that shortfall, it holds every pixel centre
-    # of the ellipse (with none missed in tests down to 0.0015 of the half-axis; this adds
-    # about 1% to the mask's area), in C rather than a float per pixel.
-    grow = 0.25 + 0.0015 * max(ax, ay)
-    mask = np.zeros((h, w), np.uint8)
-    cv2.ellipse(mask, (round((cx - 0.5) * 16), round((cy - 0.5) * 16)),
-                (int(np.ceil((ax + grow) * 16)), int(np.ceil((ay + grow) * 16))),
-                0, 0, 360, 1, -1, cv2.LINE_8, 4)
-    return mask.view(bool)
-
-
-def ellipse_pixels(h: int, w: int, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
-    """The pixels of an h x w grid whose centres lie in an axis-aligned ellipse."""
     yy, xx = np.ogrid[0:h, 0:w]
     return np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
 
