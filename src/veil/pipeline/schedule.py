@@ -178,10 +178,17 @@ def _follower(detector: Detector) -> Detector:
     """The view's own model and size-band thresholds, without its resize (each follow crop
     has its own scale)."""
     bands = detector.thresholds if isinstance(detector, SizeBandThresholds) else None
-    model = detector
-    while hasattr(model, "inner"):
-        model = model.inner
+    model, _ = _model_and_scale(detector)
     return model if bands is None else SizeBandThresholds(model, tuple(bands.tolist()))
+
+
+def _model_and_scale(detector: Detector) -> tuple[Detector, float]:
+    """The model inside a view (its wrappers taken off) and the scale the view sees at."""
+    scale = 1.0
+    while hasattr(detector, "inner"):
+        scale *= getattr(detector, "scale", 1.0) or 1.0
+        detector = detector.inner
+    return detector, scale
 
 
 def _offset(dets: Detections, x: int, y: int) -> Detections:
@@ -191,10 +198,7 @@ def _offset(dets: Detections, x: int, y: int) -> Detections:
 def shrink(detector: Detector) -> int:
     """How many times smaller than the frame the compared copy is, on each side, for a
     detector that sees the frame at its own scale."""
-    scale = 1.0
-    while hasattr(detector, "inner"):
-        scale *= getattr(detector, "scale", 1.0) or 1.0
-        detector = detector.inner
+    _, scale = _model_and_scale(detector)
     return max(SMALL, round(1 / (scale * SMALL_OF_VIEW)))
 
 
