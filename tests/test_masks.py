@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from veil.masks import coverage, draw_masks
+from veil.masks import SURE_MARGIN_SHARE, SURE_SCORE, coverage, draw_masks
 from veil.options import MaskOptions
-from veil.plan import Region
+from veil.plan import Region, VideoPlan, VideoTrack
 
 
 def _noise(h: int = 200, w: int = 300) -> np.ndarray:
@@ -21,10 +22,26 @@ def test_ellipse_with_no_margin_covers_the_inner_sixty_percent() -> None:
 
 
 def test_margin_grows_the_mask_and_clips_at_the_edge() -> None:
-    region = Region(0, 0, 40, 40, source="centerface")
+    region = Region(0, 0, 40, 40, score=0.1, source="centerface")
     small = coverage(200, 300, [region], 0.0, "box").sum()
     large = coverage(200, 300, [region], 0.5, "box").sum()
     assert small == 1600 and large == 60 * 60  # grown by 20 px each side, clipped at 0
+
+
+def test_sure_detections_get_a_tighter_margin_and_audit_finds_the_whole_one() -> None:
+    def side(score: float, source: str = "centerface") -> float:
+        region = Region(100, 100, 140, 140, score=score, source=source)
+        return float(np.sqrt(coverage(300, 300, [region], 0.5, "box").sum()))
+
+    assert side(SURE_SCORE - 0.01) == 80  # weak: 20 px each side
+    assert side(SURE_SCORE) == 40 + 2 * 20 * SURE_MARGIN_SHARE  # sure: 12 px each side
+    assert side(0.9, "audit") == 80  # a leak the audit found: where the plan went wrong
+    assert side(0.9, "person") == 40  # drawn by a person: as drawn
+
+
+def test_video_regions_carry_their_track_score() -> None:
+    plan = VideoPlan(100, 100, 2, [VideoTrack(1, {0: [10, 10, 30, 30]}, score=0.12)])
+    assert plan.regions_by_frame()[0][0].score == pytest.approx(0.12)
 
 
 def test_mosaic_is_coarse_and_noisy() -> None:

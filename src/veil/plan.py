@@ -285,7 +285,8 @@ class VideoPlan:
                 continue
             for index, box in track.boxes.items():
                 if 0 <= index < self.frames:
-                    out[index].append(Region(box[0], box[1], box[2], box[3], source=track.source))
+                    out[index].append(Region(box[0], box[1], box[2], box[3], track.score,
+                                              track.source))
         for first, last, region in self.regions:
             if not region.keep:
                 for index in range(max(first, 0), min(last, self.frames - 1) + 1):
