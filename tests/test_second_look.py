@@ -1,0 +1,76 @@
+"""The second look at weak candidates too big to be cheap (issue 15): real models, real photos.
+
+A weak candidate over a real face stays; one much larger than the face inside it gives way
+to the face's own box; one over a blank wall is dropped; small or sure candidates are never
+looked at again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import veil
+from veil.detect.base import Detections, Detector
+from veil.detect.confirm import BIG_SHARE, second_look
+from veil.masks import SURE_SCORE
+
+
+@pytest.fixture(scope="module")
+def looks() -> Detector:
+    second = veil.load_models("balanced").second_look
+    assert second is not None
+    return second
+
+
+def _weak(*boxes: list[float], score: float = 0.1) -> Detections:
+    return Detections.of(np.array(boxes, np.float32), np.full(len(boxes), score), "centerface")
+
+
+def test_a_weak_candidate_on_a_face_stays(portraits: np.ndarray, example_faces: list,
+                                          looks: Detector) -> None:
+    face = example_faces[0]
+    kept, looked = second_look(portraits, _weak(face), looks, SURE_SCORE)
+    assert looked.looked_at == looked.kept == 1
+    np.testing.assert_allclose(kept.boxes[0], face)
+
+
+def test_a_weak_candidate_much_larger_than_the_face_gives_way_to_it(
+    portraits: np.ndarray, example_faces: list, looks: Detector
+) -> None:
+    x1, y1, x2, y2 = example_faces[0]
+    w, h = x2 - x1, y2 - y1
+    height, width = portraits.shape[:2]
+    loose = [max(0, x1 - 1.5 * w), max(0, y1 - 1.5 * h), min(width, x2 + 1.5 * w),
+             min(height, y2 + 1.5 * h)]
+    found, looked = second_look(portraits, _weak(loose), looks, SURE_SCORE)
+    assert looked.replaced == 1 and len(found) >= 1
+    centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
+    assert ((centres[:, 0] > x1) & (centres[:, 0] < x2)
+            & (centres[:, 1] > y1) & (centres[:, 1] < y2)).any()
+
+
+def test_a_weak_big_candidate_on_a_blank_wall_is_dropped(looks: Detector) -> None:
+    wall = np.full((600, 800, 3), 180, np.uint8)
+    wall[:, ::40] = 90  # some texture: boards
+    found, looked = second_look(wall, _weak([200, 100, 500, 450]), looks, SURE_SCORE)
+    assert len(found) == 0 and looked.dropped == 1
+
+
+def test_small_or_sure_candidates_are_never_looked_at(looks: Detector) -> None:
+    wall = np.full((600, 800, 3), 180, np.uint8)
+    side = int(np.sqrt(BIG_SHARE * 600 * 800)) - 2  # just under "too big to be cheap"
+    small = _weak([10, 10, 10 + side, 10 + side])
+    sure = _weak([200, 100, 500, 450], score=SURE_SCORE)
+    found, looked = second_look(wall, Detections.concat([small, sure]), looks, SURE_SCORE)
+    assert len(found) == 2 and looked.looked_at == 0
+
+
+def test_the_report_says_what_the_second_look_decided(example_jpeg: bytes) -> None:
+    report = veil.anonymize_image(example_jpeg).report
+    assert report.second_look is not None
+    assert set(report.second_look) == {"looked_at", "kept", "replaced", "dropped"}
+    assert report.second_look["looked_at"] == sum(
+        report.second_look[k] for k in ("kept", "replaced", "dropped"))
+    assert veil.anonymize_image(example_jpeg, veil.Options.from_flat(
+        {"profile": "fast"})).report.second_look is None
