@@ -25,8 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 import veil  # noqa: E402
-import veil.detect.confirm as confirm  # noqa: E402
 from veil.detect.base import Detections, iou_matrix  # noqa: E402
+from veil.detect.confirm import second_look  # noqa: E402
 from veil.detect.ensemble import Ensemble, fuse  # noqa: E402
 from veil.masks import SURE_SCORE, coverage  # noqa: E402
 from veil.options import DEFAULT_MARGIN  # noqa: E402
@@ -72,8 +72,7 @@ def overlaps_a_face(rec: dict, dets: Detections) -> np.ndarray:
 def variants(looks: veil.Detector) -> dict[str, Plan]:
     def looked(share: float) -> Plan:
         def plan(rec: dict, pixels: np.ndarray, dets: Detections) -> list[Region]:
-            confirm.BIG_SHARE = share
-            return regions(confirm.second_look(pixels, dets, looks, SURE_SCORE)[0])
+            return regions(second_look(pixels, dets, looks, SURE_SCORE, share)[0])
         return plan
 
     def oracle(big_share: float) -> Plan:
@@ -102,17 +101,13 @@ def compare(path: Path, every: int) -> None:
     assert looks is not None
     plans = variants(looks)
     tallies = {name: Tally() for name in plans}
-    default_share = confirm.BIG_SHARE
-    try:
-        for rec in load_dev(every=every):
-            pixels = np.asarray(Image.open(DEV / "images" / rec["file"]).convert("RGB"))
-            dets = fused(views[rec["file"]])
-            for name, plan in plans.items():
-                masked = coverage(rec["height"], rec["width"], plan(rec, pixels, dets),
-                                  DEFAULT_MARGIN, "ellipse")
-                tallies[name].add(rec, masked)
-    finally:
-        confirm.BIG_SHARE = default_share
+    for rec in load_dev(every=every):
+        pixels = np.asarray(Image.open(DEV / "images" / rec["file"]).convert("RGB"))
+        dets = fused(views[rec["file"]])
+        for name, plan in plans.items():
+            masked = coverage(rec["height"], rec["width"], plan(rec, pixels, dets),
+                              DEFAULT_MARGIN, "ellipse")
+            tallies[name].add(rec, masked)
     names = list(tallies)
     print("| | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")

@@ -39,6 +39,11 @@ class Detections:
             [s for p in parts for s in p.sources],
         )
 
+    def shifted(self, x: float, y: float) -> Detections:
+        """The same boxes moved by (x, y): from a crop's pixels to the image's."""
+        offset = np.array([x, y, x, y], np.float32)
+        return Detections(self.boxes + offset, self.scores, self.sources)
+
     def select(self, keep: np.ndarray) -> Detections:
         keep = np.asarray(keep, dtype=np.int64).reshape(-1)
         return Detections(self.boxes[keep], self.scores[keep], [self.sources[i] for i in keep])

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 
 from .base import Detections, Detector, iou_matrix
+from .multiscale import Resized, around
 
 # A candidate box over 1% of the image is too big to be cheap. On the dev photos 0.5%
 # dropped a hooded child's cheek (a face of 103 px that only a weak box covered); 1% lost
@@ -44,16 +44,18 @@ class Looked:
 
 
 def second_look(
-    image: np.ndarray, dets: Detections, looks: Detector, sure_score: float
+    image: np.ndarray, dets: Detections, looks: Detector, sure_score: float,
+    big_share: float = BIG_SHARE,
 ) -> tuple[Detections, Looked]:
-    """`dets` with each weak (under `sure_score`), big candidate confirmed, replaced by the
-    faces `looks` finds inside it, or dropped (see the module's text)."""
+    """`dets` with each weak (under `sure_score`) candidate over `big_share` of the image
+    confirmed, replaced by the faces `looks` finds inside it, or dropped (see the module's
+    text)."""
     height, width = image.shape[:2]
     looked = Looked()
     if not len(dets):
         return dets, looked
     areas = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])
-    doubtful = (dets.scores < sure_score) & (areas > BIG_SHARE * width * height)
+    doubtful = (dets.scores < sure_score) & (areas > big_share * width * height)
     parts = [dets.select(np.nonzero(~doubtful)[0])]
     for index in np.nonzero(doubtful)[0]:
         parts.append(_look_again(image, dets.select(np.array([index])), looks, looked))
@@ -83,18 +85,9 @@ def _look_again(
 def _on_crop(image: np.ndarray, box: np.ndarray, looks: Detector) -> Detections:
     """What `looks` finds on a crop around `box`, scaled so the box's longer side is
     LOOK_SIZE; boxes come back in the image's pixels."""
-    height, width = image.shape[:2]
-    w, h = box[2] - box[0], box[3] - box[1]
-    x1 = int(max(0, np.floor(box[0] - CONTEXT * w)))
-    y1 = int(max(0, np.floor(box[1] - CONTEXT * h)))
-    x2 = int(min(width, np.ceil(box[2] + CONTEXT * w)))
-    y2 = int(min(height, np.ceil(box[3] + CONTEXT * h)))
-    if x2 - x1 < 2 or y2 - y1 < 2:
+    cropped = around(image, box, CONTEXT, smallest=2)
+    if cropped is None:
         return Detections()
-    scale = min(4.0, LOOK_SIZE / max(w, h))
-    size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))
-    crop = cv2.resize(np.ascontiguousarray(image[y1:y2, x1:x2]), size,
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    found = looks.detect(crop)
-    boxes = found.boxes / scale + np.array([x1, y1, x1, y1], np.float32)
-    return Detections(boxes.astype(np.float32), found.scores, found.sources)
+    crop, x1, y1 = cropped
+    scale = min(4.0, LOOK_SIZE / max(box[2] - box[0], box[3] - box[1]))
+    return Resized(looks, scale).detect(np.ascontiguousarray(crop)).shifted(x1, y1)

@@ -31,6 +31,22 @@ def resized(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+def around(
+    image: np.ndarray, box: np.ndarray, reach: float, smallest: int = 8
+) -> tuple[np.ndarray, int, int] | None:
+    """The part of `image` around `box`, reaching `reach` times the box's size past each side
+    (clipped to the image), with its top-left corner; None when it is under `smallest`
+    pixels on a side."""
+    height, width = image.shape[:2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    x1, y1 = max(0, int(box[0] - bw * reach)), max(0, int(box[1] - bh * reach))
+    x2 = min(width, int(np.ceil(box[2] + bw * reach)))
+    y2 = min(height, int(np.ceil(box[3] + bh * reach)))
+    if x2 - x1 < smallest or y2 - y1 < smallest:
+        return None
+    return image[y1:y2, x1:x2], x1, y1
+
+
 class Mirrored:
     """Runs a detector on the left-right mirror image: turned faces look different to it."""
 

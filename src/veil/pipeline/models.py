@@ -6,7 +6,9 @@ thread count key the cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +31,7 @@ class Models:
     backend: str = ""  # the inference runtime that runs them, as the report names it
 
 
+T = TypeVar("T")
 _cache: dict[tuple[Profile, int, str], Models] = {}
 
 
@@ -79,12 +82,8 @@ def load_video_models(
 def run_detector(detector: Detector, pixels: np.ndarray) -> Detections:
     """Detect faces in RGB(A) pixels; any failure of the model stops the file, never skips
     masking."""
-    try:
-        return detector.detect(np.ascontiguousarray(pixels[..., :3]))
-    except VeilError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - re-raised as the one error type
-        raise VeilError(f"face detection failed: {type(exc).__name__}: {exc}") from exc
+    return _or_stop("face detection", lambda: detector.detect(np.ascontiguousarray(
+        pixels[..., :3])))
 
 
 def confirm_weak(
@@ -92,9 +91,15 @@ def confirm_weak(
 ) -> tuple[Detections, Looked]:
     """The second look at weak candidates too big to be cheap (detect/confirm.py); a failure
     stops the file, as the detector's would."""
+    return _or_stop("second look", lambda: second_look(
+        np.ascontiguousarray(pixels[..., :3]), dets, looks, sure_score))
+
+
+def _or_stop(what: str, call: Callable[[], T]) -> T:
+    """`call()`, with any failure turned into the one error type that stops a file."""
     try:
-        return second_look(np.ascontiguousarray(pixels[..., :3]), dets, looks, sure_score)
+        return call()
     except VeilError:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised as the one error type
-        raise VeilError(f"second look failed: {type(exc).__name__}: {exc}") from exc
+        raise VeilError(f"{what} failed: {type(exc).__name__}: {exc}") from exc

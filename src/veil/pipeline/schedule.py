@@ -30,7 +30,7 @@ import numpy as np
 
 from ..detect.base import Detections, Detector, iou_matrix
 from ..detect.ensemble import Ensemble, fuse
-from ..detect.multiscale import Resized, Rotated, SizeBandThresholds
+from ..detect.multiscale import Resized, Rotated, SizeBandThresholds, around
 from .models import run_detector
 
 # The compared copy is this many times smaller than the frame on each side, or more where
@@ -115,7 +115,7 @@ class Looks:
         for x1, y1, x2, y2 in boxes:
             with self.cost("changed regions", (x2 - x1) * (y2 - y1)):
                 dets = run_detector(self.detector, frame[y1:y2, x1:x2])
-            found.append(_offset(dets, x1, y1))
+            found.append(dets.shifted(x1, y1))
         return Detections.concat(found)
 
     def follow(self, frame: np.ndarray, known: Detections, present: Detections) -> Detections:
@@ -137,21 +137,17 @@ class Looks:
                   turned: bool = False) -> Detections:
         """`detector` on a crop around `box`, scaled so the face is FOLLOW_HEIGHT tall
         (upright, or turned 90 degrees both ways)."""
-        height, width = frame.shape[:2]
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        x1, y1 = max(0, int(box[0] - bw * FOLLOW_REACH)), max(0, int(box[1] - bh * FOLLOW_REACH))
-        x2 = min(width, int(np.ceil(box[2] + bw * FOLLOW_REACH)))
-        y2 = min(height, int(np.ceil(box[3] + bh * FOLLOW_REACH)))
-        if x2 - x1 < 8 or y2 - y1 < 8:
+        cropped = around(frame, box, FOLLOW_REACH)
+        if cropped is None:
             return Detections()
-        crop = frame[y1:y2, x1:x2]
-        scale = min(2.0, FOLLOW_HEIGHT / max(bh, bw, 1.0))
+        crop, x1, y1 = cropped
+        scale = min(2.0, FOLLOW_HEIGHT / max(box[3] - box[1], box[2] - box[0], 1.0))
         view: Detector = Resized(detector, scale)
         if turned:
             view = Ensemble([Rotated(view, 1), Rotated(view, 3)])
-        with self.cost(what, (1 + turned) * (x2 - x1) * (y2 - y1) * scale * scale):
+        with self.cost(what, (1 + turned) * crop.shape[0] * crop.shape[1] * scale * scale):
             dets = run_detector(view, crop)
-        return _offset(dets, x1, y1)
+        return dets.shifted(x1, y1)
 
     def audit(self, index: int, frame: np.ndarray, dets: Detections,
               near: Detections | None = None) -> Detections:
@@ -189,10 +185,6 @@ def _model_and_scale(detector: Detector) -> tuple[Detector, float]:
         scale *= getattr(detector, "scale", 1.0) or 1.0
         detector = detector.inner
     return detector, scale
-
-
-def _offset(dets: Detections, x: int, y: int) -> Detections:
-    return Detections(dets.boxes + np.array([x, y, x, y], np.float32), dets.scores, dets.sources)
 
 
 def shrink(detector: Detector) -> int:
