@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from veil.masks import SURE_MARGIN_SHARE, SURE_SCORE, coverage, draw_masks
 from veil.options import MaskOptions
@@ -39,9 +38,10 @@ def test_sure_detections_get_a_tighter_margin_and_audit_finds_the_whole_one() ->
     assert side(0.9, "person") == 40  # drawn by a person: as drawn
 
 
-def test_video_regions_carry_their_track_score() -> None:
-    plan = VideoPlan(100, 100, 2, [VideoTrack(1, {0: [10, 10, 30, 30]}, score=0.12)])
-    assert plan.regions_by_frame()[0][0].score == pytest.approx(0.12)
+def test_video_regions_get_the_whole_margin_however_sure_their_track() -> None:
+    plan = VideoPlan(300, 300, 1, [VideoTrack(1, {0: [100, 100, 140, 140]}, score=0.99)])
+    covered = coverage(300, 300, plan.regions_by_frame()[0], 0.5, "box")
+    assert covered.sum() == 80 * 80  # 20 px each side, not the sure 12
 
 
 def test_mosaic_is_coarse_and_noisy() -> None:

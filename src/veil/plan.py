@@ -285,7 +285,10 @@ class VideoPlan:
                 continue
             for index, box in track.boxes.items():
                 if 0 <= index < self.frames:
-                    out[index].append(Region(box[0], box[1], box[2], box[3], track.score,
+                    # No score of its own: a track's box in a frame was seen, or carried
+                    # (interpolated, led, trailed, smoothed), so it gets the whole margin.
+                    # (The sure margin cost the sideways bench clip 17 face-frames.)
+                    out[index].append(Region(box[0], box[1], box[2], box[3], 0.0,
                                               track.source))
         for first, last, region in self.regions:
             if not region.keep:
