@@ -60,6 +60,8 @@ class RunReport:
     files: list[FileReport] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"input", "reason"}
     output: str | None = None  # where the outputs went (a folder or a file)
+    # A run on Ray (--ray): the cluster (address, nodes, CPUs), actors, and each retry.
+    ray: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
 
     def summary(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class RunReport:
             "summary": self.summary(),
             "files": [f.to_json() for f in self.files],
             "skipped": self.skipped,
+            **({"ray": self.ray} if self.ray is not None else {}),
         }
 
     def write(self, path: Path) -> None:

@@ -85,7 +85,11 @@ def anonymize_parser() -> CommandParser:
     run.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     run.add_argument("--jobs", type=int, default=0,
                      help="photos processed at once in a folder, one process each "
-                     "(default 0: one per core, at most 8)")
+                     "(default 0: one per core, at most 8; with --ray: one per CPU of the "
+                     "cluster)")
+    run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run the files on a Ray cluster (needs veil[ray]): at ADDRESS, or "
+                     "RAY_ADDRESS, or a Ray runtime started here; put it after the inputs")
     _add_walk_flags(run)
     run.add_argument("--example", action="store_true",
                      help="anonymize the bundled example photo (into -o, default veil-example/)")
@@ -126,6 +130,9 @@ def inspect_parser() -> CommandParser:
 def parse(parser: CommandParser, argv: Sequence[str]) -> argparse.Namespace:
     """Parse `argv`; the options table's values become an Options object (`args.options`)."""
     args = parser.parse_args(argv)
+    if getattr(args, "ray", None) and Path(args.ray).exists():
+        parser.error(f"--ray {args.ray}: that is a file or folder, not a cluster address; put "
+                     "--ray after the inputs, or write --ray=ADDRESS")
     if not args.inputs and not getattr(args, "example", False):
         parser.error("give at least one photo, video or folder (or --example)")
     values = {s.name: getattr(args, s.name) for s in specs() if hasattr(args, s.name)}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models
-from .jobs import Plan, anonymize_one, outcome
+from ..jobs import Plan, anonymize_one, outcome
 
 Result = tuple[FileReport, Plan | None]
 # Default workers at most: each holds its models and one photo (up to --max-megapixels) in

@@ -29,7 +29,7 @@ from .. import (
     plan_image,
     read_input,
 )
-from .jobs import Plan, anonymize_one, outcome
+from ..jobs import Plan, anonymize_one, outcome
 from .pool import photo_pool
 from .terminal import bar, counter, say, shown
 
@@ -97,6 +97,26 @@ def frame_progress(
     return update
 
 
+def _run_on_ray(args: argparse.Namespace, batch: Batch, given: PlanSet | None,
+                report: RunReport) -> dict[int, tuple[FileReport, Plan | None]]:
+    """Every job's outcome by its index, photos and videos alike on Ray actors."""
+    from ..scale import RayPool, ray_runtime
+
+    results: dict[int, tuple[FileReport, Plan | None]] = {}
+    photos = any(job.kind == "image" for job in batch.jobs)
+    with ray_runtime(args.ray or None) as cluster:
+        pool = RayPool(args.options, threads=args.threads or 1,
+                       need_models=photos and not given, workers=args.jobs)
+        progress = counter(len(batch.jobs), args.quiet)
+        for index, done in pool.run(batch.jobs, list(range(len(batch.jobs))), given):
+            results[index] = done
+            _said(batch.jobs[index], done[0])
+            progress.update(1)
+        progress.close()
+        report.ray = {**cluster, "retried": pool.public_retries()}
+    return results
+
+
 def _run_jobs(args: argparse.Namespace, batch: Batch,
               given: PlanSet | None) -> dict[int, tuple[FileReport, Plan | None]]:
     """Every job's outcome by its index: photos on the pool, then videos one by one."""
@@ -133,7 +153,10 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
         flat.update(profile=None, audit=False)
     report = RunReport(options=flat, output=batch.destination)
     report.skipped = [{"input": str(p), "reason": r} for p, r in batch.skipped]
-    results = _run_jobs(args, batch, given)
+    if args.ray is not None:
+        results = _run_on_ray(args, batch, given, report)
+    else:
+        results = _run_jobs(args, batch, given)
     plans = PlanSet()
     for index in range(len(batch.jobs)):
         file_report, made = results[index]

@@ -1,11 +1,12 @@
-"""One file of a batch through the public engine, as the CLI and its worker processes run it."""
+"""One file of a batch through the public engine, as every front end runs it: the CLI, its
+worker processes and the Ray actors (veil.scale)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 
-from .. import (
+from . import (
     BatchJob,
     FileReport,
     ImagePlan,

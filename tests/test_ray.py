@@ -1,0 +1,146 @@
+"""`--ray`: a batch on a real multi-node Ray cluster started on this machine (a head with no
+CPU and one-CPU worker nodes, each its own raylet), against the local path's outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_veil, write_clip
+
+pytest.importorskip("ray", reason="needs Ray (pip install 'veil[ray]')")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+
+
+def _cluster(workers: int) -> Cluster:
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": 0, "object_store_memory": 80 * 2**20})
+    for _ in range(workers):
+        cluster.add_node(**NODE)
+    cluster.wait_for_nodes()
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def two_nodes() -> Iterator[Cluster]:
+    cluster = _cluster(2)
+    yield cluster
+    cluster.shutdown()
+
+
+def _mixed_folder(root: Path, example_jpeg: bytes) -> Path:
+    """Photos (one of them damaged), a short clip and a text file."""
+    folder = root / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(example_jpeg)
+    flipped = Image.open(io.BytesIO(example_jpeg)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    flipped.save(folder / "sub" / "b.png")
+    (folder / "broken.jpg").write_bytes(example_jpeg[:3000])
+    (folder / "notes.txt").write_text("not a photo")
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    write_clip(folder / "sub" / "clip.mp4", sheet, frames=20, size=(480, 256))
+    return folder
+
+
+def _run(folder: Path, out: Path, *extra: str) -> dict:
+    res = run_veil(folder, "-o", out, "--report", out.with_suffix(".json"),
+                   "--plan-out", out.with_suffix(".plan.json"), *extra)
+    assert res.returncode == 1, res.stderr  # broken.jpg fails, the rest is written
+    assert "broken.jpg: failed" in res.stderr
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def test_a_mixed_folder_on_two_nodes_comes_out_as_it_does_locally(
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
+) -> None:
+    folder = _mixed_folder(tmp_path, example_jpeg)
+    local = _run(folder, tmp_path / "local", "--jobs", "1")
+    on_ray = _run(folder, tmp_path / "ray", f"--ray={two_nodes.address}")
+    assert on_ray["ray"]["nodes"] == 3 and on_ray["ray"]["cpus"] == 2
+    assert on_ray["ray"]["retried"] == []
+    strip = ("timings", "backend", "output")  # the output folders differ by name
+    for one, two in zip(local["files"], on_ray["files"], strict=True):
+        assert {k: v for k, v in one.items() if k not in strip} == {
+            k: v for k, v in two.items() if k not in strip}
+    assert [f["status"] for f in on_ray["files"]] == ["ok", "failed", "ok", "ok"]
+    assert on_ray["skipped"] == local["skipped"]
+    plans = [json.loads((tmp_path / f"{name}.plan.json").read_text()) for name in ("local", "ray")]
+    assert plans[0] == plans[1]  # the same masks, photo and video
+    for name in ("a.jpg", "sub/b.png"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
+    assert (tmp_path / "ray" / "sub" / "clip.mp4").stat().st_size > 0
+    assert not list((tmp_path / "ray").rglob(".veil-*"))
+
+
+def test_a_reviewed_plan_renders_on_the_cluster(
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(example_jpeg)
+    plan = tmp_path / "plan.json"
+    assert run_veil("detect", src, "-o", plan).returncode == 0
+    reviewed = json.loads(plan.read_text())
+    regions = reviewed["files"]["a.jpg"]["regions"]
+    regions[0]["keep"] = True  # a person chose to leave one face visible
+    plan.write_text(json.dumps(reviewed))
+    res = run_veil(src, "-o", tmp_path / "out", "--plan-in", plan, "--report",
+                   tmp_path / "r.json", f"--ray={two_nodes.address}")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert report["kept_visible"] == 1 and report["regions_masked"] == len(regions) - 1
+
+
+def test_a_node_lost_mid_run_loses_no_file(tmp_path: Path, example_jpeg: bytes) -> None:
+    cluster = _cluster(2)
+    try:
+        folder, out = tmp_path / "in", tmp_path / "out"
+        folder.mkdir()
+        for i in range(16):
+            (folder / f"p{i:02}.jpg").write_bytes(example_jpeg)
+        code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+        run = subprocess.Popen(
+            [sys.executable, "-c", code, folder, "-o", out, "--report", tmp_path / "r.json",
+             f"--ray={cluster.address}", "-q"],
+            stderr=subprocess.PIPE, text=True)
+        victim = list(cluster.worker_nodes)[0]
+        deadline = time.monotonic() + 300
+        while not list(out.glob("p*.jpg")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first file is written: both nodes are at work
+        cluster.remove_node(victim)
+        _, stderr = run.communicate(timeout=600)
+        assert run.returncode == 0, stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert [f["status"] for f in report["files"]] == ["ok"] * 16
+        retried = report["ray"]["retried"]
+        assert retried and all(r["attempt"] == 1 for r in retried), retried
+        written = sorted(p.name for p in out.iterdir())
+        assert written == [f"p{i:02}.jpg" for i in range(16)]  # once each, nothing partial
+        first = (out / "p00.jpg").read_bytes()
+        assert all((out / name).read_bytes() == first for name in written)
+    finally:
+        cluster.shutdown()
+
+
+def test_ray_errors_are_one_line(tmp_path: Path, example_jpeg: bytes) -> None:
+    (tmp_path / "a.jpg").write_bytes(example_jpeg)
+    res = run_veil(tmp_path / "a.jpg", "-o", tmp_path / "out.jpg", "--ray=127.0.0.1:1")
+    assert res.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in res.stderr
+    res = run_veil("--ray", tmp_path, "-o", tmp_path / "out")
+    assert res.returncode == 2 and "not a cluster address" in res.stderr
+    res = run_veil(tmp_path / "a.jpg", "-o", tmp_path / "out.jpg", "--ray",
+                   prelude="import sys; sys.modules['ray'] = None; ")
+    assert res.returncode == 2 and res.stderr.strip() == (
+        "veil: --ray needs Ray: pip install 'veil[ray]'")
+    assert not (tmp_path / "out.jpg").exists()
