@@ -293,3 +293,27 @@ def test_faces_lying_sideways_are_looked_for_where_a_track_is_lost(
             if score >= 0.5 and (inner.max(axis=2) < 40).mean() < 0.9:
                 uncovered.append(index)
     assert uncovered == []
+
+
+def test_detection_in_spans_joins_into_the_whole_video_plan(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """What a cluster does with one video (veil.scale): spans on keyframes, each run alone,
+    give the plan of the whole run, tracks linked across the seams."""
+    import veil
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "c.mp4", sheet, frames=70, size=(480, 256))
+    options = veil.Options()
+    models = veil.load_video_models(options.detect.min_face)
+    whole = veil.detect_video(clip, models.detector, parallel=1)
+    bounds = [(0, 24), (24, 48), (48, 72), (72, None)]  # the last one starts past the end
+    spans = [veil.detect_video_span(clip, models, a, b, options) for a, b in bounds]
+    assert [len(s.per_frame) for s in spans] == [24, 24, 22, 0]
+    joined = veil.join_spans(list(reversed(spans)), options)
+    assert joined.to_json() == whole.to_json()
+    assert any(min(t.boxes) < 24 <= max(t.boxes) for t in joined.tracks)  # across a seam
+    with pytest.raises(veil.VeilError, match="do not join at frame 24"):
+        veil.join_spans([spans[0], spans[2]], options)
+    with pytest.raises(veil.VeilError, match="multiple of 8"):
+        veil.detect_video_span(clip, models, 4, 24, options)

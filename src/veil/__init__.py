@@ -13,19 +13,25 @@ from .batch import Batch, BatchJob, plan_batch
 from .errors import InputError, InternalError, RefusedError, SetupError, VeilError
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
+    SPAN_ALIGN,
     AnonymizedImage,
     Inspection,
     Models,
+    VideoInfo,
+    VideoSpan,
     anonymize_file,
     anonymize_image,
     anonymize_video,
     detect_image,
     detect_video,
+    detect_video_span,
     inspect_file,
+    join_spans,
     load_detector,
     load_models,
     load_video_models,
     plan_image,
+    probe_video,
     read_image,
     read_input,
     render_image,
@@ -68,6 +74,13 @@ __all__ = [
     # videos
     "anonymize_video",
     "detect_video",
+    "probe_video",
+    "VideoInfo",
+    # one video's detection in parts, on several machines (veil.scale)
+    "SPAN_ALIGN",
+    "VideoSpan",
+    "detect_video_span",
+    "join_spans",
     # models
     "Models",
     "load_detector",

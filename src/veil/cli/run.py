@@ -113,7 +113,8 @@ def _run_on_ray(args: argparse.Namespace, batch: Batch, given: PlanSet | None,
             _said(batch.jobs[index], done[0])
             progress.update(1)
         progress.close()
-        report.ray = {**cluster, "retried": pool.public_retries()}
+        report.ray = {**cluster, "split": pool.split_videos(batch.jobs),
+                      "retried": pool.public_retries()}
     return results
 
 

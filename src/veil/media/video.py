@@ -265,8 +265,12 @@ def _decoded(container: Any, stream: Any, limits: Limits) -> Iterator[Any]:
     whole.finish()
 
 
-def iter_frames(path: Path, limits: Limits | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Every frame of the first video stream, upright RGB, in presentation order."""
+def iter_frames(
+    path: Path, limits: Limits | None = None, start: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Every frame of the first video stream from frame `start` on, upright RGB, in
+    presentation order (the frames before `start` are decoded, to count them, but not
+    converted)."""
     limits = limits or Limits()
     with _open(path) as container:
         index = 0
@@ -274,7 +278,8 @@ def iter_frames(path: Path, limits: Limits | None = None) -> Iterator[tuple[int,
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in _decoded(container, stream, limits):
-                yield index, _upright(frame, _frame_rotation(frame))
+                if index >= start:
+                    yield index, _upright(frame, _frame_rotation(frame))
                 index += 1
 
 

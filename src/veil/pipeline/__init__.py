@@ -3,6 +3,7 @@
 the `veil` package, and nothing below them.
 """
 
+from ..media.video import VideoInfo, probe_video
 from .inspect import Inspection, inspect_file
 from .models import Models, load_detector, load_models, load_video_models
 from .photo import (
@@ -15,17 +16,30 @@ from .photo import (
     read_input,
     render_image,
 )
-from .video import anonymize_video, detect_video
+from .video import (
+    SPAN_ALIGN,
+    VideoSpan,
+    anonymize_video,
+    detect_video,
+    detect_video_span,
+    join_spans,
+)
 
 __all__ = [
+    "SPAN_ALIGN",
     "AnonymizedImage",
     "Inspection",
     "Models",
+    "VideoInfo",
+    "VideoSpan",
     "anonymize_file",
     "anonymize_image",
     "anonymize_video",
     "detect_image",
     "detect_video",
+    "detect_video_span",
+    "join_spans",
+    "probe_video",
     "inspect_file",
     "load_detector",
     "load_models",

@@ -5,10 +5,13 @@ two). No file walking and no option parsing.
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +31,8 @@ from .schedule import Looks, ScheduleOptions, segment
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
 Progress = Callable[[str, int, int], None]
+# Spans of one video (detect_video_span) start on a keyframe of the schedule.
+SPAN_ALIGN = ScheduleOptions().every
 
 
 @one_file
@@ -61,13 +66,77 @@ def detect_video(
     return plan_tracks(per_frame, width, height, detector.name, track, min_score)
 
 
+@dataclass
+class VideoSpan:
+    """What the schedule found in frames `start` to `start + len(per_frame)` of one video: a
+    part of detect_video's work that another machine can do. join_spans makes the parts into
+    the plan detect_video would have made."""
+
+    start: int
+    per_frame: list[Detections]
+    width: int
+    height: int
+    source: str  # the detector's name
+    backend: str | None = None
+    audit: dict[str, Any] | None = None  # frames the auditor looked at and what it found
+    seconds: float = 0.0
+
+
+@one_file
+def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
+                      options: Options, threads: int = 1) -> VideoSpan:
+    """Frames `start` to `stop` (None: the end) of `src`, as anonymize_video's detection
+    pass would find them; both must be multiples of SPAN_ALIGN."""
+    if start % SPAN_ALIGN or (stop is not None and stop % SPAN_ALIGN):
+        raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
+    began = time.perf_counter()
+    auditor = models.auditor if options.detect.audit else None
+    looks = Looks(models.detector, ScheduleOptions(), auditor)
+    per_frame, (width, height) = scheduled_detections(src, looks, threads, options.limits,
+                                                      None, start, stop)
+    audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
+                                          "found": looks.found}
+    return VideoSpan(start, per_frame, width, height, models.detector.name, models.backend,
+                     audit, time.perf_counter() - began)
+
+
+def join_spans(spans: list[VideoSpan], options: Options,
+               report: FileReport | None = None) -> VideoPlan:
+    """The plan of a whole video from its spans (a span past the video's end is empty);
+    VeilError when they leave a gap or overlap."""
+    parts = sorted((s for s in spans if s.per_frame), key=lambda s: s.start)
+    at = 0
+    for part in parts:
+        if part.start != at:
+            raise VeilError(f"the spans of this video do not join at frame {at}")
+        at += len(part.per_frame)
+    if not parts:
+        raise InputError("video has no decodable frames")
+    first = parts[0]
+    per_frame = [dets for part in parts for dets in part.per_frame]
+    if report is not None:
+        report.backend = first.backend
+        if first.audit is not None:
+            report.audit = {"ran": True, "still_visible": 0,
+                            "frames_looked_at": sum(p.audit["frames_looked_at"]
+                                                    for p in parts if p.audit),
+                            "found": [f for p in parts if p.audit for f in p.audit["found"]]}
+    return plan_tracks(per_frame, first.width, first.height, first.source, None,
+                       options.detect.min_score)
+
+
 def scheduled_detections(
     src: Path, looks: Looks, parallel: int = 0, limits: Limits | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, start: int = 0, stop: int | None = None,
 ) -> tuple[list[Detections], tuple[int, int]]:
     """Each frame's boxes, by the schedule, and the upright frame size. Segments (a full
     view at each end) go to `parallel` threads as the frames arrive; a few are in flight at
-    once, never the whole video."""
+    once, never the whole video.
+
+    Frames `start` to `stop` (not included; None: the end) only, both multiples of the
+    schedule's `every`: the boxes are those the whole video's run finds in those frames
+    (every segment depends only on its own frames), so spans can run on different machines.
+    """
     workers = parallel or os.cpu_count() or 1
     every = max(1, looks.options.every)
     found: dict[int, list[Detections]] = {}
@@ -84,28 +153,32 @@ def scheduled_detections(
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-detect") as pool:
         try:
             frames: list[np.ndarray] = []
-            start, first = 0, None
-            for index, frame in iter_frames(src, limits):
+            here, first = start, None
+            for index, frame in iter_frames(src, limits, start):
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
                 frames.append(frame)
                 if first is None:
-                    start, first = index, pool.submit(looks.full, index, frame)
+                    here, first = index, pool.submit(looks.full, index, frame)
                 elif len(frames) == every + 1:
                     last = pool.submit(looks.full, index, frame)
-                    pending.append((start, pool.submit(_segment, looks, frames, first, last,
-                                                       start)))
-                    frames, start, first = [frame], index, last
+                    pending.append((here, pool.submit(_segment, looks, frames, first, last,
+                                                      here)))
+                    frames, here, first = [frame], index, last
                     collect(workers + 1)
+                if index == stop:  # this keyframe's view (`last`) closed the span's last segment
+                    first = None
+                    break
             if first is not None:
-                pending.append((start, pool.submit(_segment, looks, frames, first, None,
-                                                   start)))
+                pending.append((here, pool.submit(_segment, looks, frames, first, None,
+                                                  here)))
             collect(0)
         finally:
             for _, future in pending:
                 future.cancel()
-    if not found:
+    if not found and start == 0:
         raise InputError("video has no decodable frames")
-    return [dets for start in sorted(found) for dets in found[start]], size
+    per_frame = [dets for at in sorted(found) for dets in found[at]]
+    return per_frame[: None if stop is None else stop - start], size
 
 
 def _segment(looks: Looks, frames: list[np.ndarray], first: Future[Detections],

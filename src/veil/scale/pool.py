@@ -1,0 +1,281 @@
+"""The driver's side of a run on Ray: tasks (whole files, spans of a video's detection) shared
+out to actors as they come free, results back in the order they finish, and a lost actor's
+task retried on another (see the package's docstring for the rules)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import (
+    SPAN_ALIGN,
+    BatchJob,
+    FileReport,
+    Options,
+    PlanSet,
+    SetupError,
+    VeilError,
+    VideoSpan,
+    join_spans,
+    probe_video,
+)
+from ..jobs import Plan
+from .runtime import cluster_cpus
+from .worker import FileWorker
+
+Result = tuple[FileReport, Plan | None]
+MAX_ATTEMPTS = 3  # a task whose actor is lost this many times fails its file
+# No actor has started for this long and none is working: the cluster has no room for one.
+START_TIMEOUT_S = 300.0
+# A video's detection is split into about this many spans per actor (so that a slow actor
+# holds up little), none shorter than MIN_SPAN_FRAMES (each span costs one more full view).
+SPANS_PER_ACTOR, MIN_SPAN_FRAMES = 2, 32
+TEMP_GLOB = ".veil-*.part"  # as veil.media.files names its temporary outputs
+_remote_worker: Any = None  # FileWorker as a Ray actor class, made once per process
+
+
+@dataclass
+class _Task:
+    """One call for an actor: a whole file ("run") or a span of a video ("span")."""
+
+    index: int  # the job's place in the batch
+    job: BatchJob
+    method: str
+    args: tuple[Any, ...]
+    tries: int = 1
+
+
+@dataclass
+class _Split:
+    """A video whose detection runs in spans: those back so far."""
+
+    count: int
+    spans: list[VideoSpan] = field(default_factory=list)
+    failed: bool = False
+    detected: FileReport | None = None  # what the spans say for the report (backend, audit)
+
+
+@dataclass
+class _Actor:
+    handle: Any
+    started: bool = False
+
+
+Pending = dict[Any, tuple[_Actor, _Task | None]]  # calls not yet answered (None: start-up)
+
+
+@dataclass
+class RayPool:
+    """Runs a batch's jobs on Ray actors; `run` yields each result as it comes back."""
+
+    options: Options
+    threads: int = 1  # inference threads per actor (each asks Ray for one CPU)
+    need_models: bool = True
+    workers: int = 0  # actors at once (0: one per CPU of the cluster)
+    retried: list[dict[str, Any]] = field(default_factory=list)
+    splits: dict[int, _Split] = field(default_factory=dict)
+
+    def run(self, jobs: list[BatchJob], indices: list[int],
+            given: PlanSet | None) -> Iterator[tuple[int, Result]]:
+        """(index, result) for each job, in the order they finish."""
+        import ray
+
+        size = self.workers or cluster_cpus()
+        queue = deque(task for i, job in zip(indices, jobs, strict=True)
+                      for task in self._tasks_of(i, job, given, size))
+        actors: list[_Actor] = []
+        pending: Pending = {}
+        for _ in range(min(size, len(queue))):
+            self._start(actors, pending)
+        begun, quiet_since = time.time(), time.monotonic()
+        try:
+            while queue or any(task is not None for _, task in pending.values()):
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                if done:
+                    quiet_since = time.monotonic()
+                    actor, task = pending.pop(done[0])
+                    yield from self._answer(done[0], actor, task, queue)
+                    if actor.started and queue:
+                        self._assign(actor, queue.popleft(), pending)
+                    elif not actor.started and queue:  # lost: a new one when there is room
+                        self._start(actors, pending)
+                elif time.monotonic() - quiet_since > START_TIMEOUT_S and not any(
+                        a.started for a, _ in pending.values()):
+                    yield from self._give_up(queue)
+                    return
+        finally:
+            for actor in actors:
+                ray.kill(actor.handle)
+            if self.retried:
+                remove_parts_since({r["output_folder"] for r in self.retried}, begun)
+
+    def _tasks_of(self, index: int, job: BatchJob, given: PlanSet | None,
+                  actors: int) -> list[_Task]:
+        """A video to detect on several actors becomes spans; anything else one task."""
+        bounds: list[tuple[int, int | None]] = []
+        if job.kind == "video" and given is None and not job.refused and actors > 1:
+            bounds = spans_of(_declared_frames(job, self.options), actors)
+        if len(bounds) < 2:
+            return [_Task(index, job, "run", (job, _plans_for(job, given)))]
+        self.splits[index] = _Split(len(bounds))
+        return [_Task(index, job, "span", (job, a, b)) for a, b in bounds]
+
+    def _start(self, actors: list[_Actor], pending: Pending) -> None:
+        global _remote_worker
+        import ray
+
+        if _remote_worker is None:
+            _remote_worker = ray.remote(num_cpus=1, max_restarts=0)(FileWorker)
+        actor = _Actor(_remote_worker.remote(self.options, self.threads, self.need_models))
+        actors.append(actor)
+        pending[actor.handle.ready.remote()] = (actor, None)
+
+    def _assign(self, actor: _Actor, task: _Task, pending: Pending) -> None:
+        pending[getattr(actor.handle, task.method).remote(*task.args)] = (actor, task)
+
+    def _answer(self, ref: Any, actor: _Actor, task: _Task | None,
+                queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        """What a call's answer means: an actor started or lost, a file done, a span in."""
+        import ray
+        import ray.exceptions as rex
+
+        try:
+            value = ray.get(ref)
+        except rex.RayActorError as exc:  # the actor, its process or its node is gone
+            actor.started = False
+            if task is not None:
+                yield from self._lost(task, type(exc).__name__, queue)
+            return
+        except rex.RayTaskError as exc:  # a bug, not the file: it fails, the batch goes on
+            if task is None:
+                raise _setup_error(exc) from None
+            yield from self._fail(task, f"internal error: {type(exc.cause).__name__}")
+            return
+        if task is None:
+            actor.started = True
+        elif task.method == "span":
+            yield from self._span_in(task, value, queue)
+        else:
+            yield task.index, self._finished(task.index, value)
+
+    def _lost(self, task: _Task, why: str, queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        reason = f"its worker was lost ({why})"
+        entry = {"input": task.job.key, "attempt": task.tries, "reason": reason,
+                 "output_folder": str(task.job.dst.parent)}
+        if task.method == "span":
+            entry["frames"] = list(task.args[1:])
+        self.retried.append(entry)
+        if task.tries < MAX_ATTEMPTS:
+            queue.appendleft(_Task(task.index, task.job, task.method, task.args,
+                                   task.tries + 1))
+        else:
+            yield from self._fail(task, f"internal error: {reason} {task.tries} times")
+
+    def _fail(self, task: _Task, error: str) -> Iterator[tuple[int, Result]]:
+        split = self.splits.get(task.index)
+        if split is not None and task.method == "span":
+            if split.failed:
+                return  # the file has failed already
+            split.failed = True
+        yield task.index, (FileReport(input=task.job.key, status="failed", error=error), None)
+
+    def _span_in(self, task: _Task, value: VideoSpan | FileReport,
+                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        """A span back; with the last one, the plan, and the render queued first."""
+        split = self.splits[task.index]
+        if split.failed:
+            return
+        if isinstance(value, FileReport):
+            split.failed = True
+            yield task.index, (value, None)
+            return
+        split.spans.append(value)
+        if len(split.spans) < split.count:
+            return
+        job = task.job
+        split.detected = FileReport(input=job.key)
+        try:
+            plan = join_spans(split.spans, self.options, split.detected)
+        except VeilError as exc:
+            split.failed = True
+            yield task.index, (FileReport(input=job.key, status="failed", error=str(exc)), None)
+            return
+        split.spans.clear()  # the boxes live on in the plan
+        queue.appendleft(_Task(task.index, job, "run", (job, PlanSet(files={job.key: plan}))))
+
+    def _finished(self, index: int, result: Result) -> Result:
+        """A file's result; for a video detected in spans, with what the spans found."""
+        split = self.splits.get(index)
+        report, made = result
+        if split is not None and split.detected is not None and report.status == "ok":
+            report.backend, report.audit = split.detected.backend, split.detected.audit
+        return report, made
+
+    def _give_up(self, queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        error = f"no Ray worker could start in {START_TIMEOUT_S:.0f} s (no free CPU?)"
+        for task in queue:
+            yield from self._fail(task, error)
+
+    def split_videos(self, jobs: list[BatchJob]) -> list[dict[str, Any]]:
+        """The videos whose detection ran in spans, as the report lists them."""
+        return [{"input": jobs[i].key, "spans": split.count}
+                for i, split in sorted(self.splits.items())]
+
+    def public_retries(self) -> list[dict[str, Any]]:
+        """The retries as the report lists them."""
+        return [{k: v for k, v in r.items() if k != "output_folder"} for r in self.retried]
+
+
+def spans_of(frames: int, actors: int) -> list[tuple[int, int | None]]:
+    """Where a video of `frames` frames is split for `actors` actors: (start, stop) pairs on
+    keyframes, the last running to the end (whatever the container declared); one span
+    (0, None) when splitting does not pay."""
+    count = min(SPANS_PER_ACTOR * actors, frames // MIN_SPAN_FRAMES)
+    if count < 2:
+        return [(0, None)]
+    size = math.ceil(frames / count / SPAN_ALIGN) * SPAN_ALIGN
+    starts = list(range(0, frames, size))
+    return [(a, a + size) for a in starts[:-1]] + [(starts[-1], None)]
+
+
+def _declared_frames(job: BatchJob, options: Options) -> int:
+    """The frames the container declares (0: unknown, or the file cannot be read here: the
+    actor that runs it whole will say why)."""
+    try:
+        return probe_video(job.src, options.limits).frames
+    except VeilError:
+        return 0
+
+
+def _setup_error(exc: Exception) -> VeilError:
+    """An actor that could not start: the models would not load anywhere either."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, VeilError):
+        return cause
+    return SetupError(f"a Ray worker could not start: {type(cause or exc).__name__}")
+
+
+def _plans_for(job: BatchJob, given: PlanSet | None) -> PlanSet | None:
+    """Only the job's own plan travels with it."""
+    if given is None:
+        return None
+    return PlanSet(files={k: v for k, v in given.files.items() if k == job.key})
+
+
+def remove_parts_since(folders: set[str], since: float) -> int:
+    """Remove the temporary outputs made in `folders` since `since` (a lost attempt's);
+    returns how many."""
+    removed = 0
+    for folder in folders:
+        for part in Path(folder).glob(TEMP_GLOB):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime >= since:
+                    part.unlink()
+                    removed += 1
+    return removed
