@@ -112,7 +112,7 @@ def main() -> None:
               f"frames in all; default profile; median of {args.rounds} rounds")
         table("Photos", measure(photos, Path(tmp) / "out", args.rounds), len(records), "photos")
         if args.clips:
-            table("Videos (each clip whole on one actor)",
+            table("Videos (detection in spans across the actors; each clip rendered on one)",
                   measure(clips, Path(tmp) / "out", args.rounds), frames, "frames")
 
 

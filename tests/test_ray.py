@@ -151,3 +151,32 @@ def test_ray_errors_are_one_line(tmp_path: Path, example_jpeg: bytes) -> None:
     assert res.returncode == 2 and res.stderr.strip() == (
         "veil: --ray needs Ray: pip install 'veil[ray]'")
     assert not (tmp_path / "out.jpg").exists()
+
+
+def test_the_service_runs_its_jobs_on_the_cluster(
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
+) -> None:
+    """`veil serve --ray`: the jobs run on the cluster's nodes (the uploads travel in Ray's
+    object store), with the local service's results, errors and privacy rules."""
+    import veil
+    from service import start_service, wait_job
+
+    svc = start_service(tmp_path / "data", "--ray", two_nodes.address, "--workers", "2")
+    try:
+        with svc.client() as client:
+            photo = client.post("/v1/images", files={"file": ("a.jpg", example_jpeg)})
+            assert photo.status_code == 200, photo.text
+            assert photo.content == veil.anonymize_image(example_jpeg).data  # as run here
+            bad = client.post("/v1/images", files={"file": ("b.jpg", example_jpeg[:3000])})
+            assert bad.status_code == 422 and "truncated" in bad.json()["detail"]
+            sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+            clip = write_clip(tmp_path / "c.mp4", sheet, frames=20, size=(480, 256))
+            job = client.post("/v1/jobs", files={"file": ("c.mp4", clip.read_bytes())}).json()
+            done = wait_job(client, job["id"])
+            assert done["state"] == "done", done
+            report = client.get(f"/v1/jobs/{job['id']}/report").json()
+            assert report["masks"][0]["frames"] == 20 and report["faces"]
+        assert svc.originals() == []
+    finally:
+        svc.stop()
+    assert "job" in svc.log_text() and "Traceback" not in svc.log_text()

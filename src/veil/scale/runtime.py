@@ -18,10 +18,21 @@ CONNECT_TIMEOUT_S = 10.0
 def ray_runtime(address: str | None) -> Iterator[dict[str, Any]]:
     """Connected to the cluster at `address` (None: RAY_ADDRESS, else a runtime started
     here, ended with the block); yields what the report says about it."""
+    info = connect(address)
     try:
+        yield info
+    finally:
         import ray
-    except ImportError:
-        raise SetupError("--ray needs Ray: pip install 'veil[ray]'") from None
+
+        ray.shutdown()
+
+
+def connect(address: str | None) -> dict[str, Any]:
+    """Connect this process to the cluster at `address` (see ray_runtime) for good; returns
+    its address, live nodes and CPUs. SetupError, in one line, when that cannot be done."""
+    _importable()
+    import ray
+
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         _reachable(address)
@@ -31,12 +42,28 @@ def ray_runtime(address: str | None) -> Iterator[dict[str, Any]]:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise SetupError(f"--ray: could not reach a Ray cluster at {address}: "
                          f"{str(exc).splitlines()[0]}") from None
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {"address": ray.get_runtime_context().gcs_address, "nodes": len(nodes),
+            "cpus": cluster_cpus()}
+
+
+def cluster_for_workers(address: str) -> str:
+    """The address worker processes should connect to: `address` or RAY_ADDRESS once it
+    answers, else that of a Ray runtime started now in this process (it ends with it).
+    SetupError when Ray is missing or nothing answers."""
+    address = address or os.environ.get("RAY_ADDRESS") or ""
+    if address:
+        _importable()
+        _reachable(address)
+        return address
+    return str(connect(None)["address"])
+
+
+def _importable() -> None:
     try:
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        yield {"address": ray.get_runtime_context().gcs_address, "nodes": len(nodes),
-               "cpus": cluster_cpus()}
-    finally:
-        ray.shutdown()
+        import ray  # noqa: F401
+    except ImportError:
+        raise SetupError("--ray needs Ray: pip install 'veil[ray]'") from None
 
 
 def cluster_cpus() -> int:

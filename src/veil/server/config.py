@@ -31,6 +31,9 @@ class ServiceConfig:
     # holds a connection and a spool file).
     upload_timeout: float = 300.0
     housekeeping_every: float = 10.0
+    # `--ray ADDRESS`: workers hand the engine's work to this Ray cluster ("": RAY_ADDRESS,
+    # else a Ray runtime started here); None: they run it themselves.
+    ray: str | None = None
 
     def __post_init__(self) -> None:
         # Check often enough that nothing outlives its time by more than a quarter of it.

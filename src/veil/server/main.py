@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import Options, VeilError
 from ..options import CommandParser, specs
+from ..scale.runtime import cluster_for_workers
 from .app import HOUR, ServiceConfig, create_app
 from .store import Store
 
@@ -73,6 +74,15 @@ def serve_parser() -> CommandParser:
         help="seconds an upload may take to arrive (default 300)",
     )
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the jobs on a Ray cluster (needs veil[ray]): at ADDRESS, or RAY_ADDRESS, or "
+        "a Ray runtime started here; --workers jobs at once",
+    )
+    p.add_argument(
         "--rate-limit",
         type=int,
         default=0,
@@ -94,6 +104,12 @@ def serve_main(argv: Sequence[str]) -> int:
         print("veil serve needs the server extra: pip install 'veil[server]'", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.ray is not None:
+        try:
+            args.ray = cluster_for_workers(args.ray)
+        except VeilError as exc:
+            print(f"veil serve: {exc}", file=sys.stderr)
+            return 2
     config = ServiceConfig(
         data_dir=args.data_dir,
         workers=args.workers,
@@ -106,6 +122,7 @@ def serve_main(argv: Sequence[str]) -> int:
         job_memory_mb=args.job_memory_mb,
         upload_timeout=args.upload_timeout,
         rate_limit=args.rate_limit,
+        ray=args.ray,
     )
     app = create_app(config)
     # No access log: it would hold client addresses; the app logs requests without them.

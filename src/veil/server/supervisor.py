@@ -43,6 +43,7 @@ class Supervisor:
             limits=self.config.limits,
             parent_pid=os.getpid(),
             memory_mb=self.config.job_memory_mb,
+            ray=self.config.ray,
         )
         # Few malloc arenas: the memory cap then measures data, not per-thread reservations.
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")

@@ -33,12 +33,14 @@ from .. import (
 )
 from ..media.files import write_atomic
 from ..options import Limits
+from ..scale.service import RemoteEngine
 from .store import Job, Store
 
 log = logging.getLogger("veil.server")
 
 IDLE_POLL_S = 0.02
 PROGRESS_EVERY_S = 0.25
+RECONNECT_PAUSE_S = 5.0  # a worker that cannot reach the Ray cluster waits before it exits
 
 
 @dataclass
@@ -49,6 +51,7 @@ class WorkerSettings:
     limits: Limits  # the operator's, whatever a job asks
     parent_pid: int
     memory_mb: int = 0  # 0: no cap
+    ray: str | None = None  # a Ray cluster runs the engine's work (veil.scale.service)
 
 
 class JobGone(Exception):
@@ -80,9 +83,18 @@ def worker_main(settings: WorkerSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the web process, which stops us
     if os.getppid() != settings.parent_pid:
         return
-    _cap_memory(settings.memory_mb)
     store = Store(settings.root)
-    load_models(Options().detect.profile, settings.threads)
+    engine = None
+    if settings.ray is not None:  # the cluster loads the models and holds the files
+        try:
+            engine = RemoteEngine(settings.ray)
+        except VeilError as exc:  # the supervisor starts another worker after a pause
+            log.error("worker: %s", exc)
+            time.sleep(RECONNECT_PAUSE_S)
+            return
+    else:
+        _cap_memory(settings.memory_mb)
+        load_models(Options().detect.profile, settings.threads)
     me = os.getpid()
     while os.getppid() == settings.parent_pid:
         job = store.claim(me)
@@ -90,17 +102,19 @@ def worker_main(settings: WorkerSettings) -> None:
             time.sleep(IDLE_POLL_S)
             continue
         started = time.perf_counter()
-        outcome = run_job(store, job, settings)
+        outcome = run_job(store, job, settings, engine)
         log.info("job %s %s %s in %.2f s", job.id, job.kind, outcome, time.perf_counter() - started)
 
 
-def run_job(store: Store, job: Job, settings: WorkerSettings) -> str:
-    """Run one job to done or failed; never raises. Returns the outcome for the log."""
+def run_job(store: Store, job: Job, settings: WorkerSettings,
+            engine: RemoteEngine | None = None) -> str:
+    """Run one job to done or failed (here, or on the cluster `engine` reaches); never
+    raises. Returns the outcome for the log."""
     try:
         if job.kind == "image":
-            _run_image(store, job, settings)
+            _run_image(store, job, settings, engine)
         else:
-            _run_video(store, job, settings)
+            _run_video(store, job, settings, engine)
         return "done"
     except JobGone:
         store.drop_results(job.id)
@@ -143,20 +157,20 @@ def _finish(
     store.finish(job, written.suffix.lstrip("."), written.mime, ttl)
 
 
-def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
+def _run_image(store: Store, job: Job, settings: WorkerSettings,
+               engine: RemoteEngine | None) -> None:
     options = job_options(job, settings)
     stored = _stored_plan(store, job)
     data = store.original_path(job.id).read_bytes()
     if not store.set_progress(job.id, "detect" if stored is None else "render", 0.1):
         raise JobGone
     detect = stored is None  # a re-render of an edited plan detects nothing
-    result = anonymize_image(
-        data,
-        options,
-        plan=None if detect else plan_from_json(stored),  # tracks for an animation
-        models=load_models(options.detect.profile, settings.threads) if detect else None,
-        name="upload",
-    )
+    plan = None if detect else plan_from_json(stored)  # tracks for an animation
+    if engine is not None:
+        result = engine.image(data, options, plan)
+    else:
+        models = load_models(options.detect.profile, settings.threads) if detect else None
+        result = anonymize_image(data, options, plan=plan, models=models, name="upload")
     written = formats.by_name(result.format)
     ext = written.suffix.lstrip(".")
     for old in store.results.glob(f"{job.id}.*"):
@@ -167,7 +181,8 @@ def _run_image(store: Store, job: Job, settings: WorkerSettings) -> None:
     _finish(store, job, written, result.plan, result.report.to_json(), settings.result_ttl)
 
 
-def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
+def _run_video(store: Store, job: Job, settings: WorkerSettings,
+               engine: RemoteEngine | None) -> None:
     options = job_options(job, settings)
     stored = _stored_plan(store, job)
     src = store.original_path(job.id)
@@ -186,15 +201,16 @@ def _run_video(store: Store, job: Job, settings: WorkerSettings) -> None:
         if not store.set_progress(job.id, stage, first + min(done / max(total, 1), 1.0) / passes):
             raise JobGone
 
-    plan, report = anonymize_video(
-        src,
-        store.results / f"{job.id}.mp4",
-        options,
-        plan=None if stored is None else VideoPlan.from_json(stored),
-        models=load_video_models(options.detect.min_face) if stored is None else None,
-        progress=progress,
-        name="upload",
-        threads=settings.threads,
-    )
+    given = None if stored is None else VideoPlan.from_json(stored)
+    dst = store.results / f"{job.id}.mp4"
+    if engine is not None:  # no progress from the cluster until it is done
+        if not store.set_progress(job.id, "detect" if given is None else "encode", 0.0):
+            raise JobGone
+        plan, report = engine.video(src, dst, options, given)
+    else:
+        models = load_video_models(options.detect.min_face) if given is None else None
+        plan, report = anonymize_video(src, dst, options, plan=given, models=models,
+                                       progress=progress, name="upload",
+                                       threads=settings.threads)
     report.output = "result.mp4"
     _finish(store, job, formats.by_name("MP4"), plan, report.to_json(), settings.result_ttl)
