@@ -83,7 +83,7 @@ def table(title: str, seconds: dict[str, float], count: int, unit: str) -> None:
     print(f"| | seconds | {unit}/s | per {unit[:-1]}, core-seconds | vs local one process |")
     print("|---|---|---|---|---|")
     for name, s in seconds.items():
-        cores = 1 if "1 CPU" in name or "--jobs 1" in name else 2
+        cores = 1 if "1 node" in name or "--jobs 1" in name else 2
         print(f"| {name} | {s:.1f} | {count / s:.2f} | {cores * s / count:.3f} | "
               f"{base / s:.2f}x |")
     print(f"\nRay at one node over the local path at one process: {100 * (one / base - 1):+.1f}%;"

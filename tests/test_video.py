@@ -303,7 +303,7 @@ def test_detection_in_spans_joins_into_the_whole_video_plan(
     import veil
 
     sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
-    clip = write_clip(tmp_path / "c.mp4", sheet, frames=70, size=(480, 256))
+    clip = write_clip(tmp_path / "c.mp4", sheet, frames=70, size=(480, 256), keyframe_every=20)
     options = veil.Options()
     models = veil.load_video_models(options.detect.min_face)
     whole = veil.detect_video(clip, models.detector, parallel=1)
@@ -317,3 +317,23 @@ def test_detection_in_spans_joins_into_the_whole_video_plan(
         veil.join_spans([spans[0], spans[2]], options)
     with pytest.raises(veil.VeilError, match="multiple of 8"):
         veil.detect_video_span(clip, models, 4, 24, options)
+
+
+def test_a_span_starts_decoding_at_the_keyframe_before_it(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """Frames from a seek are the frames a decode from the start gives (B-frames included),
+    and a span past a keyframe does not decode the video's beginning."""
+    from veil.media.video import _seek_point, iter_frames
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "c.mp4", sheet, frames=60, size=(320, 192), keyframe_every=16)
+    whole = [frame for _, frame in iter_frames(clip)]
+    for start in (8, 16, 20, 47, 59):
+        point = _seek_point(clip, start)
+        assert (point is not None and point.index == start // 16 * 16) or start < 16
+        part = list(iter_frames(clip, start=start))
+        assert [i for i, _ in part] == list(range(start, 60))
+        assert all((frame == whole[i]).all() for i, frame in part)
+    plain = write_clip(tmp_path / "plain.mp4", sheet, frames=30, size=(320, 192))
+    assert _seek_point(plain, 24) is None  # one keyframe, at the start: decoded from there

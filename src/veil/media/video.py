@@ -137,7 +137,7 @@ def _reading(what: str) -> Iterator[None]:
     """Whatever FFmpeg or PyAV raise while reading a file is that file's fault: InputError."""
     try:
         yield
-    except (VeilError, _RenderFailed, _WriteFailed):
+    except (VeilError, _RenderFailed, _WriteFailed, _SeekMissed):
         raise
     except MemoryError as exc:
         raise InputError(f"{what}: not enough memory") from exc
@@ -254,9 +254,11 @@ class _Whole:
             )
 
 
-def _decoded(container: Any, stream: Any, limits: Limits) -> Iterator[Any]:
-    """The stream's frames, checked as they come and, at the end, for being all there."""
+def _decoded(container: Any, stream: Any, limits: Limits, first: int = 0) -> Iterator[Any]:
+    """The stream's frames, checked as they come and, at the end, for being all there
+    (`first`: frames a seek went past)."""
     whole = _Whole(stream, limits)
+    whole.frames = first
     for packet in container.demux(stream):
         whole.packet(packet)
         for frame in packet.decode():
@@ -269,16 +271,71 @@ def iter_frames(
     path: Path, limits: Limits | None = None, start: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Every frame of the first video stream from frame `start` on, upright RGB, in
-    presentation order (the frames before `start` are decoded, to count them, but not
-    converted)."""
+    presentation order. From a clean keyframe at or before `start` when the stream has one
+    (see _seek_point), else from the first frame; the frames before `start` are decoded
+    (to count them) but not converted."""
     limits = limits or Limits()
+    point = _seek_point(path, start) if start > 0 else None
+    try:
+        yield from _frames_from(path, limits, start, point)
+    except _SeekMissed:  # nothing was yielded: the same frames, decoded from the start
+        yield from _frames_from(path, limits, start, None)
+
+
+class _SeekMissed(Exception):
+    """A seek did not land on the frames its demux pass promised."""
+
+
+@dataclass
+class _SeekPoint:
+    pts: int  # a keyframe's
+    index: int  # its frame number: how many frames come before it
+    following: list[int]  # the pts of it and every later frame, in presentation order
+
+
+def _seek_point(path: Path, start: int) -> _SeekPoint | None:
+    """The last keyframe at or before frame `start` that closes its past: every packet
+    before it (in the file) shows earlier, every packet after it later, so its frame number
+    is the count of packets before it. Found by reading packets, not decoding them; None
+    where the stream gives no such point (a packet without a timestamp, two with one)."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+    stamps = [pts for pts, _ in packets]
+    if not stamps or None in stamps or len(set(stamps)) != len(stamps):
+        return None
+    later_min = stamps[:]
+    for j in range(len(stamps) - 2, -1, -1):
+        later_min[j] = min(stamps[j], later_min[j + 1])
+    best, earlier_max = 0, None
+    for j, (pts, key) in enumerate(packets[: start + 1]):
+        if key and later_min[j] == pts and (earlier_max is None or earlier_max < pts):
+            best = j
+        earlier_max = pts if earlier_max is None else max(earlier_max, pts)
+    if best == 0:
+        return None
+    return _SeekPoint(stamps[best], best, sorted(stamps)[best:])
+
+
+def _frames_from(path: Path, limits: Limits, start: int,
+                 point: _SeekPoint | None) -> Iterator[tuple[int, np.ndarray]]:
     with _open(path) as container:
         index = 0
         with _reading(f"video stops decoding at frame {index}"):
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in _decoded(container, stream, limits):
+            if point is not None:
+                container.seek(point.pts, stream=stream, backward=True, any_frame=False)
+                index = point.index
+            yielded = False
+            for frame in _decoded(container, stream, limits, index):
+                if point is not None and (index - point.index >= len(point.following) or
+                                          frame.pts != point.following[index - point.index]):
+                    if not yielded:
+                        raise _SeekMissed
+                    raise InputError(f"video frame {index} is not where its packets say")
                 if index >= start:
+                    yielded = True
                     yield index, _upright(frame, _frame_rotation(frame))
                 index += 1
 
