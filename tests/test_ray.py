@@ -180,3 +180,46 @@ def test_the_service_runs_its_jobs_on_the_cluster(
     finally:
         svc.stop()
     assert "job" in svc.log_text() and "Traceback" not in svc.log_text()
+
+
+def test_a_cluster_that_asks_for_a_token_gets_one_line(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A head node with Ray's token authentication (its own processes, stopped by their
+    group): veil without the token says so in one line."""
+    import os
+    import secrets
+    import signal
+    import socket
+
+    from service import free_port
+
+    port, token = free_port(), secrets.token_hex(32)
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    with_token = {**plain, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    ray_cli = Path(sys.executable).parent / "ray"
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
+         "--disable-usage-stats", "--include-dashboard=false"],
+        env=with_token, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        (tmp_path / "a.jpg").write_bytes(example_jpeg)
+        address = f"127.0.0.1:{port}"
+        res = run_veil(tmp_path / "a.jpg", "-o", tmp_path / "out.jpg", f"--ray={address}",
+                       env=plain)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip().splitlines() == [
+            f"veil: --ray: the cluster at {address} asks for Ray's token: set "
+            "RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token) for veil "
+            "as for the cluster"]
+        assert not (tmp_path / "out.jpg").exists()  # with the token: the README's block
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # every process the head started (a graceful
+        head.wait(60)  # stop takes half a minute)

@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,15 +38,42 @@ def connect(address: str | None) -> dict[str, Any]:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         _reachable(address)
-    try:
-        ray.init(address=address, logging_level=logging.ERROR,
-                 log_to_driver=False, include_dashboard=False, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise SetupError(f"--ray: could not reach a Ray cluster at {address}: "
-                         f"{str(exc).splitlines()[0]}") from None
+    with _stderr_kept() as said:
+        try:
+            ray.init(address=address, logging_level=logging.ERROR,
+                     log_to_driver=False, include_dashboard=False, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            failure: str | None = str(exc).splitlines()[0]
+        else:
+            failure = None
+    if failure is not None:
+        if "InvalidAuthToken" in "".join(said):
+            raise SetupError(f"--ray: the cluster at {address} asks for Ray's token: set "
+                             "RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
+                             "~/.ray/auth_token) for veil as for the cluster")
+        raise SetupError(f"--ray: could not reach a Ray cluster at {address}: {failure}")
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return {"address": ray.get_runtime_context().gcs_address, "nodes": len(nodes),
             "cpus": cluster_cpus()}
+
+
+@contextlib.contextmanager
+def _stderr_kept() -> Iterator[list[str]]:
+    """Ray's core writes its retries to file descriptor 2 while it connects (a line a
+    second): kept aside, so that a failure is said in one line; the list gets what was
+    written when the block ends."""
+    sys.stderr.flush()
+    said: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as kept:
+        os.dup2(kept.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            kept.seek(0)
+            said.append(kept.read().decode(errors="replace"))
 
 
 def cluster_for_workers(address: str) -> str:
