@@ -223,3 +223,26 @@ def test_a_cluster_that_asks_for_a_token_gets_one_line(
     finally:
         os.killpg(head.pid, signal.SIGKILL)  # every process the head started (a graceful
         head.wait(60)  # stop takes half a minute)
+
+
+def test_dev_photos_get_the_local_masks_on_the_cluster(
+    tmp_path: Path, two_nodes: Cluster
+) -> None:
+    """The dev slice's kinds of photos (crowds, groups, meetings): the same plan and the same
+    output bytes on two nodes as in one local process."""
+    from conftest import shared
+
+    folder = tmp_path / "dev"
+    folder.mkdir()
+    for kind in ("2--Demonstration", "12--Group", "11--Meeting"):
+        for photo in sorted(shared("wider-dev/images").glob(f"{kind}/*.jpg"))[:2]:
+            (folder / photo.name).write_bytes(photo.read_bytes())
+    for name, extra in (("local", "--jobs=1"), ("ray", f"--ray={two_nodes.address}")):
+        res = run_veil(folder, "-o", tmp_path / name, "--plan-out", tmp_path / f"{name}.json",
+                       extra)
+        assert res.returncode == 0, res.stderr
+    plans = [json.loads((tmp_path / f"{n}.json").read_text()) for n in ("local", "ray")]
+    assert len(plans[0]["files"]) == 6 and plans[0] == plans[1]
+    for photo in folder.iterdir():
+        local = (tmp_path / "local" / photo.name).read_bytes()
+        assert (tmp_path / "ray" / photo.name).read_bytes() == local
