@@ -9,7 +9,7 @@ classifies people, and no output or API returns face crops.
 from __future__ import annotations
 
 from ._version import __version__
-from .batch import Batch, BatchJob, plan_batch
+from .batch import Batch, BatchJob, plan_batch, remove_stale_parts
 from .errors import InputError, InternalError, RefusedError, SetupError, VeilError
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
@@ -71,6 +71,7 @@ __all__ = [
     "Batch",
     "BatchJob",
     "plan_batch",
+    "remove_stale_parts",
     # videos
     "anonymize_video",
     "detect_video",

@@ -226,16 +226,20 @@ def _free_name(dst: Path, taken: set[Path]) -> Path:
         number += 1
 
 
-def remove_stale_parts(folders: set[Path]) -> int:
-    """Remove temporary outputs (`.veil-*.part`) that a killed run left in `folders`;
-    returns how many."""
+def remove_stale_parts(folders: set[Path], made_since: float | None = None) -> int:
+    """Remove temporary outputs (`.veil-*.part`) that a killed run left in `folders`: those
+    untouched for STALE_AFTER_S, or, with `made_since` (a run that lost a worker while it
+    wrote), those written since that time; returns how many."""
     removed, now = 0, time.time()
     for folder in folders:
         if not folder.is_dir():
             continue
         for part in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
             try:
-                if part.is_file() and now - part.stat().st_mtime > STALE_AFTER_S:
+                touched = part.stat().st_mtime
+                left = touched >= made_since if made_since is not None else (
+                    now - touched > STALE_AFTER_S)
+                if part.is_file() and left:
                     part.unlink()
                     removed += 1
             except OSError:

@@ -4,7 +4,6 @@ task retried on another (see the package's docstring for the rules)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from .. import (
     VideoSpan,
     join_spans,
     probe_video,
+    remove_stale_parts,
 )
 from ..jobs import Plan
 from .runtime import cluster_cpus
@@ -36,7 +36,6 @@ START_TIMEOUT_S = 300.0
 # A video's detection is split into about this many spans per actor (so that a slow actor
 # holds up little), none shorter than MIN_SPAN_FRAMES (each span costs one more full view).
 SPANS_PER_ACTOR, MIN_SPAN_FRAMES = 2, 32
-TEMP_GLOB = ".veil-*.part"  # as veil.media.files names its temporary outputs
 _remote_worker: Any = None  # FileWorker as a Ray actor class, made once per process
 
 
@@ -112,8 +111,8 @@ class RayPool:
         finally:
             for actor in actors:
                 ray.kill(actor.handle)
-            if self.retried:
-                remove_parts_since({r["output_folder"] for r in self.retried}, begun)
+            if self.retried:  # what a lost attempt was writing
+                remove_stale_parts({Path(r["output_folder"]) for r in self.retried}, begun)
 
     def _tasks_of(self, index: int, job: BatchJob, given: PlanSet | None,
                   actors: int) -> list[_Task]:
@@ -266,16 +265,3 @@ def _plans_for(job: BatchJob, given: PlanSet | None) -> PlanSet | None:
     if given is None:
         return None
     return PlanSet(files={k: v for k, v in given.files.items() if k == job.key})
-
-
-def remove_parts_since(folders: set[str], since: float) -> int:
-    """Remove the temporary outputs made in `folders` since `since` (a lost attempt's);
-    returns how many."""
-    removed = 0
-    for folder in folders:
-        for part in Path(folder).glob(TEMP_GLOB):
-            with contextlib.suppress(OSError):
-                if part.stat().st_mtime >= since:
-                    part.unlink()
-                    removed += 1
-    return removed
