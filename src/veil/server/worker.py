@@ -92,6 +92,9 @@ def worker_main(settings: WorkerSettings) -> None:
             log.error("worker: %s", exc)
             time.sleep(RECONNECT_PAUSE_S)
             return
+        # Ray's own handler writes a crash dump when the supervisor stops us; Ray stops the
+        # tasks of a driver that is gone.
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     else:
         _cap_memory(settings.memory_mb)
         load_models(Options().detect.profile, settings.threads)
