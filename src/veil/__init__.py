@@ -22,6 +22,7 @@ from .pipeline import (
     anonymize_file,
     anonymize_image,
     anonymize_video,
+    count_packets,
     detect_image,
     detect_video,
     detect_video_span,
@@ -76,6 +77,7 @@ __all__ = [
     "anonymize_video",
     "detect_video",
     "probe_video",
+    "count_packets",
     "VideoInfo",
     # one video's detection in parts, on several machines (veil.scale)
     "SPAN_ALIGN",

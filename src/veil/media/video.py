@@ -293,6 +293,14 @@ class _SeekPoint:
     following: list[int]  # the pts of it and every later frame, in presentation order
 
 
+def count_packets(path: Path) -> int:
+    """The first video stream's packets, read without decoding: its frames, for a stream
+    whose container does not declare them (Matroska, WebM)."""
+    with _open(path) as container, _reading("video cannot be read"):
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
 def _seek_point(path: Path, start: int) -> _SeekPoint | None:
     """The last keyframe at or before frame `start` that closes its past: every packet
     before it (in the file) shows earlier, every packet after it later, so its frame number

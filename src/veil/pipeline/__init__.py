@@ -3,7 +3,7 @@
 the `veil` package, and nothing below them.
 """
 
-from ..media.video import VideoInfo, probe_video
+from ..media.video import VideoInfo, count_packets, probe_video
 from .inspect import Inspection, inspect_file
 from .models import Models, load_detector, load_models, load_video_models
 from .photo import (
@@ -37,6 +37,7 @@ __all__ = [
     "anonymize_video",
     "detect_image",
     "detect_video",
+    "count_packets",
     "detect_video_span",
     "join_spans",
     "probe_video",

@@ -21,6 +21,7 @@ from .. import (
     SetupError,
     VeilError,
     VideoSpan,
+    count_packets,
     join_spans,
     probe_video,
     remove_stale_parts,
@@ -244,10 +245,11 @@ def spans_of(frames: int, actors: int) -> list[tuple[int, int | None]]:
 
 
 def _declared_frames(job: BatchJob, options: Options) -> int:
-    """The frames the container declares (0: unknown, or the file cannot be read here: the
+    """The frames the container declares, else its video packets (only how the spans are cut
+    depends on it: the last runs to the end); 0 when the file cannot be read here (the
     actor that runs it whole will say why)."""
     try:
-        return probe_video(job.src, options.limits).frames
+        return probe_video(job.src, options.limits).frames or count_packets(job.src)
     except VeilError:
         return 0
 
