@@ -38,7 +38,10 @@ def connect(address: str | None) -> dict[str, Any]:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         _reachable(address)
-    with _stderr_kept() as said:
+    # Only while connecting: a runtime started here would keep the file as its stderr.
+    kept: contextlib.AbstractContextManager[list[str]] = (
+        _stderr_kept() if address is not None else contextlib.nullcontext([]))
+    with kept as said:
         try:
             ray.init(address=address, logging_level=logging.ERROR,
                      log_to_driver=False, include_dashboard=False, configure_logging=True)

@@ -27,7 +27,6 @@ from .. import (
     anonymize_image,
     anonymize_video,
     load_models,
-    load_video_models,
 )
 from ..media.files import write_atomic
 from .runtime import connect
@@ -44,15 +43,12 @@ def _image_task(data: bytes, options: Options, plan: ImagePlan | VideoPlan | Non
 
 def _video_task(data: bytes, suffix: str, options: Options, plan: VideoPlan | None
                 ) -> tuple[bytes, VideoPlan, FileReport]:
-    detect = options.detect
-    models = None if plan is not None else load_video_models(detect.min_face,
-                                                             backend=detect.backend)
     with tempfile.TemporaryDirectory(prefix="veil-job-") as folder:
         src, dst = Path(folder) / f"upload{suffix}", Path(folder) / "result.mp4"
         src.write_bytes(data)
         del data
-        made, report = anonymize_video(src, dst, options, plan=plan, models=models,
-                                       name="upload", threads=1)
+        # without a plan, anonymize_video loads the options' video models itself
+        made, report = anonymize_video(src, dst, options, plan=plan, name="upload", threads=1)
         return dst.read_bytes(), made, report
 
 
