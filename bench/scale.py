@@ -9,6 +9,7 @@ Each round runs every configuration; the figures are medians over the rounds.
 
     python bench/scale.py                         # 48 photos, 2 clips of 4 s at 720p, 3 rounds
     python bench/scale.py --photos 96 --rounds 5 --clips 0
+    python bench/scale.py --photos 0 --clips 1 --seconds 8   # one video, split
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    records = load_dev(every=max(1, len(load_dev()) // args.photos))[: args.photos]
+    records = load_dev(every=max(1, len(load_dev()) // max(1, args.photos)))[: args.photos]
     with tempfile.TemporaryDirectory() as tmp:
         photos, clips = Path(tmp) / "photos", Path(tmp) / "clips"
         photos.mkdir()
@@ -110,9 +111,12 @@ def main() -> None:
                                     seed=i))
         print(f"{len(records)} WIDER dev photos; {args.clips} clips of 1280x720, {frames} "
               f"frames in all; default profile; median of {args.rounds} rounds")
-        table("Photos", measure(photos, Path(tmp) / "out", args.rounds), len(records), "photos")
+        if records:
+            table("Photos", measure(photos, Path(tmp) / "out", args.rounds), len(records),
+                  "photos")
         if args.clips:
-            table("Videos (detection in spans across the actors; each clip rendered on one)",
+            table("Videos (on Ray: detection in spans, rendering in parts joined without "
+                  "encoding again, across the actors)",
                   measure(clips, Path(tmp) / "out", args.rounds), frames, "frames")
 
 

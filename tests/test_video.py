@@ -337,3 +337,70 @@ def test_a_span_starts_decoding_at_the_keyframe_before_it(
         assert all((frame == whole[i]).all() for i, frame in part)
     plain = write_clip(tmp_path / "plain.mp4", sheet, frames=30, size=(320, 192))
     assert _seek_point(plain, 24) is None  # one keyframe, at the start: decoded from there
+
+
+def test_rendering_in_parts_joins_into_the_whole_videos_output(
+    tmp_path: Path, tagged_clip: Path
+) -> None:
+    """What a cluster does with one video's second pass (veil.scale): parts rendered and
+    encoded alone, joined without encoding again, with the sound copied once from the
+    source: the frames, times, sound and report of the whole run, and no tags."""
+    import veil
+
+    options = veil.Options()
+    plan, whole = veil.anonymize_video(tagged_clip, tmp_path / "whole.mp4", options)
+    bounds = [(32, None), (0, 16), (16, 32)]  # done in any order, on any machine
+    parts = [veil.render_video_part(tagged_clip, tmp_path / f".veil-{a}.part", plan, options,
+                                    a, b, threads=1) for a, b in bounds]
+    assert [p.frames for p in parts] == [FRAMES - 32, 16, 16]
+    out = tmp_path / "joined.mp4"
+    report = veil.join_video(tagged_clip, out, plan, parts, options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.mp4", "whole.mp4"]
+    one, two = whole.to_json(), report.to_json()
+    for key in ("output", "timings", "audit", "backend"):  # detection ran in the whole run only
+        one.pop(key), two.pop(key)
+    assert one == two
+    assert set(report.timings) == {"render_encode", "join", "total"}
+    with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(out)) as b:
+        pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
+    assert len(pairs) == FRAMES
+    for x, y in pairs:
+        assert x.pts == y.pts
+        diff = np.abs(x.to_ndarray(format="rgb24").astype(int) -
+                      y.to_ndarray(format="rgb24").astype(int))
+        assert diff.mean() < 3 and np.percentile(diff, 99.5) < 48  # masks in both
+    assert _audio_packets(out) == _audio_packets(tagged_clip)
+    assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video", "audio"]
+    assert video_leaks(out) == []
+
+
+def test_parts_that_do_not_join_write_nothing(tmp_path: Path, tagged_clip: Path) -> None:
+    import dataclasses
+
+    import veil
+
+    options = veil.Options()
+    plan, _ = veil.anonymize_video(tagged_clip, tmp_path / "whole.mp4", options)
+
+    def parts(bounds: list[tuple[int, int | None]], opts: veil.Options) -> list:
+        return [veil.render_video_part(tagged_clip, tmp_path / f".veil-{a}.part", plan, opts,
+                                       a, b, threads=1) for a, b in bounds]
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(veil.VeilError, match="do not join at frame 16"):
+        veil.join_video(tagged_clip, out, plan, parts([(0, 16), (24, None)], options), options)
+    with pytest.raises(veil.VeilError, match="rendered 24 frames but the plan has 50"):
+        veil.join_video(tagged_clip, out, plan, parts([(0, 8), (8, 24)], options), options)
+    # Encoders set differently write different stream headers: encode the video whole.
+    slower = dataclasses.replace(options, encode=dataclasses.replace(options.encode,
+                                                                     preset="slow"))
+    mixed = parts([(0, 24)], options) + parts([(24, None)], slower)
+    with pytest.raises(veil.PartsDoNotJoin):
+        veil.join_video(tagged_clip, out, plan, mixed, options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.mp4"]
+    # A cut file fails its part, which leaves nothing.
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(tagged_clip.read_bytes()[:-20_000])
+    with pytest.raises(veil.InputError, match="cut short"):
+        veil.render_video_part(cut, tmp_path / ".veil-x.part", plan, options, 24, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "whole.mp4"]

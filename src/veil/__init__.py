@@ -9,14 +9,22 @@ classifies people, and no output or API returns face crops.
 from __future__ import annotations
 
 from ._version import __version__
-from .batch import Batch, BatchJob, plan_batch, remove_stale_parts
-from .errors import InputError, InternalError, RefusedError, SetupError, VeilError
+from .batch import Batch, BatchJob, part_path, plan_batch, remove_stale_parts
+from .errors import (
+    InputError,
+    InternalError,
+    PartsDoNotJoin,
+    RefusedError,
+    SetupError,
+    VeilError,
+)
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
     SPAN_ALIGN,
     AnonymizedImage,
     Inspection,
     Models,
+    RenderedPart,
     VideoInfo,
     VideoSpan,
     anonymize_file,
@@ -28,6 +36,7 @@ from .pipeline import (
     detect_video_span,
     inspect_file,
     join_spans,
+    join_video,
     load_detector,
     load_models,
     load_video_models,
@@ -36,6 +45,7 @@ from .pipeline import (
     read_image,
     read_input,
     render_image,
+    render_video_part,
 )
 from .plan import (
     ImagePlan,
@@ -73,17 +83,23 @@ __all__ = [
     "BatchJob",
     "plan_batch",
     "remove_stale_parts",
+    "part_path",
     # videos
     "anonymize_video",
     "detect_video",
     "probe_video",
     "count_packets",
     "VideoInfo",
-    # one video's detection in parts, on several machines (veil.scale)
+    # one video in parts on several machines (veil.scale): detection in spans, then
+    # rendering and encoding in parts joined without encoding again
     "SPAN_ALIGN",
     "VideoSpan",
     "detect_video_span",
     "join_spans",
+    "RenderedPart",
+    "render_video_part",
+    "join_video",
+    "PartsDoNotJoin",
     # models
     "Models",
     "load_detector",

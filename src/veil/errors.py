@@ -29,6 +29,12 @@ class SetupError(VeilError):
     """veil itself is not usable as installed (for example, no detector weights)."""
 
 
+class PartsDoNotJoin(VeilError):
+    """Separately encoded parts of one video cannot be joined as they are (their encoders
+    wrote different stream headers, or their timestamps would run backwards at a seam): the
+    video is to be encoded whole instead."""
+
+
 class InternalError(VeilError):
     """A bug in veil met while processing one file: that file fails, the rest go on."""
 

@@ -7,6 +7,7 @@ into the frame to write.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import formats
-from ..errors import InputError, RefusedError, VeilError
+from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
 from .files import atomic_output
 
@@ -274,7 +275,12 @@ def iter_frames(
     presentation order. From a clean keyframe at or before `start` when the stream has one
     (see _seek_point), else from the first frame; the frames before `start` are decoded
     (to count them) but not converted."""
-    limits = limits or Limits()
+    for index, frame in _decoded_from(path, limits or Limits(), start):
+        yield index, _upright(frame, _frame_rotation(frame))
+
+
+def _decoded_from(path: Path, limits: Limits, start: int) -> Iterator[tuple[int, Any]]:
+    """The decoded frames (as FFmpeg gives them) from frame `start` on, numbered."""
     point = _seek_point(path, start) if start > 0 else None
     try:
         yield from _frames_from(path, limits, start, point)
@@ -326,7 +332,7 @@ def _seek_point(path: Path, start: int) -> _SeekPoint | None:
 
 
 def _frames_from(path: Path, limits: Limits, start: int,
-                 point: _SeekPoint | None) -> Iterator[tuple[int, np.ndarray]]:
+                 point: _SeekPoint | None) -> Iterator[tuple[int, Any]]:
     with _open(path) as container:
         index = 0
         with _reading(f"video stops decoding at frame {index}"):
@@ -344,7 +350,7 @@ def _frames_from(path: Path, limits: Limits, start: int,
                     raise InputError(f"video frame {index} is not where its packets say")
                 if index >= start:
                     yielded = True
-                    yield index, _upright(frame, _frame_rotation(frame))
+                    yield index, frame
                 index += 1
 
 
@@ -389,13 +395,11 @@ def encode_video(
     """
     limits = limits or Limits()
     info = info or probe_video(src, limits)  # the caller's probe, when it made one
-    written = formats.by_suffix(dst.suffix)
-    if written is None or written.muxer is None:
-        written = formats.by_name("MP4")
+    written = _written_format(dst)
     stats = EncodeStats(frames=0, audio_packets=0)
     try:
         with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
-            out = _open_output(tmp, written)
+            out = _open_output(tmp, written.muxer or "mp4")
             try:
                 vin, vout, audio_map = _add_streams(inp, out, options, threads, info, written)
                 stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
@@ -419,12 +423,155 @@ def encode_video(
     return stats
 
 
-def _open_output(path: Path, written: formats.Format) -> Any:
+# Parts of one video are written as QuickTime: it keeps each packet's decoding and
+# presentation timestamps as the encoder made them (NUT and Matroska keep presentation
+# times only, and derive the rest), in the source's own time base.
+PART_MUXER = "mov"
+
+
+def encode_video_part(
+    src: Path,
+    part: Path,
+    render: Callable[[int, np.ndarray], np.ndarray],
+    options: EncodeOptions,
+    start: int,
+    stop: int | None,
+    limits: Limits | None = None,
+    threads: int = 0,
+    info: VideoInfo | None = None,
+) -> EncodeStats:
+    """Frames `start` to `stop` (not included; None: the end) of `src`, rendered and encoded
+    on their own into `part`: video only, each frame with its source timestamp, for
+    join_video_parts. Decoding starts at a clean keyframe at or before `start` (see
+    _seek_point); the last part reads to the end and checks the stream was whole. On any
+    error nothing is left at `part`."""
+    limits = limits or Limits()
+    info = info or probe_video(src, limits)
+    stats = EncodeStats(frames=0, audio_packets=0)
+
+    def window() -> Iterator[tuple[int, Any]]:
+        for index, frame in _decoded_from(src, limits, start):
+            if stop is not None and index >= stop:
+                return
+            yield index, frame
+
+    try:
+        with atomic_output(part) as tmp, _open(src) as inp, _reading("video stops decoding"):
+            out = _open_output(tmp, PART_MUXER)
+            try:
+                vin = inp.streams.video[0]
+                vout = _add_video(out, vin, options, threads, info)
+                out.metadata.clear()
+                _encode_frames(window(), out, vout, vin.time_base, render, stats, None, threads)
+            except BaseException:
+                with suppress(Exception):
+                    out.close()
+                raise
+            _close_output(out)
+    except _RenderFailed as exc:
+        raise exc.__cause__ or exc  # noqa: B904 - the render error itself
+    except (_WriteFailed, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
+        raise VeilError(f"cannot write a part of the video: {_reason(cause or exc)}") from exc
+    return stats
+
+
+def join_video_parts(
+    src: Path, parts: list[Path], dst: Path, options: EncodeOptions,
+    limits: Limits | None = None,
+) -> EncodeStats:
+    """Write `dst` from the parts encode_video_part made of `src` (in order), their packets
+    copied as they are, and the audio streams of `src` copied once (as encode_video would
+    write them). Raises PartsDoNotJoin when the parts' encoders disagree; on any error
+    nothing is left at `dst`. The parts are left to the caller."""
+    written = _written_format(dst)
+    stats = EncodeStats(frames=0, audio_packets=0)
+    try:
+        with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
+            out = _open_output(tmp, written.muxer or "mp4")
+            try:
+                with _open_part(parts[0]) as first:
+                    vout = out.add_stream_from_template(first.streams.video[0])
+                vout.metadata.clear()
+                audio_map = _add_audio(inp, out, options, written)
+                out.metadata.clear()
+                stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
+                video = _part_packets(parts, vout, stats)
+                audio = inp.demux(*[inp.streams[i] for i in audio_map]) if audio_map else ()
+                for packet in heapq.merge(video, audio, key=_packet_time):
+                    if packet.stream.type == "video":
+                        _mux(out, [packet])
+                        continue
+                    if packet.is_corrupt:
+                        raise InputError("audio data is damaged or cut short")
+                    _audio(out, packet, *audio_map[packet.stream.index], stats)
+                for aout, copy in audio_map.values():
+                    if not copy:
+                        _mux(out, aout.encode())
+            except BaseException:
+                with suppress(Exception):
+                    out.close()
+                raise
+            _close_output(out)
+    except (_WriteFailed, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
+        raise VeilError(f"cannot write {dst.name}: {_reason(cause or exc)}") from exc
+    return stats
+
+
+def _open_part(path: Path) -> Any:
+    import av
+
+    return av.open(str(path), format=PART_MUXER)
+
+
+def _part_packets(parts: list[Path], vout: Any, stats: EncodeStats) -> Iterator[Any]:
+    """Every video packet of the parts, in order, checked to join: the same stream header
+    in each, a keyframe first, decoding timestamps that only go forwards."""
+    header = vout.codec_context.extradata
+    last_dts: int | None = None
+    for path in parts:
+        with _open_part(path) as part:
+            stream = part.streams.video[0]
+            if stream.codec_context.extradata != header:
+                raise PartsDoNotJoin("the parts of this video were encoded with different "
+                                     "stream headers")
+            first = True
+            for packet in part.demux(stream):
+                if not packet.size:
+                    continue
+                if packet.dts is None or packet.pts is None or (first and not packet.is_keyframe):
+                    raise PartsDoNotJoin("a part of this video does not start cleanly")
+                dts = int(packet.dts * packet.time_base / vout.time_base)
+                if last_dts is not None and dts <= last_dts:
+                    raise PartsDoNotJoin("the parts of this video overlap in time")
+                last_dts, first = dts, False
+                packet.stream = vout
+                stats.frames += 1
+                yield packet
+
+
+def _packet_time(packet: Any) -> float:
+    """When a packet is decoded, in seconds (the muxer interleaves by it)."""
+    if packet.dts is None:
+        return float("-inf")
+    return float(packet.dts * packet.time_base)
+
+
+def _written_format(dst: Path) -> formats.Format:
+    """The container an output is written in, by its name (MP4 when the name says none)."""
+    written = formats.by_suffix(dst.suffix)
+    if written is None or written.muxer is None:
+        written = formats.by_name("MP4")
+    return written
+
+
+def _open_output(path: Path, muxer: str) -> Any:
     import av
 
     try:
         # bitexact: the muxer writes no encoder tag or creation time of its own.
-        return av.open(str(path), "w", format=written.muxer, options={"fflags": "+bitexact"})
+        return av.open(str(path), "w", format=muxer, options={"fflags": "+bitexact"})
     except OSError as exc:
         raise _WriteFailed from exc
 
@@ -449,6 +596,15 @@ def _add_streams(
     input audio stream -> (output stream, copied as it is)."""
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
+    vout = _add_video(out, vin, options, threads, info)
+    audio_map = _add_audio(inp, out, options, written)
+    out.metadata.clear()
+    return vin, vout, audio_map
+
+
+def _add_video(out: Any, vin: Any, options: EncodeOptions, threads: int,
+               info: VideoInfo) -> Any:
+    """The encoder's stream, upright and even-sized, in the input's time base."""
     rate = vin.average_rate or vin.guessed_rate or Fraction(30)
     vout: Any = out.add_stream(options.codec, rate=rate)
     vout.width, vout.height = info.width - info.width % 2, info.height - info.height % 2
@@ -458,6 +614,13 @@ def _add_streams(
     vout.options = {"crf": str(options.crf), "preset": options.preset}
     if threads:
         vout.codec_context.thread_count = threads
+    vout.metadata.clear()
+    return vout
+
+
+def _add_audio(inp: Any, out: Any, options: EncodeOptions,
+               written: formats.Format) -> dict[int, tuple[Any, bool]]:
+    """Each input audio stream -> (output stream, copied as it is), untagged."""
     audio_map: dict[int, tuple[Any, bool]] = {}
     for ain in inp.streams.audio if options.audio == "copy" else ():
         name = ain.codec_context.name if ain.codec_context is not None else None
@@ -467,9 +630,7 @@ def _add_streams(
         aout = out.add_stream_from_template(ain) if copy else out.add_stream("aac", rate=ain.rate)
         aout.metadata.clear()
         audio_map[ain.index] = (aout, copy)
-    vout.metadata.clear()
-    out.metadata.clear()
-    return vin, vout, audio_map
+    return audio_map
 
 
 def _transcode(
@@ -484,15 +645,45 @@ def _transcode(
     limits: Limits,
     threads: int = 0,
 ) -> None:
-    """Copy audio packets and re-encode every rendered video frame, counting into `stats`.
+    """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
+    def frames() -> Iterator[tuple[int, Any]]:
+        whole = _Whole(vin, limits)
+        index = 0
+        for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
+            whole.packet(packet)
+            if packet.stream.type == "audio":
+                _audio(out, packet, *audio_map[packet.stream.index], stats)
+                continue
+            for frame in packet.decode():
+                whole.frame(frame)
+                yield index, frame
+                index += 1
+        whole.finish()
 
-    Frames are decoded and encoded here, in order; in between, each is converted to RGB,
+    _encode_frames(frames(), out, vout, vin.time_base, render, stats, progress, threads)
+    for aout, copy in audio_map.values():
+        if not copy:
+            _mux(out, aout.encode())
+
+
+def _encode_frames(
+    frames: Iterator[tuple[int, Any]],
+    out: Any,
+    vout: Any,
+    time_base: Fraction,
+    render: Callable[[int, np.ndarray], np.ndarray],
+    stats: EncodeStats,
+    progress: Callable[[int], None] | None,
+    threads: int = 0,
+) -> None:
+    """Render and encode numbered decoded frames, in order, keeping their timestamps.
+
+    Frames are decoded and encoded in this thread; in between, each is converted to RGB,
     rendered and converted back on `threads` threads (0: one per core), a few frames in
     flight: one thread converting both ways holds a 1080p clip to about 50 fps, whatever
     the encoder could do (FFmpeg's conversions release the GIL).
     """
     workers = threads or os.cpu_count() or 1
-    whole = _Whole(vin, limits)
     pending: deque[tuple[Future[Any], int | None]] = deque()
     last_pts: int | None = None
 
@@ -504,7 +695,7 @@ def _transcode(
             pts = pts if pts is not None else (last_pts or 0) + 1
             if last_pts is not None and pts <= last_pts:
                 pts = last_pts + 1  # encoders need strictly increasing timestamps
-            new.pts, new.time_base = pts, vin.time_base
+            new.pts, new.time_base = pts, time_base
             last_pts = pts
             _mux(out, vout.encode(new))
             stats.frames += 1
@@ -513,26 +704,15 @@ def _transcode(
 
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-render") as pool:
         try:
-            for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
-                whole.packet(packet)
-                if packet.stream.type == "audio":
-                    _audio(out, packet, *audio_map[packet.stream.index], stats)
-                    continue
-                for frame in packet.decode():
-                    whole.frame(frame)
-                    index = stats.frames + len(pending)
-                    job = pool.submit(_clean, render, index, frame, vout.width, vout.height)
-                    pending.append((job, frame.pts))
-                    write(2 * workers)
-            whole.finish()
+            for index, frame in frames:
+                job = pool.submit(_clean, render, index, frame, vout.width, vout.height)
+                pending.append((job, frame.pts))
+                write(2 * workers)
             write(0)
         finally:
             for job, _ in pending:
                 job.cancel()
     _mux(out, vout.encode())
-    for aout, copy in audio_map.values():
-        if not copy:
-            _mux(out, aout.encode())
 
 
 def _clean(render: Callable[[int, np.ndarray], np.ndarray], index: int, frame: Any,

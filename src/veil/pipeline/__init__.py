@@ -18,11 +18,14 @@ from .photo import (
 )
 from .video import (
     SPAN_ALIGN,
+    RenderedPart,
     VideoSpan,
     anonymize_video,
     detect_video,
     detect_video_span,
     join_spans,
+    join_video,
+    render_video_part,
 )
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "AnonymizedImage",
     "Inspection",
     "Models",
+    "RenderedPart",
     "VideoInfo",
     "VideoSpan",
     "anonymize_file",
@@ -40,6 +44,8 @@ __all__ = [
     "count_packets",
     "detect_video_span",
     "join_spans",
+    "join_video",
+    "render_video_part",
     "probe_video",
     "inspect_file",
     "load_detector",

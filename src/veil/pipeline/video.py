@@ -20,7 +20,15 @@ from ..errors import InputError, VeilError, one_file
 from ..masks import draw_masks
 from ..media.files import refuse_overwrite
 from ..media.metadata import video_metadata_names
-from ..media.video import EncodeStats, VideoInfo, encode_video, iter_frames, probe_video
+from ..media.video import (
+    EncodeStats,
+    VideoInfo,
+    encode_video,
+    encode_video_part,
+    iter_frames,
+    join_video_parts,
+    probe_video,
+)
 from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
@@ -256,11 +264,8 @@ def anonymize_video(
             plan = detect_video(src, models.detector, None, report_detect, threads,
                                 options.limits, options.detect.min_score, auditor=auditor,
                                 report=report)
-        elif (plan.width, plan.height) != (info.width, info.height):
-            raise VeilError(
-                f"plan is for a {plan.width}x{plan.height} video but this one is "
-                f"{info.width}x{info.height}"
-            )
+        else:
+            _check_plan_size(plan, info)
     with timer.stage("render_encode"):
         stats, frames_masked = _render(src, dst, plan, options, threads, progress, info)
     _describe(report, dst, plan, options, info, stats, frames_masked)
@@ -292,18 +297,7 @@ def _render(
 ) -> tuple[EncodeStats, int]:
     """Pass two: cover each frame's regions and encode; returns the encoder's counts and how
     many frames had a mask."""
-    rng = np.random.default_rng()
-    per_frame = plan.regions_by_frame()
-    masked: set[int] = set()  # frames render on several threads at once
-
-    def render(index: int, frame: np.ndarray) -> np.ndarray:
-        if index >= plan.frames:
-            raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
-        if per_frame[index]:
-            masked.add(index)
-            draw_masks(frame, per_frame[index], options.mask, rng)
-        return frame
-
+    render, masked = _masker(plan, options)
     stats = encode_video(
         src,
         dst,
@@ -316,6 +310,98 @@ def _render(
         info=info,
     )
     return stats, len(masked)
+
+
+def _masker(plan: VideoPlan, options: Options) -> tuple[Callable[[int, np.ndarray], np.ndarray],
+                                                        set[int]]:
+    """A render function that covers a frame's regions of `plan`, and the set of frames it
+    masked (frames render on several threads at once)."""
+    rng = np.random.default_rng()
+    per_frame = plan.regions_by_frame()
+    masked: set[int] = set()
+
+    def render(index: int, frame: np.ndarray) -> np.ndarray:
+        if index >= plan.frames:
+            raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
+        if per_frame[index]:
+            masked.add(index)
+            draw_masks(frame, per_frame[index], options.mask, rng)
+        return frame
+
+    return render, masked
+
+
+@dataclass
+class RenderedPart:
+    """Frames `start` to `start + frames` of a video, rendered and encoded on their own into
+    a temporary file at `path` (render_video_part); join_video makes the output from them."""
+
+    start: int
+    frames: int
+    frames_masked: int
+    path: str
+    seconds: float = 0.0
+
+
+@one_file
+def render_video_part(src: Path, part: Path, plan: VideoPlan, options: Options, start: int,
+                      stop: int | None, threads: int = 0) -> RenderedPart:
+    """Pass two for frames `start` to `stop` (None: the end) of `src` only, written to `part`
+    (a name the caller chose beside the output: a `.veil-*.part` name is cleaned up after a
+    killed run): what anonymize_video would write for them, encoded on their own."""
+    began = time.perf_counter()
+    info = probe_video(src, options.limits)
+    _check_plan_size(plan, info)
+    render, masked = _masker(plan, options)
+    stats = encode_video_part(src, part, render, options.encode, start, stop, options.limits,
+                              threads, info)
+    return RenderedPart(start, stats.frames, len(masked), str(part),
+                        time.perf_counter() - began)
+
+
+@one_file
+def join_video(src: Path, dst: Path, plan: VideoPlan, parts: list[RenderedPart],
+               options: Options, name: str | None = None) -> FileReport:
+    """Write `dst` from the parts render_video_part made of `src` (their packets copied as
+    they are, the sound copied once from `src`) and report it as anonymize_video would;
+    PartsDoNotJoin when their encoders disagree (encode the video whole then). The parts are
+    removed whatever happens."""
+    try:
+        src, dst = Path(src), Path(dst)
+        refuse_overwrite(src, dst)
+        report = FileReport(input=name or str(src))
+        timer = StageTimer()
+        info = _probe(src, report, options)
+        _check_plan_size(plan, info)
+        ordered = sorted(parts, key=lambda p: p.start)
+        at = 0
+        for part in ordered:
+            if part.start != at:
+                raise VeilError(f"the rendered parts of this video do not join at frame {at}")
+            at += part.frames
+        if at != plan.frames:
+            raise VeilError(f"rendered {at} frames but the plan has {plan.frames}; no output "
+                            "written")
+        with timer.stage("join"):
+            stats = join_video_parts(src, [Path(p.path) for p in ordered], dst,
+                                     options.encode, options.limits)
+        _describe(report, dst, plan, options, info, stats, sum(p.frames_masked for p in parts))
+        # The parts' own times (on other machines, maybe) count towards the total: the work done.
+        timer.spans["render_encode"] = sum(p.seconds for p in ordered)
+        timer.started -= timer.spans["render_encode"]
+        report.timings = timer.timings(digits=3)
+        return report
+    finally:
+        for part in parts:
+            Path(part.path).unlink(missing_ok=True)
+
+
+def _check_plan_size(plan: VideoPlan, info: VideoInfo) -> None:
+    if (plan.width, plan.height) != (info.width, info.height):
+        raise VeilError(
+            f"plan is for a {plan.width}x{plan.height} video but this one is "
+            f"{info.width}x{info.height}"
+        )
 
 
 def _describe(

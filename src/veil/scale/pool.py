@@ -18,11 +18,14 @@ from .. import (
     FileReport,
     Options,
     PlanSet,
+    RenderedPart,
     SetupError,
     VeilError,
+    VideoPlan,
     VideoSpan,
     count_packets,
     join_spans,
+    part_path,
     probe_video,
     remove_stale_parts,
 )
@@ -42,7 +45,8 @@ _remote_worker: Any = None  # FileWorker as a Ray actor class, made once per pro
 
 @dataclass
 class _Task:
-    """One call for an actor: a whole file ("run") or a span of a video ("span")."""
+    """One call for an actor: a whole file ("run"), a span of a video's detection ("span"),
+    a part of its rendering ("render") or the join of its parts ("join")."""
 
     index: int  # the job's place in the batch
     job: BatchJob
@@ -53,12 +57,18 @@ class _Task:
 
 @dataclass
 class _Split:
-    """A video whose detection runs in spans: those back so far."""
+    """A video run in pieces: its detection in spans (none when a reviewed plan was given),
+    then its rendering in parts joined into the output; what is back so far."""
 
-    count: int
+    count: int  # detection spans
     spans: list[VideoSpan] = field(default_factory=list)
     failed: bool = False
     detected: FileReport | None = None  # what the spans say for the report (backend, audit)
+    video_plan: VideoPlan | None = None
+    plan: Any = None  # the same, in Ray's object store (each part's task reads it there)
+    parts: list[RenderedPart] = field(default_factory=list)
+    part_paths: list[Path] = field(default_factory=list)
+    joined: bool | None = None  # None: not joined (yet); False: encoded whole instead
 
 
 @dataclass
@@ -78,6 +88,7 @@ class RayPool:
     threads: int = 1  # inference threads per actor (each asks Ray for one CPU)
     need_models: bool = True
     workers: int = 0  # actors at once (0: one per CPU of the cluster)
+    _actors: int = field(default=1, init=False, repr=False)  # this run's
     retried: list[dict[str, Any]] = field(default_factory=list)
     splits: dict[int, _Split] = field(default_factory=dict)
 
@@ -86,7 +97,7 @@ class RayPool:
         """(index, result) for each job, in the order they finish."""
         import ray
 
-        size = self.workers or cluster_cpus()
+        size = self._actors = self.workers or cluster_cpus()
         queue = deque(task for i, job in zip(indices, jobs, strict=True)
                       for task in self._tasks_of(i, job, given, size))
         actors: list[_Actor] = []
@@ -112,19 +123,44 @@ class RayPool:
         finally:
             for actor in actors:
                 ray.kill(actor.handle)
+            for split in self.splits.values():  # a failed video's rendered parts
+                for part in split.part_paths:
+                    part.unlink(missing_ok=True)
             if self.retried:  # what a lost attempt was writing
                 remove_stale_parts({Path(r["output_folder"]) for r in self.retried}, begun)
 
     def _tasks_of(self, index: int, job: BatchJob, given: PlanSet | None,
                   actors: int) -> list[_Task]:
-        """A video to detect on several actors becomes spans; anything else one task."""
-        bounds: list[tuple[int, int | None]] = []
-        if job.kind == "video" and given is None and not job.refused and actors > 1:
-            bounds = spans_of(_declared_frames(job, self.options), actors)
-        if len(bounds) < 2:
+        """A video on several actors becomes spans to detect (or, with its reviewed plan,
+        parts to render); anything else one task."""
+        if job.kind != "video" or job.refused or actors < 2:
             return [_Task(index, job, "run", (job, _plans_for(job, given)))]
+        if given is not None:
+            plan = given.files.get(job.key)
+            if not isinstance(plan, VideoPlan):  # the whole run says why
+                return [_Task(index, job, "run", (job, _plans_for(job, given)))]
+            self.splits[index] = _Split(0)
+            return self._render_tasks(index, job, plan)
+        bounds = spans_of(_declared_frames(job, self.options), actors)
+        if len(bounds) < 2:
+            return [_Task(index, job, "run", (job, None))]
         self.splits[index] = _Split(len(bounds))
         return [_Task(index, job, "span", (job, a, b)) for a, b in bounds]
+
+    def _render_tasks(self, index: int, job: BatchJob, plan: VideoPlan) -> list[_Task]:
+        """The parts a video's rendering is split into, each to a temporary file beside the
+        output (the whole video as one task when splitting does not pay)."""
+        import ray
+
+        split = self.splits[index]
+        bounds = spans_of(plan.frames, self._actors)
+        if len(bounds) < 2:
+            split.joined = False
+            return [_Task(index, job, "run", (job, PlanSet(files={job.key: plan})))]
+        split.video_plan, split.plan = plan, ray.put(plan)
+        split.part_paths = [part_path(job.dst.parent) for _ in bounds]
+        return [_Task(index, job, "render", (job, split.plan, a, b, str(path)))
+                for (a, b), path in zip(bounds, split.part_paths, strict=True)]
 
     def _start(self, actors: list[_Actor], pending: Pending) -> None:
         global _remote_worker
@@ -141,7 +177,7 @@ class RayPool:
 
     def _answer(self, ref: Any, actor: _Actor, task: _Task | None,
                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
-        """What a call's answer means: an actor started or lost, a file done, a span in."""
+        """What a call's answer means: an actor started or lost, a file done, a piece in."""
         import ray
         import ray.exceptions as rex
 
@@ -161,6 +197,14 @@ class RayPool:
             actor.started = True
         elif task.method == "span":
             yield from self._span_in(task, value, queue)
+        elif task.method == "render":
+            yield from self._part_in(task, value, queue)
+        elif task.method == "join" and value is None:  # the parts would not join as they are
+            split = self.splits[task.index]
+            assert split.video_plan is not None
+            split.joined = False
+            queue.appendleft(_Task(task.index, task.job, "run",
+                                   (task.job, PlanSet(files={task.job.key: split.video_plan}))))
         else:
             yield task.index, self._finished(task.index, value)
 
@@ -168,8 +212,9 @@ class RayPool:
         reason = f"its worker was lost ({why})"
         entry = {"input": task.job.key, "attempt": task.tries, "reason": reason,
                  "output_folder": str(task.job.dst.parent)}
-        if task.method == "span":
-            entry["frames"] = list(task.args[1:])
+        frames = {"span": task.args[1:3], "render": task.args[2:4]}.get(task.method)
+        if frames is not None:
+            entry["frames"] = list(frames)
         self.retried.append(entry)
         if task.tries < MAX_ATTEMPTS:
             queue.appendleft(_Task(task.index, task.job, task.method, task.args,
@@ -179,7 +224,7 @@ class RayPool:
 
     def _fail(self, task: _Task, error: str) -> Iterator[tuple[int, Result]]:
         split = self.splits.get(task.index)
-        if split is not None and task.method == "span":
+        if split is not None and task.method in ("span", "render"):
             if split.failed:
                 return  # the file has failed already
             split.failed = True
@@ -206,15 +251,35 @@ class RayPool:
             split.failed = True
             yield task.index, (FileReport(input=job.key, status="failed", error=str(exc)), None)
             return
+        split.detected.timings = {"detect": round(sum(s.seconds for s in split.spans), 3)}
         split.spans.clear()  # the boxes live on in the plan
-        queue.appendleft(_Task(task.index, job, "run", (job, PlanSet(files={job.key: plan}))))
+        queue.extendleft(reversed(self._render_tasks(task.index, job, plan)))
+
+    def _part_in(self, task: _Task, value: RenderedPart | FileReport,
+                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        """A rendered part back; with the last one, the join queued first."""
+        split = self.splits[task.index]
+        if split.failed:
+            return
+        if isinstance(value, FileReport):
+            split.failed = True
+            yield task.index, (value, None)
+            return
+        split.parts.append(value)
+        if len(split.parts) == len(split.part_paths):
+            queue.appendleft(_Task(task.index, task.job, "join",
+                                   (task.job, split.plan, list(split.parts))))
 
     def _finished(self, index: int, result: Result) -> Result:
         """A file's result; for a video detected in spans, with what the spans found."""
         split = self.splits.get(index)
         report, made = result
-        if split is not None and split.detected is not None and report.status == "ok":
-            report.backend, report.audit = split.detected.backend, split.detected.audit
+        if split is not None and report.status == "ok":
+            if split.joined is None:
+                split.joined = True
+            if split.detected is not None:
+                report.backend, report.audit = split.detected.backend, split.detected.audit
+                report.timings["detect"] = split.detected.timings.get("detect", 0.0)
         return report, made
 
     def _give_up(self, queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
@@ -223,8 +288,10 @@ class RayPool:
             yield from self._fail(task, error)
 
     def split_videos(self, jobs: list[BatchJob]) -> list[dict[str, Any]]:
-        """The videos whose detection ran in spans, as the report lists them."""
-        return [{"input": jobs[i].key, "spans": split.count}
+        """The videos run in pieces, as the report lists them: detection spans (0: a
+        reviewed plan), rendered parts, and whether they were joined (else encoded whole)."""
+        return [{"input": jobs[i].key, "spans": split.count, "parts": len(split.part_paths),
+                 "joined": bool(split.joined)}
                 for i, split in sorted(self.splits.items())]
 
     def public_retries(self) -> list[dict[str, Any]]:

@@ -1,21 +1,28 @@
-"""The Ray actor: loaded models and the run's options, for whole files and for spans of one
-video's detection."""
+"""The Ray actor: loaded models and the run's options, for whole files and for the pieces of
+one video (spans of its detection, parts of its rendering, their join)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .. import (
     BatchJob,
     FileReport,
     Models,
     Options,
+    PartsDoNotJoin,
     PlanSet,
+    RenderedPart,
     VeilError,
+    VideoPlan,
     VideoSpan,
     detect_video_span,
+    join_video,
     load_models,
     load_video_models,
+    render_video_part,
 )
-from ..jobs import Plan, anonymize_one, outcome
+from ..jobs import Plan, anonymize_one, job_options, outcome
 
 Result = tuple[FileReport, Plan | None]
 
@@ -52,3 +59,27 @@ class FileWorker:
                                      self.threads)
         except VeilError as exc:
             return FileReport(input=job.key, status="failed", error=str(exc))
+
+    def render(self, job: BatchJob, plan: VideoPlan, start: int, stop: int | None,
+               part: str) -> RenderedPart | FileReport:
+        """Frames `start` to `stop` of a video rendered and encoded into `part`, or why the
+        file fails."""
+        try:
+            return render_video_part(job.src, Path(part), plan, job_options(self.options, job),
+                                     start, stop, self.threads)
+        except VeilError as exc:
+            return FileReport(input=job.key, status="failed", error=str(exc))
+
+    def join(self, job: BatchJob, plan: VideoPlan,
+             parts: list[RenderedPart]) -> Result | None:
+        """The output from a video's rendered parts, as the local path reports it; None when
+        the parts cannot be joined as they are (the driver has it encoded whole)."""
+        try:
+            report = join_video(job.src, job.dst, plan, parts, job_options(self.options, job),
+                                name=job.key)
+        except PartsDoNotJoin:
+            return None
+        except VeilError as exc:
+            return FileReport(input=job.key, status="failed", error=str(exc)), None
+        report.warnings.extend(job.notes)
+        return report, plan
