@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,49 @@ def test_a_reviewed_plan_renders_on_the_cluster(
     assert report["ray"]["split"] == [{"input": "v.mp4", "spans": 0, "parts": 4, "joined": True}]
 
 
+def _uneven_clip(path: Path, sheet: np.ndarray) -> Path:
+    """136 frames 10 ms apart for the first 40, then 200 ms apart: x264 derives its decoding
+    delay from a part's first frames, so parts cut at frame 40 would overlap in time."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 480, 256, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        for i in range(136):
+            view = np.ascontiguousarray(sheet[:256, 40 + 4 * i:520 + 4 * i])
+            frame = av.VideoFrame.from_ndarray(view, format="rgb24")
+            frame.pts = 10 * min(i, 40) + 200 * max(0, i - 40)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def test_a_video_whose_parts_would_not_join_is_encoded_whole(
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
+) -> None:
+    import av
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    src = _uneven_clip(folder / "uneven.mp4", sheet)
+    res = run_veil(folder, "-o", tmp_path / "out", "--report", tmp_path / "r.json",
+                   f"--ray={two_nodes.address}")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ray"]["split"] == [
+        {"input": "uneven.mp4", "spans": 4, "parts": 4, "joined": False}]
+    assert report["files"][0]["status"] == "ok"
+
+    def times(path: Path) -> list[float]:
+        with av.open(str(path)) as c:
+            return [round(float(f.time), 4) for f in c.decode(video=0)]
+
+    assert times(tmp_path / "out" / "uneven.mp4") == times(src)
+    assert not list((tmp_path / "out").glob(".veil-*"))
+
+
 def test_a_node_lost_mid_run_loses_no_file(tmp_path: Path, example_jpeg: bytes) -> None:
     cluster = _cluster(2)
     try:
@@ -211,6 +255,74 @@ def test_the_service_runs_its_jobs_on_the_cluster(
         svc.stop()
     log = svc.log_text()
     assert "job" in log and "Traceback" not in log and "SIGTERM received" not in log
+
+
+def _free_cpus(address: str) -> float:
+    """The cluster's CPUs no task or actor holds, asked from a process of its own."""
+    code = (f"import ray; ray.init(address={address!r}, logging_level='ERROR', "
+            "log_to_driver=False); print(ray.available_resources().get('CPU', 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def test_a_job_over_the_time_limit_stops_its_task_on_the_cluster(
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
+) -> None:
+    """The service stops a worker whose job runs past --job-timeout; the Ray task that worker
+    owned stops with it (Ray ends what a dead owner started): its CPU is free again."""
+    from service import start_service, wait_job
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "long.mp4", sheet, frames=800, size=(960, 512))
+    svc = start_service(tmp_path / "data", "--ray", two_nodes.address, "--workers", "1",
+                        "--job-timeout", "3")
+    try:
+        with svc.client() as client:
+            job = client.post("/v1/jobs", files={"file": ("long.mp4", clip.read_bytes())})
+            done = wait_job(client, job.json()["id"])
+            assert done["state"] == "failed" and "time limit" in done["error"], done
+        # The job alone takes about 50 s on one CPU here: a task left running would
+        # still hold its CPU at the deadline.
+        deadline = time.monotonic() + 15
+        while _free_cpus(two_nodes.address) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _free_cpus(two_nodes.address) == 2
+        assert svc.originals() == []
+    finally:
+        svc.stop()
+
+
+def test_a_service_job_whose_node_is_lost_runs_again_elsewhere(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """The node running a video job goes away mid-job and another joins: Ray runs the task
+    again there and the job completes, its original deleted."""
+    from service import start_service, wait_job, wait_state
+
+    cluster = _cluster(1)
+    try:
+        sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+        clip = write_clip(tmp_path / "c.mp4", sheet, frames=120, size=(480, 256))
+        svc = start_service(tmp_path / "data", "--ray", cluster.address, "--workers", "1")
+        try:
+            with svc.client() as client:
+                job = client.post("/v1/jobs", files={"file": ("c.mp4", clip.read_bytes())})
+                job_id = job.json()["id"]
+                wait_state(client, job_id, "running")
+                time.sleep(2)  # the task is on the only node, at work
+                assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "running"
+                cluster.remove_node(list(cluster.worker_nodes)[0])
+                cluster.add_node(**NODE)
+                done = wait_job(client, job_id, timeout=300)
+                assert done["state"] == "done", done
+                report = client.get(f"/v1/jobs/{job_id}/report").json()
+                assert report["masks"][0]["frames"] == 120
+            assert svc.originals() == []
+        finally:
+            svc.stop()
+    finally:
+        cluster.shutdown()
 
 
 def test_a_cluster_that_asks_for_a_token_gets_one_line(
