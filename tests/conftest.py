@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageDraw, ImageFont
 
 # The shared test data lies beside the clone (../shared/data); a plain clone has none.
 # VEIL_SHARED_DATA points elsewhere (a test uses it to see a clone without the data).
@@ -254,3 +254,22 @@ def covered_share(path: Path, box: list[float], inner: float = 0.6) -> float:
     ix2, iy2 = int(x1 + w * (1 + inner) / 2), int(y1 + h * (1 + inner) / 2)
     region = img[iy1:iy2, ix1:ix2]
     return float((region.max(axis=2) < 40).mean())
+
+
+PLATE_TEXT, SIGN_TEXT = "KD 482 TX", "Fresh bread baked here every morning"
+
+
+def street_photo(path: Path) -> tuple[Path, tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """A grey street scene with a plate (black on white, in a frame) and a shop sign; returns
+    the photo, the plate's box (frame included) and the sign's words' box."""
+    image = Image.new("RGB", (900, 600), (120, 125, 130))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=34)
+    plate = (300, 420, 520, 470)
+    draw.rectangle(plate, fill=(245, 245, 245), outline=(20, 20, 20), width=3)
+    draw.text((315, 425), PLATE_TEXT, fill=(10, 10, 10), font=font)
+    draw.rectangle((60, 80, 780, 130), fill=(250, 240, 200))
+    draw.text((75, 88), SIGN_TEXT, fill=(40, 20, 10), font=font)
+    sign = draw.textbbox((75, 88), SIGN_TEXT, font=font)  # the words, not the board
+    image.save(path, quality=95)
+    return path, plate, (int(sign[0]), int(sign[1]), int(sign[2]), int(sign[3]))

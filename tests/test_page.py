@@ -227,3 +227,22 @@ def test_page_upload_error_is_one_line(page, tmp_path):
     failed = page.locator("#jobs li.failed .state")
     failed.wait_for(timeout=30_000)
     assert "not a file veil reads" in failed.text_content()
+
+
+def test_a_plate_is_labelled_and_can_be_kept_apart_from_faces(page, service, tmp_path):
+    """A licence plate found by --cover's default is a box of its own kind: labelled so, and
+    a reviewer can leave it visible like any box."""
+    from conftest import street_photo
+
+    photo, _, _ = street_photo(tmp_path / "street.jpg")
+    page.set_input_files("#file", str(photo))
+    plate = page.locator("#overlay rect.region.plate")
+    plate.wait_for(timeout=120_000)
+    assert "plate, covered" in plate.get_attribute("aria-label")
+    plate.focus()
+    page.keyboard.press("k")
+    regions = plan_of(page)["regions"]
+    assert [r["keep"] for r in regions if r.get("category") == "plate"] == [True]
+    page.get_by_role("button", name="Finish").click()
+    wait_status(page, "original was deleted")
+    assert service.originals() == []

@@ -44,6 +44,7 @@ from .pipeline import (
     probe_video,
     read_image,
     read_input,
+    refuse_text_in_frames,
     render_image,
     render_video_part,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "load_detector",
     "load_models",
     "load_video_models",
+    "refuse_text_in_frames",
     # plans and reports
     "ImagePlan",
     "VideoPlan",

@@ -52,6 +52,24 @@ def parse_color(value: Any) -> tuple[int, int, int]:
     return r, g, b
 
 
+COVERABLE = ("faces", "plates", "text")
+
+
+def parse_cover(value: Any) -> tuple[str, ...] | None:
+    """What to cover, as `faces,plates` (or a list): faces always among them; None: the
+    default for each kind of file."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    chosen = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    unknown = [item for item in chosen if item not in COVERABLE]
+    if unknown:
+        raise VeilError(f"cover: {', '.join(unknown)} is not one of {', '.join(COVERABLE)}")
+    if "faces" not in chosen:
+        raise VeilError("cover: faces are always covered; list them (--cover faces,plates)")
+    return chosen
+
+
 def option(
     default: Any,
     help: str,
@@ -260,6 +278,13 @@ class DetectOptions(_Checked):
         choices=("auto", "onnxruntime", "openvino"),
         service=False,
     )
+    cover: tuple[str, ...] | None = option(
+        None,
+        "what to cover: faces, plates, text (every legible line), comma-separated; default "
+        "faces and plates in photos, faces in videos and animations (plates and text are not "
+        "built for them yet: asking for them there refuses the file)",
+        parse=parse_cover,
+    )
     min_face: float = option(
         DEFAULT_MIN_FACE,
         "videos: height in pixels of the smallest face to catch; detection runs on a frame "
@@ -267,6 +292,17 @@ class DetectOptions(_Checked):
         low=1.0,
         high=1000.0,
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cover is not None:
+            object.__setattr__(self, "cover", parse_cover(self.cover))
+
+    def covering(self, still: bool) -> tuple[str, ...]:
+        """What is covered in a still photo (`still`) or in frames (a video, an animation)."""
+        if self.cover is not None:
+            return self.cover
+        return ("faces", "plates") if still else ("faces",)
 
 
 @dataclass(frozen=True)

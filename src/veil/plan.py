@@ -24,6 +24,7 @@ MAX_DEPTH = 8  # nesting of a plan file: {files: {name: {regions: [{box: [...]}]
 MAX_SOURCE = 40
 REACH = 4  # how many image sizes past its edges a box may reach
 SHAPES = ("box", "ellipse")
+CATEGORIES = ("face", "plate", "text")  # what a region covers
 MAX_MARGIN = 3.0  # as --margin allows
 
 
@@ -45,6 +46,13 @@ def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise VeilError(f"plan: {what} must be true or false, not {_shown(value)}")
     return value
+
+
+def _category(value: Any) -> str:
+    if value not in CATEGORIES:
+        raise VeilError(f"plan: a region's category must be one of {', '.join(CATEGORIES)}, "
+                        f"not {_shown(value)}")
+    return str(value)
 
 
 def _shape(value: Any) -> str | None:
@@ -143,6 +151,8 @@ class Region:
     # person drew is covered as drawn (a box, no margin) unless these say otherwise.
     shape: str | None = None
     margin: float | None = None
+    # What it covers: a face, a licence plate or a line of other text (--cover).
+    category: str = "face"
 
     @property
     def width(self) -> float:
@@ -163,6 +173,8 @@ class Region:
             out["shape"] = self.shape
         if self.margin is not None:
             out["margin"] = self.margin
+        if self.category != "face":  # plans from before categories hold faces only
+            out["category"] = self.category
         return out
 
     @classmethod
@@ -181,6 +193,7 @@ class Region:
             keep=_flag(data.get("keep", False), "a region's keep"),
             shape=_shape(data.get("shape")),
             margin=_margin(data.get("margin")),
+            category=_category(data.get("category", "face")),
         )
 
 

@@ -34,6 +34,9 @@ class FileReport:
     input_format: str | None = None
     output_format: str | None = None
     faces: list[dict[str, Any]] = field(default_factory=list)
+    # Licence plates and other lines of text covered (--cover): box, score, category; never
+    # what the text says.
+    plates_and_text: list[dict[str, Any]] = field(default_factory=list)
     masks: list[dict[str, Any]] = field(default_factory=list)
     faces_found: int = 0  # regions (photo) or tracks (video) scored FACE_SCORE or more
     regions_masked: int = 0  # regions or tracks covered, faint ones included
@@ -74,6 +77,9 @@ class RunReport:
             "failed": sum(f.status == "failed" for f in self.files),
             "skipped": len(self.skipped),
             "faces": sum(f.faces_found for f in written),
+            "plates": sum(r.get("category") == "plate" for f in written
+                          for r in f.plates_and_text),
+            "text": sum(r.get("category") == "text" for f in written for r in f.plates_and_text),
             "masked": sum(f.regions_masked for f in written),
             "kept_visible": sum(f.kept_visible for f in written),
             "output": self.output,

@@ -28,6 +28,7 @@ from .. import (
     load_video_models,
     plan_image,
     read_input,
+    refuse_text_in_frames,
 )
 from ..jobs import Plan, anonymize_one, outcome
 from .pool import photo_pool
@@ -51,6 +52,7 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     for job in bar(jobs, args.quiet):
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
+                refuse_text_in_frames(options)
                 video = load_video_models(options.detect.min_face,
                                           backend=options.detect.backend)
                 plans.files[job.key] = detect_video(
@@ -189,9 +191,11 @@ def summary_line(report: RunReport) -> str:
     where = f" to {s['output']}" if s["output"] and s["written"] else ""
     line = f"veil: {s['written']} of {_count(s['files'], 'file')} written{where}"
     if s["written"]:
-        line += (f": {_count(s['faces'], 'face')} found, "
-                 f"{_count(s['masked'], 'region')} masked")
-        if s["masked"] > s["faces"]:
+        found = [_count(s["faces"], "face")] + [
+            _count(s[kind], name) for kind, name in (("plates", "plate"), ("text", "text line"))
+            if s[kind]]
+        line += f": {', '.join(found)} found, {_count(s['masked'], 'region')} masked"
+        if s["masked"] > s["faces"] + s["plates"] + s["text"]:
             line += " (fainter detections included)"
         if s["kept_visible"]:
             line += f", {s['kept_visible']} kept visible by the plan"

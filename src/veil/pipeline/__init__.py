@@ -5,7 +5,13 @@ the `veil` package, and nothing below them.
 
 from ..media.video import VideoInfo, count_packets, probe_video
 from .inspect import Inspection, inspect_file
-from .models import Models, load_detector, load_models, load_video_models
+from .models import (
+    Models,
+    load_detector,
+    load_models,
+    load_video_models,
+    refuse_text_in_frames,
+)
 from .photo import (
     AnonymizedImage,
     anonymize_file,
@@ -51,6 +57,7 @@ __all__ = [
     "load_detector",
     "load_models",
     "load_video_models",
+    "refuse_text_in_frames",
     "plan_image",
     "read_image",
     "read_input",

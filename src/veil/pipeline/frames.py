@@ -17,7 +17,7 @@ from ..media.metadata import check_output
 from ..options import Options
 from ..plan import ImagePlan, VideoPlan
 from ..report import FileReport, StageTimer
-from .models import Models, faint_warning, models_for, run_detector
+from .models import Models, faint_warning, models_for, refuse_text_in_frames, run_detector
 from .video import count_tracks, plan_tracks
 
 
@@ -49,6 +49,7 @@ def anonymize_frames(
     with timer.stage("detect"):
         if plan is None:
             assert models is not None
+            refuse_text_in_frames(options)
             plan = detect_frames(decoded, models, options)
             report.backend = models.backend
     rng = np.random.default_rng()

@@ -15,8 +15,10 @@ import numpy as np
 from ..detect.base import Detections, Detector
 from ..detect.confirm import Looked, second_look
 from ..detect.runtime import describe_backend
-from ..errors import VeilError
+from ..detect.text import TextDetector, TextReader, find_text
+from ..errors import RefusedError, VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
+from ..plan import Region
 from ..profiles import Profile, build_profile, get_profile, video_profile
 
 
@@ -29,6 +31,8 @@ class Models:
     # Looks again at weak candidates too big to be cheap (detect/confirm.py)
     second_look: Detector | None = None
     backend: str = ""  # the inference runtime that runs them, as the report names it
+    threads: int = 0  # inference threads each (0: the runtime's default)
+    runtime: str = "auto"  # the backend asked for (auto, onnxruntime, openvino)
 
 
 T = TypeVar("T")
@@ -60,8 +64,52 @@ def load_models(
     key = (spec, threads, backend)
     if key not in _cache:
         detector, auditor, second_look = build_profile(spec, threads, backend)
-        _cache[key] = Models(detector, auditor, second_look, describe_backend(backend))
+        _cache[key] = Models(detector, auditor, second_look, describe_backend(backend),
+                             threads, backend)
     return _cache[key]
+
+
+@dataclass(frozen=True)
+class TextModels:
+    """Where text is, and a reader that says which lines are plates (detect/text.py)."""
+
+    detector: TextDetector
+    reader: TextReader
+
+
+_text_cache: dict[tuple[int, str], TextModels] = {}
+
+
+def load_text_models(threads: int = 0, backend: str = "auto") -> TextModels:
+    """The text detector and reader from the rapidocr wheel, loaded once per process."""
+    key = (threads, backend)
+    if key not in _text_cache:
+        _text_cache[key] = TextModels(TextDetector(threads, backend), TextReader(threads, backend))
+    return _text_cache[key]
+
+
+def find_text_regions(pixels: np.ndarray, options: Options, models: Models | None) -> list[Region]:
+    """Regions for the plates (and, with --cover text, every other line of text) in a still
+    photo, as boxes drawn as they are; none unless --cover asks (by default: plates)."""
+    cover = options.detect.covering(still=True)
+    if "plates" not in cover and "text" not in cover:
+        return []
+    text = load_text_models(models.threads if models else 0,
+                            models.runtime if models else options.detect.backend)
+    found = _or_stop("text detection", lambda: find_text(
+        np.ascontiguousarray(pixels[..., :3]), text.detector, text.reader,
+        plates_only="text" not in cover))
+    return [Region(*line.box, score=line.score, source=text.detector.name, shape="box",
+                   margin=0.0, category=line.category) for line in found]
+
+
+def refuse_text_in_frames(options: Options) -> None:
+    """Plates and text are covered in still photos only, so far: a file with frames that
+    was asked to have them covered gets no output rather than an output that shows them."""
+    cover = options.detect.cover or ()
+    if "plates" in cover or "text" in cover:
+        raise RefusedError("--cover plates and text are built for still photos only so far; "
+                           "run videos and animations with --cover faces")
 
 
 def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Detector:

@@ -26,8 +26,10 @@ from .models import (
     Models,
     confirm_weak,
     faint_warning,
+    find_text_regions,
     load_models,
     models_for,
+    refuse_text_in_frames,
     run_detector,
 )
 
@@ -81,9 +83,11 @@ def plan_image(
     decoded = decode_image(data, options.limits)
     models = models or load_models(options.detect.profile, backend=options.detect.backend)
     if decoded.frames is not None:
+        refuse_text_in_frames(options)
         return detect_frames(decoded, models, options)
     plan = detect_image(decoded.pixels, models.detector, models.second_look)
     plan.drop_faint(options.detect.min_score)
+    plan.regions += find_text_regions(decoded.pixels, options, models)
     return plan
 
 
@@ -126,6 +130,7 @@ def anonymize_image(
     if isinstance(plan, VideoPlan):
         raise VeilError("the plan for this file is for frames (tracks); it has one picture")
     audit = options.detect.audit and plan is None
+    detecting = plan is None
     models = models_for(options, plan is not None, models)
     with timer.stage("detect"):
         if plan is None:
@@ -133,6 +138,9 @@ def anonymize_image(
             plan = detect_image(decoded.pixels, models.detector, models.second_look, report)
             plan.drop_faint(options.detect.min_score)
             report.backend = models.backend
+    with timer.stage("text"):
+        if detecting:
+            plan.regions += find_text_regions(decoded.pixels, options, models)
     with timer.stage("render"):
         rendered = render_image(decoded.pixels, plan, options.mask)
     with timer.stage("audit"):
@@ -173,9 +181,12 @@ def _describe(
     report: FileReport, plan: ImagePlan, mask: MaskOptions, width: int, height: int
 ) -> None:
     """The plan's regions and the masks drawn, as the report lists them (geometry only)."""
-    report.faces = [{k: v for k, v in r.to_json().items() if k != "keep"} for r in plan.regions]
+    listed = [{k: v for k, v in r.to_json().items() if k != "keep"} for r in plan.regions]
+    report.faces = [r for r in listed if "category" not in r]
+    report.plates_and_text = [r for r in listed if "category" in r]
     report.kept_visible = sum(r.keep for r in plan.regions)
-    report.faces_found = sum(r.score >= FACE_SCORE for r in plan.regions)
+    report.faces_found = sum(r.score >= FACE_SCORE and r.category == "face"
+                             for r in plan.regions)
     report.regions_masked = len(plan.to_cover)
     report.masks = []
     for region in plan.to_cover:

@@ -33,7 +33,7 @@ from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
-from .models import Models, faint_warning, load_video_models
+from .models import Models, faint_warning, load_video_models, refuse_text_in_frames
 from .schedule import Looks, ScheduleOptions, segment
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
@@ -95,6 +95,7 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
                       options: Options, threads: int = 1) -> VideoSpan:
     """Frames `start` to `stop` (None: the end) of `src`, as anonymize_video's detection
     pass would find them; both must be multiples of SPAN_ALIGN."""
+    refuse_text_in_frames(options)
     if start % SPAN_ALIGN or (stop is not None and stop % SPAN_ALIGN):
         raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
     began = time.perf_counter()
@@ -256,6 +257,7 @@ def anonymize_video(
     with timer.stage("detect"):
         info = _probe(src, report, options)
         if plan is None:
+            refuse_text_in_frames(options)
             models = models or load_video_models(options.detect.min_face,
                                                  backend=options.detect.backend)
             report.backend = models.backend

@@ -167,12 +167,17 @@ function drawRegions() {
     rect.setAttribute("role", "button");
     rect.dataset.index = String(i);
     const classes = ["region"];
+    // A licence plate or a line of text (--cover) is labelled and drawn in its own colour,
+    // so a reviewer can keep a sign visible and still cover a plate.
+    const category = region.category || "face";
+    if (category !== "face") classes.push(category);
     if (region.keep) classes.push("keep");
     if (faint) classes.push("faint");
     if (i === current.selected) classes.push("selected");
     rect.setAttribute("class", classes.join(" "));
     rect.setAttribute("aria-label",
-      `Box ${i + 1} of ${current.plan.regions.length}, ${region.keep ? "kept visible" : "covered"}` +
+      `Box ${i + 1} of ${current.plan.regions.length}` +
+      `${category === "face" ? "" : `, ${category}`}, ${region.keep ? "kept visible" : "covered"}` +
       `${i === current.selected ? ", selected" : ""}`);
     rect.addEventListener("focus", () => { if (current.selected !== i) select(i); });
     rect.addEventListener("pointerdown", (ev) => startDrag(ev, i, "move"));

@@ -1,0 +1,296 @@
+"""Where legible text is (licence plates, name tags, placards, screens), found by the PP-OCRv6
+text detector that the `rapidocr` wheel ships, and which of those lines are licence plates,
+decided by reading them with the recogniser in the same wheel.
+
+Only the two ONNX graphs are loaded from the installed package (checked against the
+checksums below): rapidocr's own pipeline, its other dependencies and its fallback that
+downloads a missing model are never used. What a line says is used once, to decide whether
+it is a plate, and then dropped: it is never returned, logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SetupError
+from .base import Detections
+from .runtime import make_session
+
+# rapidocr 3.10's files, by SHA-256: another version's weights are refused, not guessed at.
+DETECTOR_FILE = "PP-OCRv6_det_small.onnx"
+READER_FILE = "PP-OCRv6_rec_small.onnx"
+CHECKSUMS = {
+    DETECTOR_FILE: "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+    READER_FILE: "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+}
+# The detector's post-processing, as PaddleOCR and rapidocr set it (DB: a probability map,
+# thresholded; a line's box grown by area * UNCLIP / perimeter).
+PIXEL_THRESHOLD, BOX_THRESHOLD, UNCLIP = 0.3, 0.5, 1.6
+STRIDE = 32
+# Lines are seen with the photo's long side at most VIEW px; photos over TILE_FROM px are
+# seen again CLOSER times nearer (at most at full size), in tiles of VIEW px, so a plate in
+# a 12 MP photo is not a smudge.
+VIEW, TILE_OVERLAP = 640, 64
+TILE_FROM, CLOSER = 1600, 2.5
+# The detector's boxes hug the characters; a plate's frame reaches further. Each line is
+# grown by these shares of its height (measured on plates-dev: docs/benchmarks.md).
+PAD_X, PAD_Y = 0.4, 0.3
+# Boxes on one line (overlapping by half their height, heights within 2x) closer than this
+# many heights are one line.
+LINE_GAP = 1.0
+READ_HEIGHT = 48  # the recogniser's input height
+
+
+def model_path(name: str) -> Path:
+    """One of rapidocr's ONNX files, found without importing rapidocr, checked by checksum."""
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise SetupError("no text detector: install the 'rapidocr' package (pip install "
+                         "'rapidocr==3.10.0'), or leave plates and text out of --cover")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SetupError(f"the text model {name} is missing from the rapidocr package") from exc
+    if digest != CHECKSUMS[name]:
+        raise SetupError(f"the text model {name} is not the one veil was checked with "
+                         "(install rapidocr 3.10.0)")
+    return path
+
+
+@dataclass
+class TextLine:
+    """A line of text: its box (grown to hold the whole line) and the detector's score."""
+
+    box: tuple[float, float, float, float]
+    score: float
+
+
+class TextDetector:
+    """Lines of legible text in an RGB image: boxes grown past the characters, merged along
+    a line. Never what the text says."""
+
+    name = "ppocr-text"
+
+    def __init__(self, threads: int = 0, backend: str = "auto") -> None:
+        self.session = make_session(model_path(DETECTOR_FILE).read_bytes(), threads, backend)
+        self.input = "x"
+
+    def lines(self, image: np.ndarray) -> list[TextLine]:
+        """Every line, padded and merged."""
+        height, width = image.shape[:2]
+        whole = min(1.0, VIEW / max(height, width))
+        boxes = [self._view(image, whole)]
+        if max(height, width) > TILE_FROM:  # again, closer, in tiles
+            closer = min(1.0, CLOSER * whole)
+            seen = _resized(image, closer)
+            for y in _starts(seen.shape[0]):
+                for x in _starts(seen.shape[1]):
+                    tile = np.ascontiguousarray(seen[y:y + VIEW, x:x + VIEW])
+                    found = self._view(tile, 1.0) + np.array([x, y, x, y, 0], np.float32)
+                    found[:, :4] /= closer
+                    boxes.append(found)
+        merged = merge_lines(np.concatenate(boxes), LINE_GAP)
+        return [TextLine(_padded(row, width, height), float(row[4])) for row in merged]
+
+    def detect(self, image: np.ndarray) -> Detections:
+        found = self.lines(image)
+        return Detections.of(np.array([t.box for t in found], np.float32),
+                             np.array([t.score for t in found], np.float32), self.name)
+
+    def _view(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """Boxes (x1, y1, x2, y2, score; image pixels) seen at `scale`."""
+        import cv2
+
+        height, width = image.shape[:2]
+        h = max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+        w = max(STRIDE, round(width * scale / STRIDE) * STRIDE)
+        shrink = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
+        seen = cv2.resize(image[..., ::-1], (w, h), interpolation=shrink)  # BGR, as trained
+        blob = (seen.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        prob = self.session.run(None, {self.input: np.ascontiguousarray(blob)})[0][0, 0]
+        found = _boxes(prob)
+        found[:, [0, 2]] *= width / w
+        found[:, [1, 3]] *= height / h
+        return found
+
+
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _starts(length: int) -> list[int]:
+    """Tile origins covering `length` with VIEW-px tiles overlapping by TILE_OVERLAP."""
+    if length <= VIEW:
+        return [0]
+    step = VIEW - TILE_OVERLAP
+    starts = list(range(0, length - VIEW, step))
+    return [*starts, length - VIEW]
+
+
+def _boxes(prob: np.ndarray) -> np.ndarray:
+    """DB post-processing: connected regions over the pixel threshold, scored by their mean
+    probability, each grown by UNCLIP (as an upright box)."""
+    import cv2
+
+    mask = cv2.dilate((prob > PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    rows = []
+    for contour in contours[:1000]:
+        x, y, w, h = cv2.boundingRect(contour)
+        if min(w, h) < 3:
+            continue
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(inside, [contour - [x, y]], 1)
+        score = float(prob[y:y + h, x:x + w][inside > 0].mean())
+        if score < BOX_THRESHOLD:
+            continue
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+        grow = rw * rh * UNCLIP / max(2 * (rw + rh), 1e-6)
+        corners = cv2.boxPoints(((cx, cy), (rw + 2 * grow, rh + 2 * grow), angle))
+        rows.append([*corners.min(axis=0), *corners.max(axis=0), score])
+    return np.array(rows, np.float32).reshape(-1, 5)
+
+
+def merge_lines(rows: np.ndarray, gap: float) -> np.ndarray:
+    """Boxes that overlap, or lie on one line closer than `gap` heights, as one box (the
+    best score kept): a plate's characters, a name on a tag."""
+    boxes = [list(map(float, row)) for row in rows]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if _one_line(boxes[i], boxes[j], gap):
+                    a, b = boxes[i], boxes.pop(j)
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                                max(a[3], b[3]), max(a[4], b[4])]
+                    merged = True
+                    break
+            if merged:
+                break
+    return np.array(boxes, np.float32).reshape(-1, 5)
+
+
+def _one_line(a: list[float], b: list[float], gap: float) -> bool:
+    """Two boxes of one line of text (or one box seen twice, by two views)."""
+    ha, hb = a[3] - a[1], b[3] - b[1]
+    overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+    apart_x = max(a[0], b[0]) - min(a[2], b[2])
+    if apart_x < 0 and overlap_y > 0:  # mostly one inside the other: the same text
+        smaller = min(ha * (a[2] - a[0]), hb * (b[2] - b[0]))
+        if -apart_x * overlap_y >= 0.6 * smaller:
+            return True
+    return (overlap_y >= 0.5 * min(ha, hb) and max(ha, hb) <= 2 * min(ha, hb)
+            and apart_x <= gap * max(ha, hb))
+
+
+def _padded(row: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in row[:4])
+    h = y2 - y1
+    return (max(0.0, x1 - PAD_X * h), max(0.0, y1 - PAD_Y * h),
+            min(float(width), x2 + PAD_X * h), min(float(height), y2 + PAD_Y * h))
+
+
+class TextReader:
+    """Reads a line of text, only to decide what kind of line it is (see is_plate)."""
+
+    def __init__(self, threads: int = 0, backend: str = "auto") -> None:
+        path = model_path(READER_FILE)
+        self.session = make_session(path.read_bytes(), threads, backend)
+        self.alphabet = _alphabet(str(path))
+
+    def read(self, image: np.ndarray, box: tuple[float, float, float, float]) -> str:
+        import cv2
+
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        crop = image[max(0, y1):y2, max(0, x1):x2]
+        if crop.size == 0:
+            return ""
+        width = max(8, min(1600, round(crop.shape[1] * READ_HEIGHT / crop.shape[0])))
+        seen = cv2.resize(crop[..., ::-1], (width, READ_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        blob = (seen.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        scores = self.session.run(None, {"x": np.ascontiguousarray(blob)})[0][0]
+        best = scores.argmax(axis=1)
+        chars = [self.alphabet[i - 1] for k, i in enumerate(best)
+                 if i and (k == 0 or i != best[k - 1]) and i - 1 < len(self.alphabet)]
+        return "".join(chars)
+
+
+@lru_cache(maxsize=2)
+def _alphabet(path: str) -> list[str]:
+    """The recogniser's characters, from the graph's own metadata (index 0 is CTC's blank)."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    for prop in model.metadata_props:
+        if prop.key == "character":
+            return [*prop.value.splitlines(), " "]
+    raise SetupError("the text recogniser carries no alphabet")
+
+
+# A plate reads as one short run of capitals and digits: 4 to 10 of them once separators
+# and whatever the reader made of a badge or a sticker are dropped (AB 123 CD, B-MW 1234,
+# 7ABC123, vanity plates without digits), at most one lower-case letter (a misread), and
+# nothing longer than a plate (a line of a sign or a caption). Short words in capitals
+# pass too (POLICE, EXIT): covering one costs little, leaving a plate visible does not.
+PLATE_CHARS = (4, 10)
+PLATE_READ_MAX = 14
+
+
+def is_plate(text: str) -> bool:
+    """Whether a line read from a photo may be a licence plate."""
+    compact = [c for c in text if c.isalnum()]
+    lower = sum(c.isascii() and c.islower() for c in compact)
+    low, high = PLATE_CHARS
+    return low <= len(compact) <= high and lower <= 1 and len(text.strip()) <= PLATE_READ_MAX
+
+
+# Lines too small to be read well, shaped like a plate, are taken for plates unread: a
+# plate a reader cannot make out is still a plate.
+READ_MIN_HEIGHT = 14
+PLATE_ASPECT = (1.2, 8.0)  # width / height of a padded plate line
+
+
+@dataclass
+class FoundText:
+    """A line to cover: where it is and what kind of line it is ("plate" or "text")."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    category: str
+
+
+def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader,
+              plates_only: bool) -> list[FoundText]:
+    """The lines of text in an RGB image, each a plate or other text; with `plates_only`,
+    the plates alone (the others are not read)."""
+    found = []
+    for line in detector.lines(image):
+        x1, y1, x2, y2 = line.box
+        aspect = (x2 - x1) / max(y2 - y1, 1e-6)
+        plate = False
+        if PLATE_ASPECT[0] <= aspect <= PLATE_ASPECT[1]:
+            plate = y2 - y1 < READ_MIN_HEIGHT or is_plate(reader.read(image, line.box))
+        if plate or not plates_only:
+            found.append(FoundText(line.box, line.score, "plate" if plate else "text"))
+    return found
+
+
+def text_model_available() -> bool:
+    try:
+        model_path(DETECTOR_FILE)
+    except SetupError:
+        return False
+    return True
