@@ -4,7 +4,8 @@ Both tools render a solid black fill into a lossless PNG; a pixel counts as mask
 pure black in the output. A face is protected when >= 90% of the inner 60% of its annotated
 box is masked. Pixels already pure black in the input are left out of the non-face share
 (they would count as "masked" for both tools alike). Photos alternate between the two tools
-so machine noise hits both.
+so machine noise hits both. veil runs with `--cover faces`: what covering licence plates
+(the photo default) adds, in time and masked area, is bench/plates.py's.
 
     python bench/recall.py                    # every profile, with and without the audit
     python bench/recall.py --every 4          # a quarter of the photos, for a quick look
@@ -102,7 +103,8 @@ def main() -> None:
                 dst = Path(tmp) / f"veil{i}.png"
                 options = veil.Options.from_flat(
                     {"profile": profile, "audit": flag != "noaudit", "margin": margin,
-                     "format": "png", "min_score": min_score or "0"}
+                     "format": "png", "min_score": min_score or "0",
+                     "cover": "faces"}  # faces alone: plates are bench/plates.py's
                 )
                 t = time.perf_counter()
                 veil.anonymize_file(src, dst, options, models=models[v])
