@@ -397,19 +397,29 @@ def encode_video(
     info = info or probe_video(src, limits)  # the caller's probe, when it made one
     written = _written_format(dst)
     stats = EncodeStats(frames=0, audio_packets=0)
+    with _output(src, dst, written.muxer or "mp4", dst.name) as (inp, out):
+        vin, vout, audio_map = _add_streams(inp, out, options, threads, info, written)
+        stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
+        _transcode(inp, out, vin, vout, audio_map, render, stats, progress, limits, threads)
+        if expected_frames is not None and stats.frames != expected_frames:
+            raise VeilError(
+                f"decoded {stats.frames} frames on the second pass but "
+                f"{expected_frames} on the first; no output written"
+            )
+    return stats
+
+
+@contextmanager
+def _output(src: Path, dst: Path, muxer: str, what: str) -> Iterator[tuple[Any, Any]]:
+    """`src` open for reading and an output container for `dst`, written to a temporary file
+    and renamed when the block ends cleanly. On any error nothing is left at `dst`: the
+    render function's own error is raised as it is, a write error (a full disk) as a
+    VeilError naming `what`, and whatever reading `src` raises as an InputError."""
     try:
         with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
-            out = _open_output(tmp, written.muxer or "mp4")
+            out = _open_output(tmp, muxer)
             try:
-                vin, vout, audio_map = _add_streams(inp, out, options, threads, info, written)
-                stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
-                _transcode(inp, out, vin, vout, audio_map, render, stats, progress, limits,
-                           threads)
-                if expected_frames is not None and stats.frames != expected_frames:
-                    raise VeilError(
-                        f"decoded {stats.frames} frames on the second pass but "
-                        f"{expected_frames} on the first; no output written"
-                    )
+                yield inp, out
             except BaseException:
                 with suppress(Exception):
                     out.close()
@@ -419,8 +429,7 @@ def encode_video(
         raise exc.__cause__ or exc  # noqa: B904 - the render error itself, with its traceback
     except (_WriteFailed, OSError) as exc:
         cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
-        raise VeilError(f"cannot write {dst.name}: {_reason(cause or exc)}") from exc
-    return stats
+        raise VeilError(f"cannot write {what}: {_reason(cause or exc)}") from exc
 
 
 # Parts of one video are written as QuickTime: it keeps each packet's decoding and
@@ -455,24 +464,11 @@ def encode_video_part(
                 return
             yield index, frame
 
-    try:
-        with atomic_output(part) as tmp, _open(src) as inp, _reading("video stops decoding"):
-            out = _open_output(tmp, PART_MUXER)
-            try:
-                vin = inp.streams.video[0]
-                vout = _add_video(out, vin, options, threads, info)
-                out.metadata.clear()
-                _encode_frames(window(), out, vout, vin.time_base, render, stats, None, threads)
-            except BaseException:
-                with suppress(Exception):
-                    out.close()
-                raise
-            _close_output(out)
-    except _RenderFailed as exc:
-        raise exc.__cause__ or exc  # noqa: B904 - the render error itself
-    except (_WriteFailed, OSError) as exc:
-        cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
-        raise VeilError(f"cannot write a part of the video: {_reason(cause or exc)}") from exc
+    with _output(src, part, PART_MUXER, "a part of the video") as (inp, out):
+        vin = inp.streams.video[0]
+        vout = _add_video(out, vin, options, threads, info)
+        out.metadata.clear()
+        _encode_frames(window(), out, vout, vin.time_base, render, stats, None, threads)
     return stats
 
 
@@ -486,36 +482,25 @@ def join_video_parts(
     nothing is left at `dst`. The parts are left to the caller."""
     written = _written_format(dst)
     stats = EncodeStats(frames=0, audio_packets=0)
-    try:
-        with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
-            out = _open_output(tmp, written.muxer or "mp4")
-            try:
-                with _open_part(parts[0]) as first:
-                    vout = out.add_stream_from_template(first.streams.video[0])
-                vout.metadata.clear()
-                audio_map = _add_audio(inp, out, options, written)
-                out.metadata.clear()
-                stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
-                video = _part_packets(parts, vout, stats)
-                audio = inp.demux(*[inp.streams[i] for i in audio_map]) if audio_map else ()
-                for packet in heapq.merge(video, audio, key=_packet_time):
-                    if packet.stream.type == "video":
-                        _mux(out, [packet])
-                        continue
-                    if packet.is_corrupt:
-                        raise InputError("audio data is damaged or cut short")
-                    _audio(out, packet, *audio_map[packet.stream.index], stats)
-                for aout, copy in audio_map.values():
-                    if not copy:
-                        _mux(out, aout.encode())
-            except BaseException:
-                with suppress(Exception):
-                    out.close()
-                raise
-            _close_output(out)
-    except (_WriteFailed, OSError) as exc:
-        cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
-        raise VeilError(f"cannot write {dst.name}: {_reason(cause or exc)}") from exc
+    with _output(src, dst, written.muxer or "mp4", dst.name) as (inp, out):
+        with _open_part(parts[0]) as first:
+            vout = out.add_stream_from_template(first.streams.video[0])
+        vout.metadata.clear()
+        audio_map = _add_audio(inp, out, options, written)
+        out.metadata.clear()
+        stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
+        video = _part_packets(parts, vout, stats)
+        audio = inp.demux(*[inp.streams[i] for i in audio_map]) if audio_map else ()
+        for packet in heapq.merge(video, audio, key=_packet_time):
+            if packet.stream.type == "video":
+                _mux(out, [packet])
+                continue
+            if packet.is_corrupt:
+                raise InputError("audio data is damaged or cut short")
+            _audio(out, packet, *audio_map[packet.stream.index], stats)
+        for aout, copy in audio_map.values():
+            if not copy:
+                _mux(out, aout.encode())
     return stats
 
 

@@ -195,10 +195,8 @@ class RayPool:
             return
         if task is None:
             actor.started = True
-        elif task.method == "span":
-            yield from self._span_in(task, value, queue)
-        elif task.method == "render":
-            yield from self._part_in(task, value, queue)
+        elif task.method in ("span", "render"):
+            yield from self._piece_in(task, value, queue)
         elif task.method == "join" and value is None:  # the parts would not join as they are
             split = self.splits[task.index]
             assert split.video_plan is not None
@@ -230,16 +228,24 @@ class RayPool:
             split.failed = True
         yield task.index, (FileReport(input=task.job.key, status="failed", error=error), None)
 
-    def _span_in(self, task: _Task, value: VideoSpan | FileReport,
-                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
-        """A span back; with the last one, the plan, and the render queued first."""
+    def _piece_in(self, task: _Task, value: VideoSpan | RenderedPart | FileReport,
+                  queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        """A span or a rendered part back, or why its file fails (once per file)."""
         split = self.splits[task.index]
         if split.failed:
             return
         if isinstance(value, FileReport):
             split.failed = True
             yield task.index, (value, None)
-            return
+        elif isinstance(value, VideoSpan):
+            yield from self._span_in(task, value, queue)
+        else:
+            self._part_in(task, value, queue)
+
+    def _span_in(self, task: _Task, value: VideoSpan,
+                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+        """A span back; with the last one, the plan, and its rendering queued first."""
+        split = self.splits[task.index]
         split.spans.append(value)
         if len(split.spans) < split.count:
             return
@@ -255,16 +261,9 @@ class RayPool:
         split.spans.clear()  # the boxes live on in the plan
         queue.extendleft(reversed(self._render_tasks(task.index, job, plan)))
 
-    def _part_in(self, task: _Task, value: RenderedPart | FileReport,
-                 queue: deque[_Task]) -> Iterator[tuple[int, Result]]:
+    def _part_in(self, task: _Task, value: RenderedPart, queue: deque[_Task]) -> None:
         """A rendered part back; with the last one, the join queued first."""
         split = self.splits[task.index]
-        if split.failed:
-            return
-        if isinstance(value, FileReport):
-            split.failed = True
-            yield task.index, (value, None)
-            return
         split.parts.append(value)
         if len(split.parts) == len(split.part_paths):
             queue.appendleft(_Task(task.index, task.job, "join",
