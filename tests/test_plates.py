@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_veil, shared, street_photo, write_clip
+from veil.masks import draw_masks
 
 
 def _black_share(path: Path, box: tuple[int, int, int, int]) -> float:
@@ -81,7 +82,6 @@ def test_a_plan_keeps_each_regions_category(tmp_path: Path) -> None:
 def test_plates_dev_plates_are_protected() -> None:
     """Every third photo of ../shared/data/plates-dev (bench/plates.py runs all 108)."""
     import veil
-    from veil.masks import draw_masks
 
     folder = shared("plates-dev")
     records = json.loads((folder / "annotations.json").read_text())["images"][::3]
@@ -94,3 +94,33 @@ def test_plates_dev_plates_are_protected() -> None:
         x, y, w, h = rec["plates"][0]["box"]
         protected += (canvas[y:y + h, x:x + w, 0] == 255).mean() >= 0.9
     assert protected / len(records) >= 0.97, (protected, len(records))
+
+
+def test_a_turned_line_is_covered_along_its_length(tmp_path: Path) -> None:
+    """A placard held at an angle: its words are covered by boxes along the line, not by the
+    line's upright box, which would cover much of the picture."""
+    from PIL import ImageDraw, ImageFont
+
+    import veil
+
+    font = ImageFont.load_default(size=44)
+    card = Image.new("RGBA", (760, 80), (255, 230, 80, 255))
+    ink = Image.new("L", card.size, 0)
+    for target, fill in ((card, (120, 0, 0, 255)), (ink, 255)):
+        ImageDraw.Draw(target).text((14, 12), "WE WILL NOT BE SILENT", fill=fill, font=font)
+    card, ink = card.rotate(25, expand=True), ink.rotate(25, expand=True)
+    photo = Image.new("RGB", (1000, 700), (90, 110, 90))
+    photo.paste(card, (100, 150), card)
+    where = np.zeros((700, 1000), bool)
+    where[150:150 + ink.height, 100:100 + ink.width] = np.asarray(ink) > 128
+    src = tmp_path / "placard.png"
+    photo.save(src)
+    options = veil.Options(detect=veil.DetectOptions(cover=("faces", "text")))
+    plan = veil.plan_image(src.read_bytes(), options)
+    assert isinstance(plan, veil.ImagePlan)
+    canvas = np.zeros((700, 1000, 3), np.uint8)
+    draw_masks(canvas, plan.to_cover, veil.MaskOptions(color=(255, 255, 255)))
+    masked = canvas[..., 0] == 255
+    assert masked[where].mean() >= 0.9
+    upright = (where.any(axis=1).sum()) * (where.any(axis=0).sum())
+    assert masked.sum() < 0.75 * upright, (masked.sum(), upright)

@@ -4,8 +4,9 @@ decided by reading them with the recogniser in the same wheel.
 
 Only the two ONNX graphs are loaded from the installed package (checked against the
 checksums below): rapidocr's own pipeline, its other dependencies and its fallback that
-downloads a missing model are never used. What a line says is used once, to decide whether
-it is a plate, and then dropped: it is never returned, logged or written anywhere.
+downloads a missing model are never used. What a line says is used once, inside
+find_text, to decide whether it is a plate, and then dropped: it is never returned from
+there, logged or written anywhere.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ PAD_X, PAD_Y = 0.4, 0.3
 # many heights are one line.
 LINE_GAP = 1.0
 READ_HEIGHT = 48  # the recogniser's input height
+# A line found is a row: its upright box (x1, y1, x2, y2), score, thickness, and the line as
+# it lies (centre x, centre y, length, angle of its length in degrees).
+COLUMNS = 10
+# A line turned more than this is covered by small boxes along it, each about PIECE
+# thicknesses long, not by its upright box.
+TURNED_DEGREES, PIECE = 8.0, 1.5
 
 
 def model_path(name: str) -> Path:
@@ -66,10 +73,13 @@ def model_path(name: str) -> Path:
 
 @dataclass
 class TextLine:
-    """A line of text: its box (grown to hold the whole line) and the detector's score."""
+    """A line of text: its upright box (grown to hold the whole line), the detector's score,
+    and the boxes that cover it: the box itself, or for a turned line a run of small boxes
+    along it (its upright box would cover far more than the line)."""
 
     box: tuple[float, float, float, float]
     score: float
+    pieces: list[tuple[float, float, float, float]]
 
 
 class TextDetector:
@@ -93,11 +103,14 @@ class TextDetector:
             for y in _starts(seen.shape[0]):
                 for x in _starts(seen.shape[1]):
                     tile = np.ascontiguousarray(seen[y:y + VIEW, x:x + VIEW])
-                    found = self._view(tile, 1.0) + np.array([x, y, x, y, 0], np.float32)
-                    found[:, :4] /= closer
+                    found = self._view(tile, 1.0)
+                    found[:, [0, 2, 6]] += x
+                    found[:, [1, 3, 7]] += y
+                    found[:, [0, 1, 2, 3, 5, 6, 7, 8]] /= closer
                     boxes.append(found)
         merged = merge_lines(np.concatenate(boxes), LINE_GAP)
-        return [TextLine(_padded(row, width, height), float(row[4])) for row in merged]
+        return [TextLine(_padded(row, width, height), float(row[4]),
+                         _pieces(row, width, height)) for row in merged]
 
     def detect(self, image: np.ndarray) -> Detections:
         found = self.lines(image)
@@ -105,7 +118,7 @@ class TextDetector:
                              np.array([t.score for t in found], np.float32), self.name)
 
     def _view(self, image: np.ndarray, scale: float) -> np.ndarray:
-        """Boxes (x1, y1, x2, y2, score; image pixels) seen at `scale`."""
+        """Lines seen at `scale`, in image pixels (rows: see COLUMNS)."""
         import cv2
 
         height, width = image.shape[:2]
@@ -116,8 +129,9 @@ class TextDetector:
         blob = (seen.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         prob = self.session.run(None, {self.input: np.ascontiguousarray(blob)})[0][0, 0]
         found = _boxes(prob)
-        found[:, [0, 2]] *= width / w
-        found[:, [1, 3]] *= height / h
+        found[:, [0, 2, 6]] *= width / w
+        found[:, [1, 3, 7]] *= height / h
+        found[:, [5, 8]] *= (width / w + height / h) / 2
         return found
 
 
@@ -141,7 +155,7 @@ def _starts(length: int) -> list[int]:
 
 def _boxes(prob: np.ndarray) -> np.ndarray:
     """DB post-processing: connected regions over the pixel threshold, scored by their mean
-    probability, each grown by UNCLIP (as an upright box)."""
+    probability, each grown by UNCLIP; one row each (see COLUMNS)."""
     import cv2
 
     mask = cv2.dilate((prob > PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
@@ -159,28 +173,36 @@ def _boxes(prob: np.ndarray) -> np.ndarray:
         (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
         grow = rw * rh * UNCLIP / max(2 * (rw + rh), 1e-6)
         corners = cv2.boxPoints(((cx, cy), (rw + 2 * grow, rh + 2 * grow), angle))
-        rows.append([*corners.min(axis=0), *corners.max(axis=0), score])
-    return np.array(rows, np.float32).reshape(-1, 5)
+        # The line as it lies: its thickness and length, and the angle of its length.
+        if rw < rh:
+            rw, rh, angle = rh, rw, angle + 90
+        rows.append([*corners.min(axis=0), *corners.max(axis=0), score, rh + 2 * grow,
+                     cx, cy, rw + 2 * grow, angle])
+    return np.array(rows, np.float32).reshape(-1, COLUMNS)
 
 
 def merge_lines(rows: np.ndarray, gap: float) -> np.ndarray:
-    """Boxes that overlap, or lie on one line closer than `gap` heights, as one box (the
-    best score kept): a plate's characters, a name on a tag."""
+    """Upright lines (rows: see COLUMNS) that overlap, or lie on one line closer than `gap`
+    heights, as one (the best score and the thickest kept): a plate's characters, a name on
+    a tag. Turned lines are left as they are."""
     boxes = [list(map(float, row)) for row in rows]
     merged = True
     while merged:
         merged = False
         for i in range(len(boxes)):
             for j in range(i + 1, len(boxes)):
-                if _one_line(boxes[i], boxes[j], gap):
+                if not _turned(boxes[i]) and not _turned(boxes[j]) and _one_line(
+                        boxes[i], boxes[j], gap):
                     a, b = boxes[i], boxes.pop(j)
-                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
-                                max(a[3], b[3]), max(a[4], b[4])]
+                    x1, y1 = min(a[0], b[0]), min(a[1], b[1])
+                    x2, y2 = max(a[2], b[2]), max(a[3], b[3])
+                    boxes[i] = [x1, y1, x2, y2, max(a[4], b[4]), max(a[5], b[5]),
+                                (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, 0.0]
                     merged = True
                     break
             if merged:
                 break
-    return np.array(boxes, np.float32).reshape(-1, 5)
+    return np.array(boxes, np.float32).reshape(-1, COLUMNS)
 
 
 def _one_line(a: list[float], b: list[float], gap: float) -> bool:
@@ -196,9 +218,42 @@ def _one_line(a: list[float], b: list[float], gap: float) -> bool:
             and apart_x <= gap * max(ha, hb))
 
 
+def _turned(row: list[float] | np.ndarray) -> bool:
+    off = abs(float(row[9])) % 180
+    return min(off, 180 - off) > TURNED_DEGREES
+
+
+def _pieces(row: np.ndarray, width: int, height: int) -> list[tuple[float, float, float, float]]:
+    """The boxes that cover a line: its padded upright box, or for a turned line, the upright
+    boxes of short stretches of it (each padded as the line is)."""
+    if not _turned(row):
+        return [_padded(row, width, height)]
+    thickness = float(row[5])
+    along = float(row[8]) + 2 * PAD_X * thickness
+    across = thickness * (1 + 2 * PAD_Y)
+    angle = np.deg2rad(float(row[9]))
+    u = np.array([np.cos(angle), np.sin(angle)])
+    n = np.array([-u[1], u[0]])
+    count = max(1, int(np.ceil(along / (PIECE * thickness))))
+    step = along / count
+    centre = np.array([float(row[6]), float(row[7])])
+    pieces = []
+    for k in range(count):
+        mid = centre + u * (-along / 2 + (k + 0.5) * step)
+        corners = np.array([mid + a * u * step / 2 + b * n * across / 2
+                            for a in (-1, 1) for b in (-1, 1)])
+        x1, y1 = corners.min(axis=0)
+        x2, y2 = corners.max(axis=0)
+        pieces.append((max(0.0, float(x1)), max(0.0, float(y1)), min(float(width), float(x2)),
+                       min(float(height), float(y2))))
+    return pieces
+
+
 def _padded(row: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
+    """A line's box grown by shares of its thickness (not of its upright box's height, which
+    a turned line makes far larger)."""
     x1, y1, x2, y2 = (float(v) for v in row[:4])
-    h = y2 - y1
+    h = float(row[5])
     return (max(0.0, x1 - PAD_X * h), max(0.0, y1 - PAD_Y * h),
             min(float(width), x2 + PAD_X * h), min(float(height), y2 + PAD_Y * h))
 
@@ -284,7 +339,8 @@ def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader,
         if PLATE_ASPECT[0] <= aspect <= PLATE_ASPECT[1]:
             plate = y2 - y1 < READ_MIN_HEIGHT or is_plate(reader.read(image, line.box))
         if plate or not plates_only:
-            found.append(FoundText(line.box, line.score, "plate" if plate else "text"))
+            found += [FoundText(box, line.score, "plate" if plate else "text")
+                      for box in line.pieces]
     return found
 
 
