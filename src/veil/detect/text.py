@@ -38,6 +38,10 @@ STRIDE = 32
 # seen again CLOSER times nearer (at most at full size), in tiles of VIEW px, so a plate in
 # a 12 MP photo is not a smudge.
 VIEW, TILE_OVERLAP = 640, 64
+# --cover text also looks from further away: big turned lines that the 640 px view finds
+# only in part are found whole (lines 12 px and up: 93.9% covered with one view; both:
+# docs/benchmarks.md).
+WIDE_VIEW = 480
 TILE_FROM, CLOSER = 1600, 2.5
 # The detector's boxes hug the characters; a plate's frame reaches further. Each line is
 # grown by these shares of its height (measured on plates-dev: docs/benchmarks.md).
@@ -92,11 +96,14 @@ class TextDetector:
         self.session = make_session(model_path(DETECTOR_FILE).read_bytes(), threads, backend)
         self.input = "x"
 
-    def lines(self, image: np.ndarray) -> list[TextLine]:
-        """Every line, padded and merged."""
+    def lines(self, image: np.ndarray, wider: bool = False) -> list[TextLine]:
+        """Every line, padded and merged; `wider` looks at the whole photo from further away
+        too (big lines, turned, that the closer view sees only in part)."""
         height, width = image.shape[:2]
         whole = min(1.0, VIEW / max(height, width))
         boxes = [self._view(image, whole)]
+        if wider:
+            boxes.append(self._view(image, min(1.0, WIDE_VIEW / max(height, width))))
         if max(height, width) > TILE_FROM:  # again, closer, in tiles
             closer = min(1.0, CLOSER * whole)
             seen = _resized(image, closer)
@@ -332,7 +339,7 @@ def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader,
     """The lines of text in an RGB image, each a plate or other text; with `plates_only`,
     the plates alone (the others are not read)."""
     found = []
-    for line in detector.lines(image):
+    for line in detector.lines(image, wider=not plates_only):
         x1, y1, x2, y2 = line.box
         aspect = (x2 - x1) / max(y2 - y1, 1e-6)
         plate = False
