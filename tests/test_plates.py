@@ -122,5 +122,7 @@ def test_a_turned_line_is_covered_along_its_length(tmp_path: Path) -> None:
     draw_masks(canvas, plan.to_cover, veil.MaskOptions(color=(255, 255, 255)))
     masked = canvas[..., 0] == 255
     assert masked[where].mean() >= 0.9
+    # The words' own upright box: the line's upright box, grown as every line is, would be
+    # about 1.6 times it; the boxes along the line cover less than it.
     upright = (where.any(axis=1).sum()) * (where.any(axis=0).sum())
-    assert masked.sum() < 0.75 * upright, (masked.sum(), upright)
+    assert masked.sum() < upright, (masked.sum(), upright)
