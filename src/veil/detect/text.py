@@ -349,11 +349,3 @@ def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader,
             found += [FoundText(box, line.score, "plate" if plate else "text")
                       for box in line.pieces]
     return found
-
-
-def text_model_available() -> bool:
-    try:
-        model_path(DETECTOR_FILE)
-    except SetupError:
-        return False
-    return True
