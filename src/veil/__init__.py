@@ -9,7 +9,7 @@ classifies people, and no output or API returns face crops.
 from __future__ import annotations
 
 from ._version import __version__
-from .batch import Batch, BatchJob, part_path, plan_batch, remove_stale_parts
+from .batch import Batch, BatchJob, plan_batch, remove_stale_parts
 from .errors import (
     InputError,
     InternalError,
@@ -40,6 +40,7 @@ from .pipeline import (
     load_detector,
     load_models,
     load_video_models,
+    part_path,
     plan_image,
     probe_video,
     read_image,
@@ -47,6 +48,8 @@ from .pipeline import (
     refuse_text_in_frames,
     render_image,
     render_video_part,
+    resolve_device,
+    video_spans,
 )
 from .plan import (
     ImagePlan,
@@ -99,6 +102,8 @@ __all__ = [
     "join_spans",
     "RenderedPart",
     "render_video_part",
+    "video_spans",
+    "resolve_device",
     "join_video",
     "PartsDoNotJoin",
     # models

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,12 +224,6 @@ def _free_name(dst: Path, taken: set[Path]) -> Path:
         if candidate.resolve() not in taken and not candidate.exists():
             return candidate
         number += 1
-
-
-def part_path(folder: Path) -> Path:
-    """A new name for a temporary file in `folder` (a piece of an output still being made)
-    that remove_stale_parts removes should a killed run leave it."""
-    return folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
 
 def remove_stale_parts(folders: set[Path], made_since: float | None = None) -> int:

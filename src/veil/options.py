@@ -278,6 +278,13 @@ class DetectOptions(_Checked):
         choices=("auto", "onnxruntime", "openvino"),
         service=False,
     )
+    device: str = option(
+        "auto",
+        "where the detectors run: cuda (a GPU, with pip install 'veil[gpu]'), cpu, or auto "
+        "(the GPU where there is one); the report names the one that ran",
+        choices=("auto", "cpu", "cuda"),
+        service=False,
+    )
     cover: tuple[str, ...] | None = option(
         None,
         "what to cover: faces, plates, text (every legible line), comma-separated; default "

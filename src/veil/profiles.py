@@ -14,6 +14,7 @@ from typing import Any, Literal
 from .detect.base import Detector
 from .detect.centerface import CenterFace, centerface_model_bytes
 from .detect.ensemble import Ensemble
+from .detect.gpu import GpuCenterFace, TorchSession
 from .detect.multiscale import Mirrored, Resized, Rotated, SizeBandThresholds, Tiled
 from .detect.retinaface import RetinaFace, retinaface_model_bytes
 from .detect.runtime import make_session
@@ -131,17 +132,18 @@ def get_profile(profile: Profile | str) -> Profile:
 
 
 class _Sessions:
-    """One onnxruntime session per model, shared by every pass that uses it."""
+    """One session per model, shared by every pass that uses it."""
 
-    def __init__(self, threads: int, backend: str) -> None:
+    def __init__(self, threads: int, backend: str, device: str = "cpu") -> None:
         self.threads = threads
         self.backend = backend
+        self.device = device
         self.cache: dict[str, Any] = {}
 
     def get(self, model: Model) -> Any:
         if model not in self.cache:
             raw = centerface_model_bytes() if model == "centerface" else retinaface_model_bytes()
-            self.cache[model] = make_session(raw, self.threads, self.backend)
+            self.cache[model] = make_session(raw, self.threads, self.backend, self.device)
         return self.cache[model]
 
 
@@ -150,7 +152,10 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
     cls = CenterFace if spec.model == "centerface" else RetinaFace
     bands = spec.threshold if isinstance(spec.threshold, tuple) else None
     lowest = min(bands) if bands else float(spec.threshold)  # type: ignore[arg-type]
-    det: Detector = cls(threshold=lowest, session=sessions.get(spec.model))
+    session = sessions.get(spec.model)
+    det: Detector = cls(threshold=lowest, session=session)
+    if isinstance(session, TorchSession) and spec.model == "centerface":
+        det = GpuCenterFace(lowest, session)  # views resized and decoded on the GPU
     if spec.tile is not None:
         det = Tiled(det, tile=spec.tile)  # tiles are cut from the resized image
     if spec.scale != 1.0 or spec.long_side is not None or spec.max_side is not None:
@@ -165,11 +170,11 @@ def _build_pass(spec: Pass, sessions: _Sessions) -> Detector:
 
 
 def build_profile(
-    profile: Profile, threads: int = 0, backend: str = "auto"
+    profile: Profile, threads: int = 0, backend: str = "auto", device: str = "cpu"
 ) -> tuple[Detector, Detector | None, Detector | None]:
-    """Load a profile's models on `backend` (detect.runtime): its detector, its audit
-    detector and its second look (None when it has none)."""
-    sessions = _Sessions(threads, backend)
+    """Load a profile's models on `backend` (detect.runtime) and `device`: its detector, its
+    audit detector and its second look (None when it has none)."""
+    sessions = _Sessions(threads, backend, device)
     detector = _joined([_build_pass(p, sessions) for p in profile.passes])
     audit = _build_pass(profile.audit, sessions) if profile.audit else None
     second = [_build_pass(p, sessions) for p in profile.second_look]

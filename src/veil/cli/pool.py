@@ -1,4 +1,5 @@
-"""The photos of a batch on every core: worker processes that each load the models once.
+"""The photos of a batch on every core: worker processes that each load the models once
+(threads sharing one set of models where they run on a GPU: its batches grow with them).
 
 Videos are not sent here: one video already keeps the cores busy (decode, detect and encode
 run in threads), and its frame bars need the terminal.
@@ -10,9 +11,15 @@ import contextlib
 import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 
-from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models
+from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models, resolve_device
 from ..jobs import Plan, anonymize_one, outcome
 
 Result = tuple[FileReport, Plan | None]
@@ -22,9 +29,9 @@ DEFAULT_MOST = 8
 _models: Models | None = None  # a worker's own, loaded once by _start
 
 
-def _start(profile: str, threads: int, need_models: bool, backend: str) -> None:
+def _start(profile: str, threads: int, need_models: bool, backend: str, device: str) -> None:
     global _models
-    _models = load_models(profile, threads, backend) if need_models else None
+    _models = load_models(profile, threads, backend, device) if need_models else None
 
 
 def _work(job: BatchJob, options: Options, given: PlanSet | None, threads: int) -> Result:
@@ -40,15 +47,19 @@ class PhotoPool:
         # Inference threads per worker: the cores shared out, unless the user chose.
         self.threads = threads or (0 if workers == 1 else max(1, cores // workers))
         self.need_models = need_models
-        self.executor: ProcessPoolExecutor | None = None
-        if workers > 1:
+        self.executor: Executor | None = None
+        if workers > 1 and need_models and resolve_device(options.detect.device) == "cuda":
+            _start(options.detect.profile, self.threads, need_models, options.detect.backend,
+                   options.detect.device)
+            self.executor = ThreadPoolExecutor(workers, thread_name_prefix="veil-photo")
+        elif workers > 1:
             self.executor = ProcessPoolExecutor(
                 max_workers=workers,
                 # spawn: a fork would copy onnxruntime's threads in whatever state they are
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start,
                 initargs=(options.detect.profile, self.threads, need_models,
-                          options.detect.backend),
+                          options.detect.backend, options.detect.device),
             )
 
     def run(self, jobs: list[BatchJob], indices: list[int],
@@ -57,7 +68,7 @@ class PhotoPool:
         if self.executor is None:
             if jobs:
                 _start(self.options.detect.profile, self.threads, self.need_models,
-                       self.options.detect.backend)
+                       self.options.detect.backend, self.options.detect.device)
             for index, job in zip(indices, jobs, strict=True):
                 yield index, _work(job, self.options, given, self.threads)
             return

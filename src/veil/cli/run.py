@@ -46,7 +46,8 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     options: Options = args.options
     photos = any(job.kind == "image" for job in jobs)
     detect = options.detect
-    models = load_models(detect.profile, args.threads, detect.backend) if photos else None
+    models = (load_models(detect.profile, args.threads, detect.backend, detect.device)
+              if photos else None)
     plans = PlanSet()
     failed = 0
     for job in bar(jobs, args.quiet):
@@ -54,7 +55,7 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
                 refuse_text_in_frames(options)
                 video = load_video_models(options.detect.min_face,
-                                          backend=options.detect.backend)
+                                          backend=detect.backend, device=detect.device)
                 plans.files[job.key] = detect_video(
                     job.src, video.detector, parallel=args.threads, limits=options.limits,
                     min_score=options.detect.min_score,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -177,8 +179,24 @@ class Resized:
         scale = view_scale(image.shape, self.scale, self.long_side, self.max_side)
         if scale == 1.0:
             return self.inner.detect(image)
+        direct = _scaling_model(self.inner, image.shape, scale)
+        if direct is not None:  # the GPU backend resizes on the GPU
+            dets: Detections = direct.detect_scaled(image, scale)
+            return dets
         dets = self.inner.detect(resized(image, scale))
         boxes = dets.boxes / scale
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         return Detections(boxes, dets.scores, dets.sources)
+
+
+def _scaling_model(detector: Detector, shape: tuple[int, ...], scale: float) -> Any:
+    """The model under `detector` when it resizes its views itself (`detect_scaled`: the GPU
+    backend's) and no tile would cut this view (only Tiled wrappers between, with tiles
+    the resized view fits in); else None."""
+    height, width = round(shape[0] * scale), round(shape[1] * scale)
+    while isinstance(detector, Tiled):
+        if height > detector.tile or width > detector.tile:
+            return None
+        detector = detector.inner
+    return detector if hasattr(detector, "detect_scaled") else None

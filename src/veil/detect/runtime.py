@@ -1,5 +1,5 @@
 """Inference runtimes: one way to open a model for every detector, on onnxruntime or
-OpenVINO, chosen at run time.
+OpenVINO on the CPU, or on a CUDA GPU (detect/gpu.py), chosen at run time.
 
 Both run the same ONNX graph in float32: reduced precisions (bf16, int8) stay off until
 bench/recall.py shows them within 0.2 points of float32 in every face-height bucket of 12 px
@@ -17,6 +17,8 @@ from ..errors import SetupError
 
 Backend = Literal["auto", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
 def fast_graph(raw: bytes) -> bytes:
@@ -58,8 +60,39 @@ def resolve_backend(backend: str) -> str:
     return "onnxruntime" if backend == "auto" else backend
 
 
-def describe_backend(backend: str) -> str:
-    """What the report says ran: the runtime, its version and the precision."""
+def resolve_device(device: str) -> str:
+    """Where the detectors run: "cuda" where a CUDA GPU can run them (torch with onnx2torch,
+    or onnxruntime's CUDA provider) and `device` is auto or cuda, else "cpu"; asking for
+    cuda where there is none is a SetupError. ("torch": the GPU backend's code run by torch
+    on the CPU, which the tests compare with onnxruntime; no user option picks it.)"""
+    from .gpu import cuda_available, torch_installed
+
+    if device == "torch":
+        if not torch_installed():
+            raise SetupError("device torch: torch and onnx2torch are not installed")
+        return device
+    if device not in DEVICES:
+        raise SetupError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+
+    if cuda_available() or _onnxruntime_cuda():
+        return "cuda"
+    if device == "cuda":
+        raise SetupError("--device cuda: no CUDA GPU here (torch sees none and onnxruntime "
+                         "has no CUDA provider); run with --device cpu")
+    return "cpu"
+
+
+def _onnxruntime_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def describe_backend(backend: str, device: str = "cpu") -> str:
+    """What the report says ran: the runtime, its version and the precision (on a GPU, and
+    the CPU runtime that takes the small inputs)."""
     name = resolve_backend(backend)
     if name == "openvino":
         import openvino
@@ -69,21 +102,43 @@ def describe_backend(backend: str) -> str:
         import onnxruntime
 
         version = onnxruntime.__version__
-    return f"{name} {version} float32"
+    cpu = f"{name} {version} float32"
+    where = resolve_device(device)
+    if where == "cpu":
+        return cpu
+    from .gpu import cuda_available, gpu_name
+
+    if where == "cuda" and not cuda_available():
+        return f"onnxruntime {version} CUDA float32"
+    import torch
+
+    on = f"{gpu_name()} float16" if where == "cuda" else "the CPU float32"
+    return f"torch {torch.__version__} on {on} (small inputs: {cpu})"
 
 
-def make_session(model: bytes, threads: int = 0, backend: str = "auto") -> Any:
+def make_session(model: bytes, threads: int = 0, backend: str = "auto",
+                 device: str = "cpu") -> Any:
     """A session for an ONNX graph: `.run(None, {input: array})` returns the outputs in the
     graph's order, as onnxruntime's does; safe to call from several threads. `threads` 0 is
-    the runtime's default."""
+    the runtime's default. On a GPU (`device`), a TorchSession (detect/gpu.py) that runs
+    small inputs on the CPU session, or onnxruntime's CUDA provider where torch is absent."""
     model = fast_graph(model)
+    where = resolve_device(device)
     if resolve_backend(backend) == "openvino":
-        return OpenVinoSession(model, threads)
-    return _onnxruntime_session(model, threads)
+        cpu: Any = OpenVinoSession(model, threads)
+    else:
+        cpu = _onnxruntime_session(model, threads)
+    if where == "cpu":
+        return cpu
+    from .gpu import TorchSession, cuda_available
+
+    if where == "cuda" and not cuda_available():
+        return _onnxruntime_session(model, threads, cuda=True)
+    return TorchSession(model, cpu, "cuda" if where == "cuda" else "cpu")
 
 
-def _onnxruntime_session(model: bytes, threads: int) -> Any:
-    """onnxruntime on CUDA where present, else the CPU."""
+def _onnxruntime_session(model: bytes, threads: int, cuda: bool = False) -> Any:
+    """onnxruntime on the CPU, or on its CUDA provider (`cuda`) where that is installed."""
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
@@ -92,8 +147,10 @@ def _onnxruntime_session(model: bytes, threads: int) -> Any:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider") if cuda else (
+        "CPUExecutionProvider",)
     available = ort.get_available_providers()
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    providers = [p for p in wanted if p in available]
     return ort.InferenceSession(model, sess_options=options, providers=providers)
 
 

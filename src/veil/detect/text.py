@@ -92,8 +92,9 @@ class TextDetector:
 
     name = "ppocr-text"
 
-    def __init__(self, threads: int = 0, backend: str = "auto") -> None:
-        self.session = make_session(model_path(DETECTOR_FILE).read_bytes(), threads, backend)
+    def __init__(self, threads: int = 0, backend: str = "auto", device: str = "cpu") -> None:
+        self.session = make_session(model_path(DETECTOR_FILE).read_bytes(), threads, backend,
+                                    device)
         self.input = "x"
 
     def lines(self, image: np.ndarray, wider: bool = False) -> list[TextLine]:

@@ -10,12 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import VeilError
 
 TEMP_PREFIX, TEMP_SUFFIX = ".veil-", ".part"
+
+
+def part_path(folder: Path) -> Path:
+    """A new name for a temporary file in `folder` (a piece of an output still being made)
+    that remove_stale_parts removes should a killed run leave it."""
+    return folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 the `veil` package, and nothing below them.
 """
 
+from ..detect.runtime import resolve_device
+from ..media.files import part_path
 from ..media.video import VideoInfo, count_packets, probe_video
 from .inspect import Inspection, inspect_file
 from .models import (
@@ -32,6 +34,7 @@ from .video import (
     join_spans,
     join_video,
     render_video_part,
+    video_spans,
 )
 
 __all__ = [
@@ -52,6 +55,9 @@ __all__ = [
     "join_spans",
     "join_video",
     "render_video_part",
+    "part_path",
+    "resolve_device",
+    "video_spans",
     "probe_video",
     "inspect_file",
     "load_detector",

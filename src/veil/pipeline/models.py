@@ -14,7 +14,7 @@ import numpy as np
 
 from ..detect.base import Detections, Detector
 from ..detect.confirm import Looked, second_look
-from ..detect.runtime import describe_backend
+from ..detect.runtime import describe_backend, resolve_device
 from ..detect.text import TextDetector, TextReader, find_text
 from ..errors import RefusedError, VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
@@ -33,10 +33,11 @@ class Models:
     backend: str = ""  # the inference runtime that runs them, as the report names it
     threads: int = 0  # inference threads each (0: the runtime's default)
     runtime: str = "auto"  # the backend asked for (auto, onnxruntime, openvino)
+    device: str = "cpu"  # where they run (cpu, cuda)
 
 
 T = TypeVar("T")
-_cache: dict[tuple[Profile, int, str], Models] = {}
+_cache: dict[tuple[Profile, int, str, str], Models] = {}
 
 
 def models_for(options: Options, planned: bool, models: Models | None) -> Models | None:
@@ -44,7 +45,8 @@ def models_for(options: Options, planned: bool, models: Models | None) -> Models
     the audit runs (never on a given plan); the cache's for the profile unless brought."""
     if planned:
         return models
-    return models or load_models(options.detect.profile, backend=options.detect.backend)
+    return models or load_models(options.detect.profile, backend=options.detect.backend,
+                                 device=options.detect.device)
 
 
 def faint_warning(options: Options) -> list[str]:
@@ -56,16 +58,18 @@ def faint_warning(options: Options) -> list[str]:
 
 
 def load_models(
-    profile: Profile | str = DEFAULT_PROFILE, threads: int = 0, backend: str = "auto"
+    profile: Profile | str = DEFAULT_PROFILE, threads: int = 0, backend: str = "auto",
+    device: str = "auto",
 ) -> Models:
     """A profile's detector and auditor (`threads` 0: the runtime's default) on an inference
-    `backend` (auto, onnxruntime, openvino), loaded once."""
+    `backend` (auto, onnxruntime, openvino) and `device` (auto, cpu, cuda), loaded once."""
     spec = get_profile(profile)
-    key = (spec, threads, backend)
+    where = resolve_device(device)
+    key = (spec, threads, backend, where)
     if key not in _cache:
-        detector, auditor, second_look = build_profile(spec, threads, backend)
-        _cache[key] = Models(detector, auditor, second_look, describe_backend(backend),
-                             threads, backend)
+        detector, auditor, second_look = build_profile(spec, threads, backend, where)
+        _cache[key] = Models(detector, auditor, second_look, describe_backend(backend, where),
+                             threads, backend, where)
     return _cache[key]
 
 
@@ -77,14 +81,16 @@ class TextModels:
     reader: TextReader
 
 
-_text_cache: dict[tuple[int, str], TextModels] = {}
+_text_cache: dict[tuple[int, str, str], TextModels] = {}
 
 
-def load_text_models(threads: int = 0, backend: str = "auto") -> TextModels:
-    """The text detector and reader from the rapidocr wheel, loaded once per process."""
-    key = (threads, backend)
+def load_text_models(threads: int = 0, backend: str = "auto", device: str = "auto") -> TextModels:
+    """The text detector (on `device`) and reader (on the CPU: it reads small crops) from
+    the rapidocr wheel, loaded once per process."""
+    key = (threads, backend, resolve_device(device))
     if key not in _text_cache:
-        _text_cache[key] = TextModels(TextDetector(threads, backend), TextReader(threads, backend))
+        _text_cache[key] = TextModels(TextDetector(threads, backend, key[2]),
+                                      TextReader(threads, backend))
     return _text_cache[key]
 
 
@@ -95,7 +101,8 @@ def find_text_regions(pixels: np.ndarray, options: Options, models: Models | Non
     if "plates" not in cover and "text" not in cover:
         return []
     text = load_text_models(models.threads if models else 0,
-                            models.runtime if models else options.detect.backend)
+                            models.runtime if models else options.detect.backend,
+                            models.device if models else options.detect.device)
     found = _or_stop("text detection", lambda: find_text(
         np.ascontiguousarray(pixels[..., :3]), text.detector, text.reader,
         plates_only="text" not in cover))
@@ -118,13 +125,14 @@ def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) ->
 
 
 def load_video_models(
-    min_face: float = DEFAULT_MIN_FACE, threads: int = 1, backend: str = "auto"
+    min_face: float = DEFAULT_MIN_FACE, threads: int = 1, backend: str = "auto",
+    device: str = "auto",
 ) -> Models:
     """The video detector for a smallest face to catch, in frame pixels.
 
     One inference thread by default: videos detect several frames at once instead.
     """
-    return load_models(video_profile(min_face), threads, backend)
+    return load_models(video_profile(min_face), threads, backend, device)
 
 
 def run_detector(detector: Detector, pixels: np.ndarray) -> Detections:

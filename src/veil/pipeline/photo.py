@@ -81,7 +81,8 @@ def plan_image(
     animation or a multi-page file: its tracks through the frames)."""
     options = options or Options()
     decoded = decode_image(data, options.limits)
-    models = models or load_models(options.detect.profile, backend=options.detect.backend)
+    models = models or load_models(options.detect.profile, backend=options.detect.backend,
+                                   device=options.detect.device)
     if decoded.frames is not None:
         refuse_text_in_frames(options)
         return detect_frames(decoded, models, options)

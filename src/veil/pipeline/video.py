@@ -4,25 +4,28 @@ two). No file walking and no option parsing.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..detect.base import Detections, Detector
-from ..errors import InputError, VeilError, one_file
+from ..errors import InputError, PartsDoNotJoin, VeilError, one_file
 from ..masks import draw_masks
-from ..media.files import refuse_overwrite
+from ..media.files import part_path, refuse_overwrite
 from ..media.metadata import video_metadata_names
 from ..media.video import (
     EncodeStats,
     VideoInfo,
+    count_packets,
     encode_video,
     encode_video_part,
     iter_frames,
@@ -41,6 +44,32 @@ from .schedule import Looks, ScheduleOptions, segment
 Progress = Callable[[str, int, int], None]
 # Spans of one video (detect_video_span) start on a keyframe of the schedule.
 SPAN_ALIGN = ScheduleOptions().every
+# A host with this many cores or more (a GPU server) detects and renders a video in parts at
+# once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: one decoder holds
+# pass one to about 440 frames a second at 1080p, and one encoder's threads scale worse
+# than a few encoders' (docs/gpu.md: what it bought). Below, the whole video in one go.
+SPLIT_FROM_CORES = 8
+CORES_PER_PART = 4
+MIN_PART_FRAMES = 64
+
+
+def video_spans(frames: int, count: int) -> list[tuple[int, int | None]]:
+    """A video of `frames` frames cut into at most `count` spans that start on keyframes of
+    the schedule: (start, stop) pairs, the last running to the end (None) whatever the
+    container declared; [(0, None)] when there is nothing to cut."""
+    if count < 2 or frames <= SPAN_ALIGN:
+        return [(0, None)]
+    size = math.ceil(frames / count / SPAN_ALIGN) * SPAN_ALIGN
+    starts = list(range(0, frames, size))
+    return [(a, a + size) for a in starts[:-1]] + [(starts[-1], None)]
+
+
+def parts_here(threads: int, frames: int) -> int:
+    """How many parts of a video of `frames` frames this host works on at once."""
+    cores = threads or os.cpu_count() or 1
+    if cores < SPLIT_FROM_CORES:
+        return 1
+    return max(1, min(cores // CORES_PER_PART, frames // MIN_PART_FRAMES))
 
 
 @one_file
@@ -92,9 +121,10 @@ class VideoSpan:
 
 @one_file
 def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
-                      options: Options, threads: int = 1) -> VideoSpan:
+                      options: Options, threads: int = 1,
+                      progress: Callable[[int], None] | None = None) -> VideoSpan:
     """Frames `start` to `stop` (None: the end) of `src`, as anonymize_video's detection
-    pass would find them; both must be multiples of SPAN_ALIGN."""
+    pass would find them; both must be multiples of SPAN_ALIGN. `progress(frames done)`."""
     refuse_text_in_frames(options)
     if start % SPAN_ALIGN or (stop is not None and stop % SPAN_ALIGN):
         raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
@@ -102,7 +132,7 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
     auditor = models.auditor if options.detect.audit else None
     looks = Looks(models.detector, ScheduleOptions(), auditor)
     per_frame, (width, height) = scheduled_detections(src, looks, threads, options.limits,
-                                                      None, start, stop)
+                                                      progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
                                           "found": looks.found}
     return VideoSpan(start, per_frame, width, height, models.detector.name, models.backend,
@@ -259,20 +289,79 @@ def anonymize_video(
         if plan is None:
             refuse_text_in_frames(options)
             models = models or load_video_models(options.detect.min_face,
-                                                 backend=options.detect.backend)
+                                                 backend=options.detect.backend,
+                                                 device=options.detect.device)
             report.backend = models.backend
             report_detect = None if progress is None else _stage(progress, "detect", info.frames)
-            auditor = models.auditor if options.detect.audit else None
-            plan = detect_video(src, models.detector, None, report_detect, threads,
-                                options.limits, options.detect.min_score, auditor=auditor,
-                                report=report)
+            plan = _detect(src, models, options, info, threads, report_detect, report)
         else:
             _check_plan_size(plan, info)
     with timer.stage("render_encode"):
-        stats, frames_masked = _render(src, dst, plan, options, threads, progress, info)
+        rendered = _render_in_parts(src, dst, plan, options, threads, info)
+        if rendered is not None and progress is not None:
+            progress("encode", plan.frames, plan.frames)
+        stats, frames_masked = rendered or _render(src, dst, plan, options, threads, progress,
+                                                   info)
     _describe(report, dst, plan, options, info, stats, frames_masked)
     report.timings = timer.timings(digits=3)
     return plan, report
+
+
+def _detect(src: Path, models: Models, options: Options, info: VideoInfo, threads: int,
+            progress: Callable[[int], None] | None, report: FileReport) -> VideoPlan:
+    """Pass one: the whole video in one go, or (on a host with many cores) its spans at
+    once, joined into the plan the whole run would make."""
+    auditor = models.auditor if options.detect.audit else None
+    frames = info.frames or (count_packets(src) if parts_here(threads, 1 << 30) > 1 else 0)
+    bounds = video_spans(frames, parts_here(threads, frames))
+    if len(bounds) == 1:
+        return detect_video(src, models.detector, None, progress, threads, options.limits,
+                            options.detect.min_score, auditor=auditor, report=report)
+    each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
+    done = [0] * len(bounds)
+
+    def span(k: int) -> VideoSpan:
+        def count(frames_done: int) -> None:
+            done[k] = frames_done
+            if progress is not None:
+                progress(sum(done))
+
+        start, stop = bounds[k]
+        return detect_video_span(src, models, start, stop, options, each, count)
+
+    with ThreadPoolExecutor(len(bounds), thread_name_prefix="veil-span") as pool:
+        spans = list(pool.map(span, range(len(bounds))))
+    return join_spans(spans, options, report)
+
+
+def _render_in_parts(src: Path, dst: Path, plan: VideoPlan, options: Options, threads: int,
+                     info: VideoInfo) -> tuple[EncodeStats, int] | None:
+    """Pass two in parts at once on a host with many cores, joined without encoding again;
+    None when the video is rendered whole (one part, or parts that cannot join: a variable
+    frame rate)."""
+    bounds = video_spans(plan.frames, parts_here(threads, plan.frames))
+    if len(bounds) == 1:
+        return None
+    each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
+    paths = [part_path(dst.parent) for _ in bounds]
+
+    try:
+        # Processes, not threads: each frame's conversions and the muxing take the GIL, and
+        # threads of one process held four parts to one part's pace (docs/gpu.md).
+        with ProcessPoolExecutor(len(bounds), mp_context=get_context("spawn")) as pool:
+            parts = list(pool.map(render_video_part, *zip(*[
+                (src, paths[k], plan, options, start, stop, each)
+                for k, (start, stop) in enumerate(bounds)], strict=True)))
+        if sum(p.frames for p in parts) != plan.frames:
+            raise VeilError(f"rendered {sum(p.frames for p in parts)} frames but the plan has "
+                            f"{plan.frames}; no output written")
+        stats = join_video_parts(src, paths, dst, options.encode, options.limits)
+    except PartsDoNotJoin:
+        return None
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+    return stats, sum(p.frames_masked for p in parts)
 
 
 def _probe(src: Path, report: FileReport, options: Options) -> VideoInfo:

@@ -4,7 +4,6 @@ task retried on another (see the package's docstring for the rules)."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import (
-    SPAN_ALIGN,
     BatchJob,
     FileReport,
     Options,
@@ -28,6 +26,7 @@ from .. import (
     part_path,
     probe_video,
     remove_stale_parts,
+    video_spans,
 )
 from ..jobs import Plan
 from .runtime import cluster_cpus
@@ -302,12 +301,7 @@ def spans_of(frames: int, actors: int) -> list[tuple[int, int | None]]:
     """Where a video of `frames` frames is split for `actors` actors: (start, stop) pairs on
     keyframes, the last running to the end (whatever the container declared); one span
     (0, None) when splitting does not pay."""
-    count = min(SPANS_PER_ACTOR * actors, frames // MIN_SPAN_FRAMES)
-    if count < 2:
-        return [(0, None)]
-    size = math.ceil(frames / count / SPAN_ALIGN) * SPAN_ALIGN
-    starts = list(range(0, frames, size))
-    return [(a, a + size) for a in starts[:-1]] + [(starts[-1], None)]
+    return video_spans(frames, min(SPANS_PER_ACTOR * actors, frames // MIN_SPAN_FRAMES))
 
 
 def _declared_frames(job: BatchJob, options: Options) -> int:

@@ -37,7 +37,8 @@ RETRIES = 2  # a task whose node or worker is lost runs again, this many times a
 def _image_task(data: bytes, options: Options, plan: ImagePlan | VideoPlan | None
                 ) -> AnonymizedImage:
     detect = options.detect
-    models = None if plan is not None else load_models(detect.profile, 1, detect.backend)
+    models = None if plan is not None else load_models(detect.profile, 1, detect.backend,
+                                                       detect.device)
     return anonymize_image(data, options, plan=plan, models=models, name="upload")
 
 

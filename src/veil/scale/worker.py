@@ -34,7 +34,8 @@ class FileWorker:
     def __init__(self, options: Options, threads: int, need_models: bool) -> None:
         detect = options.detect
         self.models: Models | None = (
-            load_models(detect.profile, threads, detect.backend) if need_models else None
+            load_models(detect.profile, threads, detect.backend, detect.device) if need_models
+            else None
         )
         self.video_models: Models | None = None
         self.options, self.threads = options, threads
@@ -54,7 +55,8 @@ class FileWorker:
         try:
             if self.video_models is None:
                 detect = self.options.detect
-                self.video_models = load_video_models(detect.min_face, backend=detect.backend)
+                self.video_models = load_video_models(detect.min_face, backend=detect.backend,
+                                                      device=detect.device)
             return detect_video_span(job.src, self.video_models, start, stop, self.options,
                                      self.threads)
         except VeilError as exc:

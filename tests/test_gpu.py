@@ -1,0 +1,168 @@
+"""The GPU backend and the many-core video path: what runs here without a GPU (the resize
+that matches cv2's, the batching, a video in parts on a host with many cores, the one-line
+refusal of --device cuda), and the GPU backend's boxes against onnxruntime's on dev photos,
+on a CUDA GPU where there is one, else through torch on the CPU where torch is installed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import veil
+from conftest import run_veil, shared
+from veil.detect.base import iou_matrix
+from veil.detect.gpu import Batcher, cuda_available, resize_weights, torch_installed
+
+
+@pytest.mark.parametrize(("source", "target"), [(1080, 720), (1920, 1280), (1024, 512),
+                                                (1000, 371), (360, 540), (64, 77)])
+def test_resize_weights_are_cv2s_resize(source: int, target: int) -> None:
+    """The GPU resizes frames by these matrices: within cv2's own rounding of its result."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (source, 40, 3), dtype=np.uint8)
+    image = cv2.GaussianBlur(image, (5, 5), 1.5)  # photo-like, not pure noise
+    by_cv2 = cv2.resize(image, (40, target), interpolation=cv2.INTER_AREA
+                        if target < source else cv2.INTER_LINEAR).astype(np.float32)
+    ours = np.einsum("ts,swc->twc", resize_weights(source, target), image.astype(np.float32))
+    assert np.abs(np.round(ours) - by_cv2).max() <= 1.0
+
+
+def test_batcher_answers_each_caller_with_its_own_result() -> None:
+    """Requests from many threads, of two kinds, run in batches of one kind; each caller
+    gets its own answer, and a failing batch fails only its own callers."""
+    sizes: list[int] = []
+
+    def run_batch(key: object, items: list[int]) -> list[int]:
+        time.sleep(0.01)  # the GPU is busy: more requests queue meanwhile
+        if key == "bad":
+            raise ValueError("broken")
+        sizes.append(len(items))
+        return [item * (2 if key == "double" else 3) for item in items]
+
+    batcher = Batcher(run_batch, max_batch=8)
+    answers: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        key = "bad" if i % 10 == 9 else ("double" if i % 2 else "triple")
+        try:
+            answers[i] = batcher.submit(key, i)
+        except ValueError as exc:
+            answers[i] = str(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for i in range(60):
+        expected = "broken" if i % 10 == 9 else i * (2 if i % 2 else 3)
+        assert answers[i] == expected
+    assert max(sizes) > 1 and max(sizes) <= 8
+
+
+def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path,
+                                                       example_jpeg: bytes) -> None:
+    if cuda_available():
+        pytest.skip("this machine has a CUDA GPU")
+    src = tmp_path / "p.jpg"
+    src.write_bytes(example_jpeg)
+    done = run_veil(src, "--device", "cuda")
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0 and "--device cuda" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg"]
+    assert veil.resolve_device("auto") == "cpu"
+    assert veil.resolve_device("cpu") == "cpu"
+    with pytest.raises(veil.SetupError, match="unknown device"):
+        veil.resolve_device("tpu")
+
+
+def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
+                                                          example_clip: Path) -> None:
+    """On 8 cores or more, both passes run on parts of the video at once: the plan, the
+    frames, their times and the sound are the whole run's."""
+    assert veil.video_spans(150, 2) == [(0, 80), (80, None)]
+    assert veil.video_spans(150, 1) == [(0, None)]
+    whole_plan, whole = veil.anonymize_video(example_clip, tmp_path / "whole.mp4", threads=1)
+    split_plan, split = veil.anonymize_video(example_clip, tmp_path / "split.mp4", threads=8)
+    assert split_plan.to_json() == whole_plan.to_json()
+    assert split.faces == whole.faces and split.masks == whole.masks
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split.mp4", "whole.mp4"]
+    with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(tmp_path / "split.mp4")) as b:
+        pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
+        assert a.streams.audio and b.streams.audio
+    assert len(pairs) == 150
+    for x, y in pairs:
+        assert x.pts == y.pts
+        diff = np.abs(x.to_ndarray(format="rgb24").astype(int) -
+                      y.to_ndarray(format="rgb24").astype(int))
+        assert diff.mean() < 3 and np.percentile(diff, 99.5) < 48  # masks in both
+
+
+needs_torch = pytest.mark.skipif(not torch_installed(),
+                                 reason="torch and onnx2torch are not installed "
+                                        "(pip install 'veil[gpu]')")
+GPU = "cuda" if cuda_available() else "torch"  # torch: the GPU code on the CPU
+
+
+@needs_torch
+def test_gpu_backend_finds_what_onnxruntime_finds_on_dev_photos() -> None:
+    """The balanced profile's plan on every 100th dev photo: each sure face (score 0.5 and
+    up) found on one is found on the other, and the boxes cover about the same pixels."""
+    dev = shared("wider-dev")
+    import json
+
+    records = json.loads((dev / "annotations.json").read_text())["images"][::100]
+    on_cpu = veil.load_models("balanced", threads=1, device="cpu")
+    on_gpu = veil.load_models("balanced", threads=1, device=GPU)
+    assert on_gpu.backend.startswith("torch ")
+    for rec in records:
+        pixels = np.asarray(Image.open(dev / "images" / rec["file"]).convert("RGB"))
+        one = veil.detect_image(pixels, on_cpu.detector, on_cpu.second_look)
+        two = veil.detect_image(pixels, on_gpu.detector, on_gpu.second_look)
+        for a, b in ((one, two), (two, one)):
+            sure = np.array([[r.x1, r.y1, r.x2, r.y2] for r in a.regions if r.score >= 0.5])
+            found = np.array([[r.x1, r.y1, r.x2, r.y2] for r in b.regions])
+            if len(sure):
+                assert len(found) and (iou_matrix(sure, found).max(axis=1) >= 0.7).all(), rec
+        assert abs(len(one.regions) - len(two.regions)) <= max(2, 0.1 * len(one.regions))
+
+
+@needs_torch
+def test_gpu_backend_protects_a_video_as_onnxruntime_does(tmp_path: Path,
+                                                          example_clip: Path) -> None:
+    """The video schedule with its detectors on the GPU backend: the same faces tracked."""
+    options = veil.Options()
+    plans = {}
+    for device in ("cpu", GPU):
+        models = veil.load_video_models(device=device)
+        plans[device], report = veil.anonymize_video(example_clip, tmp_path / f"{device}.mp4",
+                                                     options, models=models)
+        assert report.backend == models.backend
+    sure = [[t for t in plan.tracks if t.score >= 0.5] for plan in plans.values()]
+    assert len(sure[0]) == len(sure[1]) >= 3
+    for a, b in zip(*sure, strict=True):
+        assert set(a.boxes) == set(b.boxes)  # the same frames covered
+
+
+def test_gpu_bench_runs_on_the_cpu(tmp_path: Path) -> None:
+    """bench/gpu.py, the device machine's one run, works end to end (tiny, through torch on
+    the CPU; skips without torch or the dev photos)."""
+    if not torch_installed():
+        pytest.skip("torch and onnx2torch are not installed (pip install 'veil[gpu]')")
+    shared("wider-dev")
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parents[1] / "bench" / "gpu.py"
+    done = subprocess.run([sys.executable, str(bench), "--device", "torch", "--sizes",
+                           "320x192", "--seconds", "1", "--photos", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "photos a second" in done.stdout and "end to end" in done.stdout
