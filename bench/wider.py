@@ -6,6 +6,7 @@ A face counts as protected when at least 90% of the inner 60% of its annotated b
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wider-dev"
+# VEIL_WIDER_DEV: a copy elsewhere (bench/gpu.py carries a slice of it to the GPU machine).
+DEV = Path(os.environ.get("VEIL_WIDER_DEV")
+           or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wider-dev")
 HEIGHT_BUCKETS = [
     (0, 12, "<12"),
     (12, 24, "12-24"),

@@ -1,0 +1,273 @@
+"""GPU benchmark: one self-contained run for a GPU host. In the same run it prints, for a
+1080p and a 4K clip made from WIDER dev photos (as bench/video.py makes them), a plain
+re-encode on that host, veil on the host's CPU and veil on its GPU, with each pass's frame
+rate and bench/video.py's protection figures; then a folder of 1-megapixel photos on each.
+
+    python bench/gpu.py --pack .gpu-data     # here: the slice of ../shared it needs
+    VEIL_WIDER_DEV=.gpu-data/wider-dev python bench/gpu.py          # on the GPU host
+    python bench/gpu.py --device torch --seconds 1 --photos 8 --sizes 640x360   # no GPU:
+        # the GPU backend's code run by torch on the CPU (a check that the script runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+import veil  # noqa: E402
+from veil.media.video import encode_video  # noqa: E402
+from video import DARK, make_clip, score  # noqa: E402
+from wider import DEV, HEIGHT_BUCKETS, Tally, load_dev  # noqa: E402
+
+MEGAPIXEL = 1_000_000
+
+
+def pack(dest: Path, count: int) -> None:
+    """Copy `count` dev photos (those bench/video.py's clips are made of first) and their
+    annotations to dest/wider-dev."""
+    records = load_dev()
+    for_clips = [r for r in records if 3 <= len([f for f in r["faces"]
+                                                   if f["box"][3] >= 16]) <= 40]
+    chosen = for_clips[:: max(1, len(for_clips) // count)][:count]
+    root = dest / "wider-dev"
+    for rec in chosen:
+        (root / "images" / rec["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DEV / "images" / rec["file"], root / "images" / rec["file"])
+    (root / "annotations.json").write_text(json.dumps({"images": chosen}))
+    print(f"{len(chosen)} photos in {root}")
+
+
+def host(device: str) -> None:
+    import av
+    import onnxruntime
+
+    print(f"host: {os.cpu_count()} cores; onnxruntime {onnxruntime.__version__}, "
+          f"PyAV {av.__version__}")
+    models = veil.load_video_models(device=device)
+    print(f"veil on the GPU: {models.backend}")
+
+
+def decode_rates(clip: Path) -> str:
+    """Frames a second that PyAV decodes the clip at (no conversion), on the CPU (frame
+    threads) and through NVDEC (where the wheel and the card allow)."""
+    import av
+
+    rates = []
+    for name, hw in (("CPU", None), ("NVDEC", "cuda")):
+        try:
+            accel = None if hw is None else av.codec.hwaccel.HWAccel(device_type=hw)
+            began = time.perf_counter()
+            with av.open(str(clip), hwaccel=accel) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                frames = sum(1 for _ in container.decode(stream))
+            rates.append(f"{name} {frames / (time.perf_counter() - began):.0f}")
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            rates.append(f"{name}: {type(exc).__name__}: {exc}"[:120])
+    return "decode alone, frames a second: " + "; ".join(rates)
+
+
+def warm_up(folder: Path, size: tuple[int, int], device: str) -> None:
+    """A second of video through the GPU run, untimed: the first calls of each shape."""
+    clip = folder / "warm.mp4"
+    make_clip(clip, size, 30, 1.0)
+    models = veil.load_video_models(device=device)
+    veil.anonymize_video(clip, folder / "warm-out.mp4", _options(device), models=models)
+    gpu_use(models, 1.0)  # counts from here
+
+
+def _options(device: str, **flat: str) -> veil.Options:
+    """Options for a run on `device` (torch: the GPU code on the CPU, through the models
+    given; the options' own device is then cpu)."""
+    return veil.Options.from_flat({"device": "cpu" if device == "torch" else device, **flat})
+
+
+def gpu_use(models: veil.Models, seconds: float) -> str:
+    """How the GPU run's batching threads spent `seconds` (counted since the last call)."""
+    parts = []
+    seen = set()
+    for detector in (models.detector, models.auditor, models.second_look):
+        for session in _sessions(detector):
+            if id(session) in seen:
+                continue
+            seen.add(id(session))
+            b = session.batcher
+            parts.append(f"{b.batches} batches of {b.items / max(1, b.batches):.1f} on average, "
+                         f"busy {100 * b.busy / seconds:.0f}% of the time, "
+                         f"{'one trace' if session.any_shape is not None else len(session.traced)} "
+                         "traced")
+            b.batches = b.items = 0
+            b.busy = 0.0
+    return "GPU batching threads: " + "; ".join(parts)
+
+
+def _sessions(detector: object) -> list:
+    """The TorchSessions under a detector (through its wrappers and ensembles)."""
+    from veil.detect.gpu import TorchSession
+
+    found, todo = [], [detector]
+    while todo:
+        item = todo.pop()
+        if item is None:
+            continue
+        session = getattr(item, "session", None)
+        if isinstance(session, TorchSession):
+            found.append(session)
+        todo += [getattr(item, "inner", None), *getattr(item, "members", [])]
+    return found
+
+
+def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[str]) -> None:
+    clip = folder / f"clip{size[0]}.mp4"
+    truth = make_clip(clip, size, 30, seconds)
+    n = len(truth)
+    print(f"\n## {size[0]}x{size[1]}, 30 fps, {n} frames, "
+          f"{sum(len(f) for f in truth)} face-frames")
+    print(decode_rates(clip))
+    began = time.perf_counter()
+    encode_video(clip, folder / "plain.mp4", lambda i, f: f, veil.EncodeOptions())
+    plain = time.perf_counter() - began
+    rows: dict[str, tuple[float, dict | None, dict]] = {"plain re-encode": (plain, None, {})}
+    for device in devices:
+        models = veil.load_video_models(device=device)
+        options = _options(device)
+        out = folder / f"veil-{device}.mp4"
+        began = time.perf_counter()
+        _, report = veil.anonymize_video(clip, out, options, models=models)
+        took = time.perf_counter() - began
+        rows[f"veil, {device}"] = (took, score(clip, out, truth), report.timings or {})
+        if device != "cpu":
+            print(gpu_use(models, took))
+    print_clip_table(rows, n, plain)
+
+
+def print_clip_table(rows: dict[str, tuple[float, dict | None, dict]], n: int,
+                     plain: float) -> None:
+    print("\n| | " + " | ".join(rows) + " |")
+    print("|---" * (len(rows) + 1) + "|")
+    for bucket in (b[2] for b in HEIGHT_BUCKETS):
+        cells = []
+        for _, res, _ in rows.values():
+            ok, total = (res or {}).get("prot", {}).get(bucket, [0, 0])
+            cells.append(f"{100 * ok / total:.2f}% of {total}" if total else "")
+        print(f"| {bucket} px | " + " | ".join(cells) + " |")
+    for key in ("unmasked_24", "flicker"):
+        print(f"| {key} | " + " | ".join("" if r is None else str(r[key])
+                                         for _, r, _ in rows.values()) + " |")
+    print("| non-face masked | " + " | ".join(
+        "" if r is None else f"{100 * r['nonface']:.2f}%" for _, r, _ in rows.values()) + " |")
+    for stage in ("detect", "render_encode"):
+        print(f"| {stage} pass, frames a second | " + " | ".join(
+            f"{n / t[stage]:.1f}" if t.get(stage) else "" for _, _, t in rows.values()) + " |")
+    print("| end to end, frames a second | "
+          + " | ".join(f"{n / s:.1f}" for s, _, _ in rows.values()) + " |")
+    print("| vs plain re-encode (speed) | "
+          + " | ".join(f"{plain / s:.2f}x" for s, _, _ in rows.values()) + " |")
+
+
+def photos_1mp(count: int) -> list[tuple[bytes, dict, np.ndarray]]:
+    """`count` JPEGs of one megapixel (dev photos resized, repeated as needed), each with its
+    annotation scaled to it and the pixels already near black (left out of the non-face
+    share)."""
+    records = load_dev()
+    out = []
+    for k in range(count):
+        rec = records[k % len(records)]
+        img = Image.open(DEV / "images" / rec["file"]).convert("RGB")
+        scale = (MEGAPIXEL / (img.width * img.height)) ** 0.5
+        img = img.resize((round(img.width * scale), round(img.height * scale)),
+                         Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=92)
+        faces = [dict(f, box=[v * scale for v in f["box"]]) for f in rec["faces"]]
+        dark = np.asarray(img).max(axis=2) < DARK
+        out.append((buf.getvalue(), dict(rec, faces=faces), dark))
+    return out
+
+
+def run_photos(count: int, devices: list[str]) -> None:
+    photos = photos_1mp(count)
+    workers = os.cpu_count() or 1
+    print(f"\n## {count} photos of 1 megapixel (JPEG), balanced profile, faces; "
+          f"{workers} threads sharing one set of models")
+    results: dict[str, tuple[float, Tally, dict[str, list[float]]]] = {}
+    for device in devices:
+        models = veil.load_models("balanced", threads=1, device=device)
+        options = _options(device, cover="faces")
+
+        def one(photo: tuple[bytes, dict, np.ndarray], m: veil.Models = models,
+                o: veil.Options = options) -> veil.AnonymizedImage:
+            return veil.anonymize_image(photo[0], o, models=m)
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, photos[: 2 * workers]))  # warm: first calls, batch shapes
+            gpu_use(models, 1.0)  # counts from here
+            began = time.perf_counter()
+            done = list(pool.map(one, photos))
+            took = time.perf_counter() - began
+        tally, stages = Tally(), defaultdict(list)
+        for (_, rec, dark), result in zip(photos, done, strict=True):
+            pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
+            tally.add(rec, pixels.max(axis=2) < DARK, dark)
+            for stage, seconds in (result.report.timings or {}).items():
+                stages[stage].append(seconds)
+        results[device] = (took, tally, stages)
+        if device != "cpu":
+            print(gpu_use(models, took))
+    names = list(results)
+    print("\n| | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for bucket in (b[2] for b in HEIGHT_BUCKETS):
+        print(f"| {bucket} px | " + " | ".join(
+            f"{100 * results[k][1].share(bucket):.2f}%" for k in names) + " |")
+    print("| non-face masked | " + " | ".join(
+        f"{100 * results[k][1].nonface_share:.2f}%" for k in names) + " |")
+    print("| photos a second | " + " | ".join(f"{count / results[k][0]:.1f}"
+                                             for k in names) + " |")
+    stages = sorted({s for k in names for s in results[k][2]})
+    for stage in stages:
+        print(f"| {stage}, ms a photo (median, one thread) | " + " | ".join(
+            f"{1000 * np.median(results[k][2][stage]):.1f}" if results[k][2][stage] else ""
+            for k in names) + " |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pack", type=Path, help="copy the dev photos it needs here, and stop")
+    ap.add_argument("--pack-count", type=int, default=80)
+    ap.add_argument("--device", default="cuda", help="the GPU run's device (torch: on the CPU)")
+    ap.add_argument("--sizes", default="1920x1080,3840x2160")
+    ap.add_argument("--seconds", type=float, default=10.0, help="1080p clip's length")
+    ap.add_argument("--seconds-4k", type=float, default=5.0)
+    ap.add_argument("--photos", type=int, default=320)
+    args = ap.parse_args()
+    if args.pack:
+        pack(args.pack, args.pack_count)
+        return
+    host(args.device)
+    devices = ["cpu", args.device]
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            warm_up(Path(tmp), size, args.device)
+        for k, size in enumerate(sizes):
+            length = args.seconds if size[0] * size[1] <= 1920 * 1080 else args.seconds_4k
+            run_clip(Path(tmp), size, length, devices)
+            if k == 0 and args.photos:  # the photos between the first size and the rest
+                run_photos(args.photos, devices)
+
+if __name__ == "__main__":
+    main()
