@@ -5,6 +5,7 @@ on a CUDA GPU where there is one, else through torch on the CPU where torch is i
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 import veil
-from conftest import run_veil, shared
+from conftest import run_veil, shared, write_clip
 from veil.detect.base import iou_matrix
 from veil.detect.gpu import Batcher, cuda_available, resize_weights, torch_installed
 
@@ -84,16 +85,18 @@ def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path,
 
 
 def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
-                                                          example_clip: Path) -> None:
+                                                          example_jpeg: bytes) -> None:
     """On 8 cores or more, both passes run on parts of the video at once: the plan, the
     frames, their times and the sound are the whole run's."""
     assert veil.video_spans(150, 2) == [(0, 80), (80, None)]
     assert veil.video_spans(150, 1) == [(0, None)]
-    whole_plan, whole = veil.anonymize_video(example_clip, tmp_path / "whole.mp4", threads=1)
-    split_plan, split = veil.anonymize_video(example_clip, tmp_path / "split.mp4", threads=8)
-    assert split_plan.to_json() == whole_plan.to_json()
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=150, size=(480, 256), sound=True)
+    whole_plan, whole = veil.anonymize_video(clip, tmp_path / "whole.mp4", threads=1)
+    split_plan, split = veil.anonymize_video(clip, tmp_path / "split.mp4", threads=8)
+    assert whole.faces and split_plan.to_json() == whole_plan.to_json()
     assert split.faces == whole.faces and split.masks == whole.masks
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["split.mp4", "whole.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "split.mp4", "whole.mp4"]
     with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(tmp_path / "split.mp4")) as b:
         pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
         assert a.streams.audio and b.streams.audio

@@ -45,9 +45,10 @@ Progress = Callable[[str, int, int], None]
 # Spans of one video (detect_video_span) start on a keyframe of the schedule.
 SPAN_ALIGN = ScheduleOptions().every
 # A host with this many cores or more (a GPU server) detects and renders a video in parts at
-# once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: one decoder holds
-# pass one to about 440 frames a second at 1080p, and one encoder's threads scale worse
-# than a few encoders' (docs/gpu.md: what it bought). Below, the whole video in one go.
+# once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: a GPU's batches want
+# frames from several decoders, and on a 16-core host one process's render threads ran no
+# faster than one encoder (74 frames a second at 1080p; docs/gpu.md). Below, the whole video
+# in one go.
 SPLIT_FROM_CORES = 8
 CORES_PER_PART = 4
 MIN_PART_FRAMES = 64
@@ -312,6 +313,7 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     """Pass one: the whole video in one go, or (on a host with many cores) its spans at
     once, joined into the plan the whole run would make."""
     auditor = models.auditor if options.detect.audit else None
+    # Where the container does not say (Matroska), the packets are counted only if it matters.
     frames = info.frames or (count_packets(src) if parts_here(threads, 1 << 30) > 1 else 0)
     bounds = video_spans(frames, parts_here(threads, frames))
     if len(bounds) == 1:
