@@ -234,7 +234,7 @@ class TorchSession:
             outputs = [o.cpu().numpy() for o in self.forward(batch)]
             return [[o[i : i + 1] for o in outputs] for i in range(len(items))]
         parts: tuple[Any, ...] = key  # type: ignore[assignment]
-        return centerface_batch(self, items, float(parts[1]), float(parts[2]), parts[3])
+        return centerface_batch(self, items, float(parts[1]), float(parts[2]))
 
 
 def _listed(outputs: Any) -> list[Any]:
@@ -283,16 +283,15 @@ def _explicit_padding(node: Any) -> None:
 
 
 def centerface_batch(session: TorchSession, images: list[Any], threshold: float,
-                     scale: float, resize: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+                     scale: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """CenterFace on same-sized uint8 RGB images (H x W x 3 tensors on the device), each
-    seen at `scale`: resized here as multiscale.resized does (`resize`), or resized already;
-    padded to PAD_TO and decoded into boxes in the images' own pixels (before clipping
-    and NMS), on the device."""
+    seen at `scale`: resized as multiscale.resized does, padded to PAD_TO and decoded into
+    boxes in the images' own pixels (before clipping and NMS), on the device."""
     torch = session.torch
     height, width = images[0].shape[:2]
     with torch.inference_mode():
         x = torch.stack(images).permute(0, 3, 1, 2).float()
-        if resize and scale != 1.0:  # two matrix products, rounded as cv2's uint8 is
+        if scale != 1.0:  # two matrix products, rounded as cv2's uint8 is
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             rows = session.upload(resize_weights(height, size[0]))
             cols = session.upload(resize_weights(width, size[1]))
@@ -361,7 +360,7 @@ class GpuCenterFace:
             dets = self.on_cpu.detect(resized(image, scale))
             return Detections(dets.boxes / scale, dets.scores, dets.sources)
         pixels = self.session.upload(image[..., :3])  # on this thread, not the batcher's
-        key = ("centerface", self.threshold, scale, True, pixels.shape)
+        key = ("centerface", self.threshold, scale, pixels.shape)
         boxes, scores = self.session.batcher.submit(key, pixels)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)

@@ -124,17 +124,16 @@ def make_session(model: bytes, threads: int = 0, backend: str = "auto",
     small inputs on the CPU session, or onnxruntime's CUDA provider where torch is absent."""
     model = fast_graph(model)
     where = resolve_device(device)
+    from .gpu import TorchSession, cuda_available
+
+    if where == "cuda" and not cuda_available():  # onnxruntime's CUDA provider
+        return _onnxruntime_session(model, threads, cuda=True)
     if resolve_backend(backend) == "openvino":
         cpu: Any = OpenVinoSession(model, threads)
     else:
         cpu = _onnxruntime_session(model, threads)
-    if where == "cpu":
-        return cpu
-    from .gpu import TorchSession, cuda_available
-
-    if where == "cuda" and not cuda_available():
-        return _onnxruntime_session(model, threads, cuda=True)
-    return TorchSession(model, cpu, "cuda" if where == "cuda" else "cpu")
+    return cpu if where == "cpu" else TorchSession(model, cpu, "cuda" if where == "cuda"
+                                                    else "cpu")
 
 
 def _onnxruntime_session(model: bytes, threads: int, cuda: bool = False) -> Any:
