@@ -88,7 +88,8 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
                                                           example_jpeg: bytes) -> None:
     """On 8 cores or more, both passes run on parts of the video at once: the plan, the
     frames, their times and the sound are the whole run's."""
-    assert veil.video_spans(150, 2) == [(0, 80), (80, None)]
+    assert veil.video_spans(150, 2) == [(0, 128), (128, None)]  # detection: on SPAN_ALIGN
+    assert veil.video_spans(150, 2, veil.PART_ALIGN) == [(0, 80), (80, None)]  # rendering
     assert veil.video_spans(150, 1) == [(0, None)]
     sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
     clip = write_clip(tmp_path / "clip.mp4", sheet, frames=150, size=(480, 256), sound=True)

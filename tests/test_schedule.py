@@ -4,11 +4,13 @@ on the frame it appears, and sure faces followed close up."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import cv2
 import numpy as np
 
 from conftest import write_clip
-from veil.detect.base import Detections
+from veil.detect.base import Detections, iou_matrix
 from veil.pipeline import load_video_models
 from veil.pipeline.schedule import (
     Looks,
@@ -61,7 +63,7 @@ def test_a_face_appearing_between_keyframes_is_found_where_it_appears(portraits)
     for frame in frames[3:]:
         frame[200:420, 500:740] = face
     looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=0))
-    first, last = looks.full(0, frames[0]), looks.full(8, frames[8])
+    first, last = looks.keyframe(0, frames[0]), looks.keyframe(8, frames[8])
     assert len(first) == 0 or first.scores.max() < 0.5
     out = segment(looks, frames, first, last)
     assert looks.counts["full views"] == 2  # only the two keyframes: the rest was proved
@@ -71,6 +73,40 @@ def test_a_face_appearing_between_keyframes_is_found_where_it_appears(portraits)
         cx, cy = (boxes[0, 0] + boxes[0, 2]) / 2, (boxes[0, 1] + boxes[0, 3]) / 2
         assert 500 < cx < 740 and 200 < cy < 420
     assert all((out[i].scores < 0.5).all() for i in range(3))
+
+
+def _done(value: object) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def test_turned_looks_see_only_what_changed_since_the_last(portraits) -> None:
+    scene = _scene(portraits)
+    face = np.ascontiguousarray(np.rot90(portraits[40:260, 120:360]))  # a head on its side
+    frames = [scene.copy() for _ in range(9)]
+    for frame in frames[3:]:
+        frame[200:200 + face.shape[0], 500:500 + face.shape[1]] = face
+    looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=8,
+                                                                sideways_whole_every=64))
+    at_0 = looks.turned(0, frames[0], None)
+    at_8 = looks.turned(8, frames[8], _done(at_0))
+    assert at_0 is not None and at_8 is not None and not len(at_0.dets)
+    # frame 8: not the whole frame turned again, only the part where the face came
+    assert looks.counts["sideways views"] == 1 and looks.counts["sideways regions"] >= 1
+    assert looks.counts["sideways regions pixels"] < 0.25 * looks.counts["sideways views pixels"]
+    (box,) = at_8.dets.boxes
+    assert 500 < (box[0] + box[2]) / 2 < 500 + face.shape[1]
+    # nothing changed since: the face is still held, and nothing was looked at again
+    regions = looks.counts["sideways regions"]
+    at_16 = looks.turned(16, frames[8], _done(at_8))
+    assert at_16 is not None and len(at_16.dets) == 1
+    assert looks.counts["sideways regions"] == regions and looks.counts["sideways views"] == 1
+    last = looks.keyframe(8, frames[8], _done(at_8))  # the keyframe holds the turned finds
+    assert (iou_matrix(at_8.dets.boxes, last.boxes) > 0.4).any()
+    # the whole frame turned again every sideways_whole_every frames
+    looks.turned(64, frames[8], _done(at_16))
+    assert looks.counts["sideways views"] == 2
 
 
 def test_schedule_covers_every_face_a_full_view_of_every_frame_finds(example_clip) -> None:

@@ -303,20 +303,22 @@ def test_detection_in_spans_joins_into_the_whole_video_plan(
     import veil
 
     sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
-    clip = write_clip(tmp_path / "c.mp4", sheet, frames=70, size=(480, 256), keyframe_every=20)
+    clip = write_clip(tmp_path / "c.mp4", sheet, frames=140, size=(480, 256),
+                      keyframe_every=20)
     options = veil.Options()
     models = veil.load_video_models(options.detect.min_face)
     whole = veil.detect_video(clip, models.detector, parallel=1)
-    bounds = [(0, 24), (24, 48), (48, 72), (72, None)]  # the last one starts past the end
+    assert veil.SPAN_ALIGN == 64
+    bounds = [(0, 64), (64, 128), (128, 192), (192, None)]  # the last starts past the end
     spans = [veil.detect_video_span(clip, models, a, b, options) for a, b in bounds]
-    assert [len(s.per_frame) for s in spans] == [24, 24, 22, 0]
+    assert [len(s.per_frame) for s in spans] == [64, 64, 12, 0]
     joined = veil.join_spans(list(reversed(spans)), options)
     assert joined.to_json() == whole.to_json()
-    assert any(min(t.boxes) < 24 <= max(t.boxes) for t in joined.tracks)  # across a seam
-    with pytest.raises(veil.VeilError, match="do not join at frame 24"):
+    assert any(min(t.boxes) < 64 <= max(t.boxes) for t in joined.tracks)  # across a seam
+    with pytest.raises(veil.VeilError, match="do not join at frame 64"):
         veil.join_spans([spans[0], spans[2]], options)
-    with pytest.raises(veil.VeilError, match="multiple of 8"):
-        veil.detect_video_span(clip, models, 4, 24, options)
+    with pytest.raises(veil.VeilError, match="multiple of 64"):
+        veil.detect_video_span(clip, models, 8, 64, options)
 
 
 def test_a_span_starts_decoding_at_the_keyframe_before_it(

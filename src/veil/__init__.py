@@ -20,6 +20,7 @@ from .errors import (
 )
 from .options import DetectOptions, EncodeOptions, Limits, MaskOptions, Options
 from .pipeline import (
+    PART_ALIGN,
     SPAN_ALIGN,
     AnonymizedImage,
     Inspection,
@@ -96,6 +97,7 @@ __all__ = [
     "VideoInfo",
     # one video in parts on several machines (veil.scale): detection in spans, then
     # rendering and encoding in parts joined without encoding again
+    "PART_ALIGN",
     "SPAN_ALIGN",
     "VideoSpan",
     "detect_video_span",

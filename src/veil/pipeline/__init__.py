@@ -25,6 +25,7 @@ from .photo import (
     render_image,
 )
 from .video import (
+    PART_ALIGN,
     SPAN_ALIGN,
     RenderedPart,
     VideoSpan,
@@ -38,6 +39,7 @@ from .video import (
 )
 
 __all__ = [
+    "PART_ALIGN",
     "SPAN_ALIGN",
     "AnonymizedImage",
     "Inspection",

@@ -14,6 +14,12 @@ And every face found surely is followed to the next frame by the detector on a c
 it, scaled so the face is at least FOLLOW_HEIGHT pixels tall, upright and, where it is lost
 upright, turned 90 degrees either way (a face tilting onto its side): forwards from each
 full view and backwards from the next one, until it is lost. No frame goes unlooked at.
+
+Faces lying on their side are looked for at every `sideways_every`-th frame by the view
+turned both ways. Those turned looks are scheduled the same way, one sideways keyframe to
+the next: the whole frame turned at least every `sideways_whole_every` frames, and between,
+only what changed since the last turned look (the rest still holds what that look found,
+moved with the camera).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -59,6 +66,9 @@ class ScheduleOptions:
     # Turned whole-frame views at keyframes, every this many frames (0: never): faces lying
     # on their side from the start (a clip stored sideways) get found and then followed.
     sideways_every: int = 8
+    # The whole frame turned at least every this many frames (a multiple of sideways_every;
+    # spans of a video start on it); between, the turned looks see only what changed.
+    sideways_whole_every: int = 64
     sideways_seed: float = 0.3  # a turned view's find that may start a track
     # The leak audit (with an auditor): its whole-frame view on one frame in this many (the
     # middle of a segment), and close up where a sure face's track starts or ends.
@@ -96,27 +106,54 @@ class Looks:
                 self.counts[what + " pixels"] += int(pixels)
                 self.seconds[what] += spent
 
-    def full(self, index: int, frame: np.ndarray) -> Detections:
-        """The whole frame at the view's scale; at sideways keyframes also turned both ways
-        (only their sure finds: faint ones would be blots of background)."""
-        with self.cost("full views", frame.shape[0] * frame.shape[1]):
-            dets = run_detector(self.detector, frame)
-        every = self.options.sideways_every
-        if every and index % every == 0:
-            with self.cost("sideways views", 2 * frame.shape[0] * frame.shape[1]):
-                turned = run_detector(self.sideways, frame)
-            turned = turned.select(np.flatnonzero(turned.scores >= self.options.sideways_seed))
-            dets = fuse(Detections.concat([dets, turned]), SAME_FACE_IOU)
-        return dets
+    def view(self, frame: np.ndarray, turned: bool = False) -> Detections:
+        """The whole frame at the view's scale, upright or turned both ways (only the turned
+        views' sure finds: faint ones would be blots of background)."""
+        if not turned:
+            with self.cost("full views", frame.shape[0] * frame.shape[1]):
+                return run_detector(self.detector, frame)
+        with self.cost("sideways views", 2 * frame.shape[0] * frame.shape[1]):
+            return self.sure(run_detector(self.sideways, frame))
 
-    def regions(self, frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> Detections:
-        """The full view's detector on parts of the frame, boxes in frame pixels."""
+    def regions(self, frame: np.ndarray, boxes: list[tuple[int, int, int, int]],
+                turned: bool = False) -> Detections:
+        """The full view's detector on parts of the frame (turned: both ways, sure finds
+        only), boxes in frame pixels."""
         found = []
+        what, detector = ("sideways regions", self.sideways) if turned else (
+            "changed regions", self.detector)
         for x1, y1, x2, y2 in boxes:
-            with self.cost("changed regions", (x2 - x1) * (y2 - y1)):
-                dets = run_detector(self.detector, frame[y1:y2, x1:x2])
-            found.append(dets.shifted(x1, y1))
+            with self.cost(what, (1 + turned) * (x2 - x1) * (y2 - y1)):
+                dets = run_detector(detector, frame[y1:y2, x1:x2])
+            found.append((self.sure(dets) if turned else dets).shifted(x1, y1))
         return Detections.concat(found)
+
+    def sure(self, dets: Detections) -> Detections:
+        return dets.select(np.flatnonzero(dets.scores >= self.options.sideways_seed))
+
+    def turned(self, index: int, frame: np.ndarray,
+               before: Future[Seen | None] | None) -> Seen | None:
+        """The turned looks up to keyframe `index` (`before`: up to the last sideways
+        keyframe; None at a span's start): at a sideways keyframe, the whole frame turned
+        or what changed since the last turned look; elsewhere what `before` held."""
+        last = None if before is None else before.result()
+        every, whole = self.options.sideways_every, self.options.sideways_whole_every
+        if not every or index % every:
+            return last
+        if last is None or not whole or index % whole == 0:
+            return first_seen(self, frame, self.view(frame, turned=True))
+        return step(self, frame, last, turned=True)[1]
+
+    def keyframe(self, index: int, frame: np.ndarray,
+                 turned: Future[Seen | None] | None = None) -> Detections:
+        """A keyframe's boxes: the whole frame upright and, at sideways keyframes, the faces
+        the turned looks hold (`turned`: Looks.turned for this keyframe)."""
+        dets = self.view(frame)
+        every = self.options.sideways_every
+        last = None if turned is None else turned.result()
+        if last is None or not every or index % every:
+            return dets
+        return fuse(Detections.concat([dets, last.dets]), SAME_FACE_IOU)
 
     def follow(self, frame: np.ndarray, known: Detections, present: Detections) -> Detections:
         """Each sure face of `known` that no box of `present` overlaps, looked for again in
@@ -293,8 +330,10 @@ def first_seen(looks: Looks, frame: np.ndarray, dets: Detections) -> Seen:
     return Seen(small_copy(frame, looks.shrink), STILL, dets)
 
 
-def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]:
-    """One frame between keyframes: its boxes, and what has now been looked at."""
+def step(looks: Looks, frame: np.ndarray, seen: Seen,
+         turned: bool = False) -> tuple[Detections, Seen]:
+    """One frame between keyframes (or one sideways keyframe after the last, `turned`): its
+    boxes, and what has now been looked at."""
     with looks.cost("comparisons"):
         small = small_copy(frame, looks.shrink)
         motion = camera_motion(np.nan_to_num(seen.small), small)
@@ -305,13 +344,16 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen) -> tuple[Detections, Seen]
     carried = seen.dets if motion is None else _moved(
         seen.dets, _compose(motion, seen.motion, looks.shrink))
     if motion is None or area > FULL_SHARE * frame.shape[0] * frame.shape[1]:
-        full = looks.full(-1, frame)
-        dets = fuse(Detections.concat([full, looks.follow(frame, carried, full)]),
+        full = looks.view(frame, turned)
+        followed = looks.follow(frame, carried, full)
+        dets = fuse(Detections.concat([full, looks.sure(followed) if turned else followed]),
                     SAME_FACE_IOU)
         return dets, Seen(small, STILL, dets)
-    found = looks.regions(frame, regions)
+    found = looks.regions(frame, regions, turned)
     looked_again = _centres_in(carried, regions)
     followed = looks.follow(frame, carried.select(np.flatnonzero(looked_again)), found)
+    if turned:  # the turned looks hold sure finds only, as their views keep
+        followed = looks.sure(followed)
     dets = fuse(Detections.concat([carried.select(np.flatnonzero(~looked_again)), found,
                                    followed]), SAME_FACE_IOU)
     # What the keyframe's copy now holds: looked-at tiles take this frame's pixels, moved

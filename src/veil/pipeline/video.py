@@ -42,8 +42,11 @@ from .schedule import Looks, ScheduleOptions, segment
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
 Progress = Callable[[str, int, int], None]
-# Spans of one video (detect_video_span) start on a keyframe of the schedule.
-SPAN_ALIGN = ScheduleOptions().every
+# Spans of one video's detection (detect_video_span) start where the schedule starts afresh
+# (a keyframe with a whole turned view: the turned looks run on from one sideways keyframe to
+# the next); parts of its rendering (render_video_part) on any keyframe.
+SPAN_ALIGN = math.lcm(ScheduleOptions().every, ScheduleOptions().sideways_whole_every)
+PART_ALIGN = ScheduleOptions().every
 # A host with this many cores or more (a GPU server) detects and renders a video in parts at
 # once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: a GPU's batches want
 # frames from several decoders, and on a 16-core host one process's render threads ran no
@@ -54,13 +57,14 @@ CORES_PER_PART = 4
 MIN_PART_FRAMES = 64
 
 
-def video_spans(frames: int, count: int) -> list[tuple[int, int | None]]:
-    """A video of `frames` frames cut into at most `count` spans that start on keyframes of
-    the schedule: (start, stop) pairs, the last running to the end (None) whatever the
-    container declared; [(0, None)] when there is nothing to cut."""
-    if count < 2 or frames <= SPAN_ALIGN:
+def video_spans(frames: int, count: int, align: int = SPAN_ALIGN) -> list[tuple[int, int | None]]:
+    """A video of `frames` frames cut into at most `count` spans that start on multiples of
+    `align` (SPAN_ALIGN for detection, PART_ALIGN for rendering): (start, stop) pairs, the
+    last running to the end (None) whatever the container declared; [(0, None)] when there
+    is nothing to cut."""
+    if count < 2 or frames <= align:
         return [(0, None)]
-    size = math.ceil(frames / count / SPAN_ALIGN) * SPAN_ALIGN
+    size = math.ceil(frames / count / align) * align
     starts = list(range(0, frames, size))
     return [(a, a + size) for a in starts[:-1]] + [(starts[-1], None)]
 
@@ -198,9 +202,12 @@ def scheduled_detections(
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
                 frames.append(frame)
                 if first is None:
-                    here, first = index, pool.submit(looks.full, index, frame)
+                    turned = pool.submit(looks.turned, index, frame, None)
+                    here, first = index, pool.submit(looks.keyframe, index, frame, turned)
                 elif len(frames) == every + 1:
-                    last = pool.submit(looks.full, index, frame)
+                    # Each task waits only on tasks submitted before it (no deadlock).
+                    turned = pool.submit(looks.turned, index, frame, turned)
+                    last = pool.submit(looks.keyframe, index, frame, turned)
                     pending.append((here, pool.submit(_segment, looks, frames, first, last,
                                                       here)))
                     frames, here, first = [frame], index, last
@@ -341,7 +348,7 @@ def _render_in_parts(src: Path, dst: Path, plan: VideoPlan, options: Options, th
     """Pass two in parts at once on a host with many cores, joined without encoding again;
     None when the video is rendered whole (one part, or parts that cannot join: a variable
     frame rate)."""
-    bounds = video_spans(plan.frames, parts_here(threads, plan.frames))
+    bounds = video_spans(plan.frames, parts_here(threads, plan.frames), PART_ALIGN)
     if len(bounds) == 1:
         return None
     each = max(1, (threads or os.cpu_count() or 1) // len(bounds))

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import (
+    PART_ALIGN,
+    SPAN_ALIGN,
     BatchJob,
     FileReport,
     Options,
@@ -152,7 +154,7 @@ class RayPool:
         import ray
 
         split = self.splits[index]
-        bounds = spans_of(plan.frames, self._actors)
+        bounds = spans_of(plan.frames, self._actors, PART_ALIGN)
         if len(bounds) < 2:
             split.joined = False
             return [_Task(index, job, "run", (job, PlanSet(files={job.key: plan})))]
@@ -297,11 +299,13 @@ class RayPool:
         return [{k: v for k, v in r.items() if k != "output_folder"} for r in self.retried]
 
 
-def spans_of(frames: int, actors: int) -> list[tuple[int, int | None]]:
+def spans_of(frames: int, actors: int, align: int = SPAN_ALIGN) -> list[tuple[int, int | None]]:
     """Where a video of `frames` frames is split for `actors` actors: (start, stop) pairs on
-    keyframes, the last running to the end (whatever the container declared); one span
-    (0, None) when splitting does not pay."""
-    return video_spans(frames, min(SPANS_PER_ACTOR * actors, frames // MIN_SPAN_FRAMES))
+    multiples of `align` (veil.SPAN_ALIGN for detection, veil.PART_ALIGN for rendering), the
+    last running to the end (whatever the container declared); one span (0, None) when
+    splitting does not pay."""
+    return video_spans(frames, min(SPANS_PER_ACTOR * actors, frames // MIN_SPAN_FRAMES),
+                       align)
 
 
 def _declared_frames(job: BatchJob, options: Options) -> int:
