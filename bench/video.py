@@ -291,7 +291,7 @@ def main() -> None:
         plain_cpu = 1000 * (time.process_time() - cpu) / n
         rows["plain re-encode"] = (plain, None)
         variants = {
-            "veil, full view every frame": (ScheduleOptions(every=1, sideways_whole_every=8),
+            "veil, full view every frame": (ScheduleOptions(every=1, sideways_whole_every=0),
                                             cores),
             "veil, 1 worker": (ScheduleOptions(), 1),
             f"veil ({cores} workers)": (ScheduleOptions(), cores),

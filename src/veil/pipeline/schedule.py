@@ -66,8 +66,9 @@ class ScheduleOptions:
     # Turned whole-frame views at keyframes, every this many frames (0: never): faces lying
     # on their side from the start (a clip stored sideways) get found and then followed.
     sideways_every: int = 8
-    # The whole frame turned at least every this many frames (a multiple of sideways_every;
-    # spans of a video start on it); between, the turned looks see only what changed.
+    # The whole frame turned at least every this many frames (a multiple of sideways_every,
+    # 0: at every sideways keyframe; spans of a video start on it); between, the turned
+    # looks see only what changed since the last.
     sideways_whole_every: int = 64
     sideways_seed: float = 0.3  # a turned view's find that may start a track
     # The leak audit (with an auditor): its whole-frame view on one frame in this many (the
