@@ -22,6 +22,10 @@ from PIL import ImageColor
 from .errors import VeilError
 from .formats import OUTPUT_CHOICES
 
+# Inference runtimes and devices (detect/runtime.py resolves "auto" to one of them).
+BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
 PHOTO_PROFILES = ("fast", "balanced", "thorough")
 DEFAULT_PROFILE = "balanced"
 # How far past a detected box a mask reaches, per side, as a share of the box's size; chosen
@@ -275,14 +279,14 @@ class DetectOptions(_Checked):
         "auto",
         "inference runtime that runs the detectors; auto is the fastest measured that keeps "
         "recall (docs/benchmarks.md); the report names the one that ran",
-        choices=("auto", "onnxruntime", "openvino"),
+        choices=BACKENDS,
         service=False,
     )
     device: str = option(
         "auto",
         "where the detectors run: cuda (a GPU, with pip install 'veil[gpu]'), cpu, or auto "
         "(the GPU where there is one); the report names the one that ran",
-        choices=("auto", "cpu", "cuda"),
+        choices=DEVICES,
         service=False,
     )
     cover: tuple[str, ...] | None = option(

@@ -14,11 +14,10 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import SetupError
+from ..options import BACKENDS, DEVICES
 
 Backend = Literal["auto", "onnxruntime", "openvino"]
-BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
 Device = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
 def fast_graph(raw: bytes) -> bytes:
