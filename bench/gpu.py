@@ -12,15 +12,20 @@ rate and bench/video.py's protection figures; then a folder of 1-megapixel photo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 import veil  # noqa: E402
 from veil.media.video import encode_video  # noqa: E402
+from veil.pipeline.schedule import ScheduleOptions  # noqa: E402
 from video import DARK, make_clip, score  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, Tally, load_dev  # noqa: E402
 
@@ -130,7 +136,42 @@ def _sessions(detector: object) -> list:
     return found
 
 
-def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[str]) -> None:
+@contextmanager
+def profiled(path: Path | None) -> Iterator[None]:
+    """py-spy's samples of this process and its children (collapsed stacks, by thread) while
+    the block runs, written to `path`; nothing without a path or without py-spy."""
+    spy = shutil.which("py-spy") if path else None
+    if spy is None:
+        yield
+        return
+    recorder = subprocess.Popen([spy, "record", "--pid", str(os.getpid()), "--format", "raw",
+                                 "--nonblocking", "--threads", "--subprocesses", "--rate", "50",
+                                 "--output", str(path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(60)
+
+
+def gpu_variants(device: str, schedules: list[str]) -> list[tuple[str, str, veil.Models]]:
+    """(row name, device, models) for each run on the GPU: its own schedule and, where asked,
+    the CPU's (the changed parts of frames looked at on the CPU)."""
+    models = veil.load_video_models(device=device)
+    rows = []
+    for schedule in schedules:
+        if schedule == "gpu":
+            rows.append((f"veil, {device}", device, models))
+        else:
+            rows.append((f"veil, {device}, CPU's schedule", device,
+                         dataclasses.replace(models, schedule=ScheduleOptions())))
+    return rows
+
+
+def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[str],
+             schedules: list[str], profile: Path | None = None) -> None:
     clip = folder / f"clip{size[0]}.mp4"
     truth = make_clip(clip, size, 30, seconds)
     n = len(truth)
@@ -141,16 +182,18 @@ def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[
     encode_video(clip, folder / "plain.mp4", lambda i, f: f, veil.EncodeOptions())
     plain = time.perf_counter() - began
     rows: dict[str, tuple[float, dict | None, dict]] = {"plain re-encode": (plain, None, {})}
-    for device in devices:
-        models = veil.load_video_models(device=device)
-        options = _options(device)
-        out = folder / f"veil-{device}.mp4"
-        began = time.perf_counter()
-        _, report = veil.anonymize_video(clip, out, options, models=models)
-        took = time.perf_counter() - began
-        rows[f"veil, {device}"] = (took, score(clip, out, truth), report.timings or {})
+    runs = [("veil, cpu", "cpu", veil.load_video_models(device="cpu"))] if "cpu" in devices else []
+    for device in (d for d in devices if d != "cpu"):
+        runs += gpu_variants(device, schedules)
+    for k, (name, device, models) in enumerate(runs):
+        out = folder / f"veil-{k}.mp4"
+        with profiled(profile if device != "cpu" and name == f"veil, {device}" else None):
+            began = time.perf_counter()
+            _, report = veil.anonymize_video(clip, out, _options(device), models=models)
+            took = time.perf_counter() - began
+        rows[name] = (took, score(clip, out, truth), report.timings or {})
         if device != "cpu":
-            print(gpu_use(models, took))
+            print(f"{name}: {gpu_use(models, took)}")
     print_clip_table(rows, n, plain)
 
 
@@ -253,6 +296,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="1080p clip's length")
     ap.add_argument("--seconds-4k", type=float, default=5.0)
     ap.add_argument("--photos", type=int, default=320)
+    ap.add_argument("--schedules", default="gpu",
+                    help="the video schedules the GPU runs: gpu (its own), cpu (the CPU's), both "
+                         "as gpu,cpu")
+    ap.add_argument("--profile", type=Path,
+                    help="py-spy's samples of the first clip's GPU run (its own schedule), here")
     args = ap.parse_args()
     if args.pack:
         pack(args.pack, args.pack_count)
@@ -265,7 +313,8 @@ def main() -> None:
             warm_up(Path(tmp), size, args.device)
         for k, size in enumerate(sizes):
             length = args.seconds if size[0] * size[1] <= 1920 * 1080 else args.seconds_4k
-            run_clip(Path(tmp), size, length, devices)
+            run_clip(Path(tmp), size, length, devices, args.schedules.split(","),
+                     args.profile if k == 0 else None)
             if k == 0 and args.photos:  # the photos between the first size and the rest
                 run_photos(args.photos, devices)
 

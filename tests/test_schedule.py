@@ -4,18 +4,22 @@ on the frame it appears, and sure faces followed close up."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future
 
 import cv2
 import numpy as np
 
+import veil
 from conftest import write_clip
 from veil.detect.base import Detections, iou_matrix
 from veil.pipeline import load_video_models
 from veil.pipeline.schedule import (
+    GPU_SCHEDULE,
     Looks,
     ScheduleOptions,
     camera_motion,
+    schedule_for,
     segment,
     small_copy,
 )
@@ -54,6 +58,30 @@ def test_a_still_scene_gets_full_views_at_keyframes_only(tmp_path, portraits) ->
     assert looks.counts["changed regions"] <= 4  # H.264 noise may wake a tile or two
     sure = [int((dets.scores >= 0.5).sum()) for dets in per_frame]
     assert sure == [sure[0]] * 33 and sure[0] >= 2  # the portraits in view, every frame
+
+
+def test_on_a_gpu_every_frame_is_seen_whole(tmp_path, portraits) -> None:
+    """GPU_SCHEDULE: nothing compared, a full view of every frame, the turned views whole at
+    every sideways keyframe."""
+    assert schedule_for("cuda") == GPU_SCHEDULE and schedule_for("cpu") == ScheduleOptions()
+    clip = write_clip(tmp_path / "still.mp4", np.ascontiguousarray(portraits[:, :960]),
+                      frames=33, size=(960, 512), pan=0)
+    looks = Looks(load_video_models().detector, GPU_SCHEDULE)
+    per_frame, _ = scheduled_detections(clip, looks, parallel=2)
+    assert looks.counts["full views"] == 33 and looks.counts["sideways views"] == 5
+    assert looks.counts["comparisons"] == 0 and looks.counts["changed regions"] == 0
+    sure = [int((dets.scores >= 0.5).sum()) for dets in per_frame]
+    assert sure == [sure[0]] * 33 and sure[0] >= 2
+    # The engine runs it for models on a GPU (or given it), and it masks every face that a
+    # full view of each frame finds surely.
+    models = dataclasses.replace(load_video_models(), schedule=GPU_SCHEDULE)
+    plan, _ = veil.anonymize_video(clip, tmp_path / "out.mp4", models=models)
+    assert plan.tracks == detect_video(clip, models.detector, schedule=GPU_SCHEDULE).tracks
+    assert plan.tracks != detect_video(clip, models.detector).tracks  # the CPU's schedule
+    for index, dets in enumerate(per_frame):
+        for box in dets.boxes[dets.scores >= 0.5]:
+            assert any(index in t.boxes and _iou(box.tolist(), t.boxes[index]) > 0.3
+                       for t in plan.tracks), (index, box)
 
 
 def test_a_face_appearing_between_keyframes_is_found_where_it_appears(portraits) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from ..errors import RefusedError, VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
 from ..plan import Region
 from ..profiles import Profile, build_profile, get_profile, video_profile
+
+if TYPE_CHECKING:
+    from .schedule import ScheduleOptions
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Models:
     threads: int = 0  # inference threads each (0: the runtime's default)
     runtime: str = "auto"  # the backend asked for (auto, onnxruntime, openvino)
     device: str = "cpu"  # where they run (cpu, cuda)
+    schedule: ScheduleOptions | None = None  # a video's (None: schedule_for the device)
 
 
 T = TypeVar("T")

@@ -20,6 +20,9 @@ turned both ways. Those turned looks are scheduled the same way, one sideways ke
 the next: the whole frame turned at least every `sideways_whole_every` frames, and between,
 only what changed since the last turned look (the rest still holds what that look found,
 moved with the camera).
+
+On a GPU (GPU_SCHEDULE) nothing is compared: every frame gets a full view, and the faces it
+loses are followed as above.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ LOST_IOU = 0.2  # a sure face with no box this close in the next look is lost th
 @dataclass(frozen=True)
 class ScheduleOptions:
     every: int = 8  # a full view at least every this many frames (1: every frame)
+    # Between keyframes, compare each frame with what was looked at and look again only
+    # where it changed (False: a full view of every frame, where views are cheap: a GPU).
+    compare: bool = True
     # Turned whole-frame views at keyframes, every this many frames (0: never): faces lying
     # on their side from the start (a clip stored sideways) get found and then followed.
     sideways_every: int = 8
@@ -74,6 +80,17 @@ class ScheduleOptions:
     # The leak audit (with an auditor): its whole-frame view on one frame in this many (the
     # middle of a segment), and close up where a sure face's track starts or ends.
     audit_every: int = 32
+
+
+# On a GPU a full view costs the CPU next to nothing (the frame goes up, boxes come back),
+# while comparing frames and looking at their changed parts is CPU work: every frame is seen
+# whole there, and the turned views are whole at every sideways keyframe.
+GPU_SCHEDULE = ScheduleOptions(compare=False, sideways_whole_every=0)
+
+
+def schedule_for(device: str) -> ScheduleOptions:
+    """The schedule for detectors on `device` (cuda: GPU_SCHEDULE)."""
+    return GPU_SCHEDULE if device == "cuda" else ScheduleOptions()
 
 
 class Looks:
@@ -335,6 +352,8 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen,
          turned: bool = False) -> tuple[Detections, Seen]:
     """One frame between keyframes (or one sideways keyframe after the last, `turned`): its
     boxes, and what has now been looked at."""
+    if not looks.options.compare:  # nothing compared: the small copy is never read
+        return _looked_whole(looks, frame, seen.dets, turned, seen.small)
     with looks.cost("comparisons"):
         small = small_copy(frame, looks.shrink)
         motion = camera_motion(np.nan_to_num(seen.small), small)
@@ -345,11 +364,7 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen,
     carried = seen.dets if motion is None else _moved(
         seen.dets, _compose(motion, seen.motion, looks.shrink))
     if motion is None or area > FULL_SHARE * frame.shape[0] * frame.shape[1]:
-        full = looks.view(frame, turned)
-        followed = looks.follow(frame, carried, full)
-        dets = fuse(Detections.concat([full, looks.sure(followed) if turned else followed]),
-                    SAME_FACE_IOU)
-        return dets, Seen(small, STILL, dets)
+        return _looked_whole(looks, frame, carried, turned, small)
     found = looks.regions(frame, regions, turned)
     looked_again = _centres_in(carried, regions)
     followed = looks.follow(frame, carried.select(np.flatnonzero(looked_again)), found)
@@ -363,6 +378,17 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen,
     back = warped(np.where(now, small, np.nan).astype(np.float32),
                   cv2.invertAffineTransform(motion), fill=np.nan)
     return dets, Seen(np.where(np.isnan(back), seen.small, back), motion, dets)
+
+
+def _looked_whole(looks: Looks, frame: np.ndarray, carried: Detections, turned: bool,
+                  small: np.ndarray) -> tuple[Detections, Seen]:
+    """A full view of a frame between keyframes, with the sure faces of `carried` it lost
+    followed close up."""
+    full = looks.view(frame, turned)
+    followed = looks.follow(frame, carried, full)
+    dets = fuse(Detections.concat([full, looks.sure(followed) if turned else followed]),
+                SAME_FACE_IOU)
+    return dets, Seen(small, STILL, dets)
 
 
 def _compose(now: np.ndarray, before: np.ndarray, factor: int) -> np.ndarray:

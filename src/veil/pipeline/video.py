@@ -37,7 +37,7 @@ from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
 from .models import Models, faint_warning, load_video_models, refuse_text_in_frames
-from .schedule import Looks, ScheduleOptions, segment
+from .schedule import Looks, ScheduleOptions, schedule_for, segment
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
 # when the container does not say.
@@ -135,7 +135,7 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
         raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
     began = time.perf_counter()
     auditor = models.auditor if options.detect.audit else None
-    looks = Looks(models.detector, ScheduleOptions(), auditor)
+    looks = Looks(models.detector, _schedule(models), auditor)
     per_frame, (width, height) = scheduled_detections(src, looks, threads, options.limits,
                                                       progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
@@ -325,7 +325,7 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     bounds = video_spans(frames, parts_here(threads, frames))
     if len(bounds) == 1:
         return detect_video(src, models.detector, None, progress, threads, options.limits,
-                            options.detect.min_score, auditor=auditor, report=report)
+                            options.detect.min_score, _schedule(models), auditor, report)
     each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
     done = [0] * len(bounds)
 
@@ -341,6 +341,10 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     with ThreadPoolExecutor(len(bounds), thread_name_prefix="veil-span") as pool:
         spans = list(pool.map(span, range(len(bounds))))
     return join_spans(spans, options, report)
+
+
+def _schedule(models: Models) -> ScheduleOptions:
+    return models.schedule or schedule_for(models.device)
 
 
 def _render_in_parts(src: Path, dst: Path, plan: VideoPlan, options: Options, threads: int,
