@@ -66,6 +66,31 @@ def host(device: str) -> None:
     print(f"veil on the GPU: {models.backend}")
 
 
+def model_alone(device: str, size: tuple[int, int] = (736, 1280)) -> None:
+    """CenterFace's trace alone on the GPU, on batches of the sizes a video's batches come
+    in: run unoptimised (as veil runs it) and optimised by TorchScript (which specialises
+    the graph to each new batch size and compiles kernels for it), each batch timed."""
+    session = _sessions(veil.load_video_models(device=device).detector)[0]
+    torch = session.torch
+    batches = [1, 4, 16, 3, 8, 2]
+    for optimise in (False, True):
+        rounds = []
+        for _ in range(2):
+            frames, began = 0, time.perf_counter()
+            for batch in batches:
+                x = torch.rand((batch, 3, *size), device=session.device) * 255
+                x = x.contiguous(memory_format=torch.channels_last).to(session.dtype)
+                with torch.no_grad(), torch.jit.optimized_execution(optimise):
+                    session._module_for(x)(x)
+                frames += batch
+            if session.device.type == "cuda":
+                torch.cuda.synchronize()
+            rounds.append(f"{frames / (time.perf_counter() - began):.0f}")
+        print(f"CenterFace alone at {size[1]}x{size[0]}, batches of {batches}, "
+              f"{'optimised' if optimise else 'unoptimised'}: frames a second, first round "
+              f"{rounds[0]}, second {rounds[1]}")
+
+
 def decode_rates(clip: Path) -> str:
     """Frames a second that PyAV decodes the clip at (no conversion), on the CPU (frame
     threads) and through NVDEC (where the wheel and the card allow)."""
@@ -306,6 +331,7 @@ def main() -> None:
         pack(args.pack, args.pack_count)
         return
     host(args.device)
+    model_alone(args.device)
     devices = ["cpu", args.device]
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -151,12 +151,17 @@ class TorchSession:
         self.torch = torch
         self.device = torch.device(device)
         self.half = self.device.type == "cuda"
-        module = convert(_weights_named(onnx.load_from_string(model))).eval().to(self.device)
-        if self.half:
-            module = module.half()
-        self.module = module.to(memory_format=torch.channels_last)
-        self.cpu = cpu
         self.dtype = torch.float16 if self.half else torch.float32
+
+        def converted(graph: Any) -> Any:
+            module = convert(_weights_named(graph)).eval().to(self.device)
+            return (module.half() if self.half else module).to(memory_format=torch.channels_last)
+
+        self.module = converted(onnx.load_from_string(model))
+        shape_free = _shape_free(onnx.load_from_string(model))
+        if shape_free is not None and self._same(converted(shape_free), self.module):
+            self.module = converted(shape_free)
+        self.cpu = cpu
         self.traced: dict[tuple[int, ...], Any] = {}
         self.any_shape = self._trace_any_shape()
         self.batcher = Batcher(self._run_batch)
@@ -173,7 +178,8 @@ class TorchSession:
         with self.torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # onnx2torch's Slice indexes by list
             x = batch.contiguous(memory_format=self.torch.channels_last).to(self.dtype)
-            outputs = self._module_for(x)(x)
+            with self.torch.jit.optimized_execution(False):  # see _module_for
+                outputs = self._module_for(x)(x)
         return [o.float() for o in _listed(outputs)]
 
     def _module_for(self, x: Any) -> Any:
@@ -181,7 +187,9 @@ class TorchSession:
         Python, op by op, waits on the GIL for each of its hundreds of steps while the
         other threads work, and ran 60 times slower for it); traced once where one trace
         serves every input size, else once per input shape; the module where tracing
-        fails."""
+        fails. Traces run unoptimised: TorchScript's optimiser specialises a graph to each
+        new input shape (a batch of another size) and compiles fused kernels for it, and
+        the batching thread on the GPU host spent 70 ms a batch of 2.4 frames in there."""
         if self.any_shape is not None:
             return self.any_shape
         key = tuple(x.shape)
@@ -212,13 +220,27 @@ class TorchSession:
         try:
             traced = self._trace(probe(1, 3, 64, 96))
             other = probe(2, 3, 96, 160)
-            with torch.no_grad():
-                ours, theirs = _listed(traced(other)), _listed(self.module(other))
-            same = all(a.shape == b.shape and float((a - b).abs().max()) < 1e-2
-                       for a, b in zip(ours, theirs, strict=True))
+            with torch.no_grad(), torch.jit.optimized_execution(False):
+                same = _close(traced(other), self.module(other))
         except Exception:  # noqa: BLE001 - then traced per shape
             return None
         return traced if same else None
+
+    def _same(self, module: Any, reference: Any) -> bool:
+        """Whether `module` gives `reference`'s outputs at two input sizes (multiples of 32,
+        as every caller pads to)."""
+        torch = self.torch
+        try:
+            for shape in ((1, 3, 64, 96), (2, 3, 96, 160)):
+                x = (torch.rand(shape, device=self.device) * 255).to(self.dtype)
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    if not _close(module(x), reference(x)):
+                        return False
+        except Exception:  # noqa: BLE001 - then the graph as it is
+            return False
+        return True
 
     def upload(self, array: np.ndarray) -> Any:
         with warnings.catch_warnings():  # read-only arrays: the tensor is only read
@@ -239,6 +261,59 @@ class TorchSession:
 
 def _listed(outputs: Any) -> list[Any]:
     return list(outputs) if isinstance(outputs, tuple | list) else [outputs]
+
+
+def _close(outputs: Any, others: Any) -> bool:
+    ours, theirs = _listed(outputs), _listed(others)
+    return len(ours) == len(theirs) and all(
+        a.shape == b.shape and float((a.float() - b.float()).abs().max()) < 1e-2
+        for a, b in zip(ours, theirs, strict=True))
+
+
+def _shape_free(model: Any) -> Any | None:
+    """The graph with the sizes it computes from its input's shape made constants that hold
+    at every input size padded to 32, or None where it computes none (RetinaFace's heads
+    reshape to [batch, -1, k] and its feature pyramid doubles each level to the size of the
+    next: traced as they are, the sizes of the traced input stay in the trace, and every
+    photo's shape cost a trace of seconds). TorchSession keeps it only where it gives the
+    graph's own outputs."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    made = {o: n for n in graph.node for o in n.output}
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+                 if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    changed = False
+    for node in graph.node:
+        parts = made.get(node.input[1]) if node.op_type == "Reshape" else None
+        if parts is not None and parts.op_type == "Concat" and len(parts.input) == 3 and all(
+                i in constants for i in parts.input[1:]) and parts.input[0] not in constants:
+            shape = [0, int(constants[parts.input[1]][0]), int(constants[parts.input[2]][0])]
+            node.input[1] = f"veil_shape_{node.name}"
+            graph.initializer.append(numpy_helper.from_array(np.array(shape, np.int64),
+                                                             node.input[1]))
+            changed = True
+        sizes = made.get(node.input[3]) if node.op_type == "Resize" and len(node.input) == 4 \
+            else None
+        if sizes is not None and sizes.op_type == "Concat":
+            node.input[2] = f"veil_twice_{node.name}"
+            graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32),
+                                                             node.input[2]))
+            del node.input[3]
+            changed = True
+    if not changed:
+        return None
+    used = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(list(graph.node)):  # the shape arithmetic no longer used
+        if any(o in used for o in node.output):
+            kept.append(node)
+            used.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    onnx.checker.check_model(model)
+    return model
 
 
 def _weights_named(model: Any) -> Any:
