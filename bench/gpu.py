@@ -117,6 +117,9 @@ def warm_up(folder: Path, size: tuple[int, int], device: str) -> None:
     make_clip(clip, size, 30, 1.0)
     models = veil.load_video_models(device=device)
     veil.anonymize_video(clip, folder / "warm-out.mp4", _options(device), models=models)
+    for detector in (models.detector, models.auditor):
+        for session in _sessions(detector):
+            session.warm()  # every batch size at the shapes the clip's views had
     gpu_use(models, 1.0)  # counts from here
 
 

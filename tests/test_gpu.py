@@ -116,6 +116,37 @@ GPU = "cuda" if cuda_available() else "torch"  # torch: the GPU code on the CPU
 
 
 @needs_torch
+def test_graphs_run_on_a_few_batch_sizes_with_each_items_own_outputs() -> None:
+    """A batch is padded to the next of BATCH_SIZES (each new input shape costs the GPU a
+    first call of about a second) and answers as its items alone would; RetinaFace and
+    CenterFace each run on one trace for every input size."""
+    from veil.detect.gpu import BATCH_SIZES
+
+    models = veil.load_video_models(device=GPU)
+    centerface = _torch_session(models.detector)
+    retinaface = _torch_session(models.auditor)
+    assert BATCH_SIZES[0] == 1 and list(BATCH_SIZES) == sorted(BATCH_SIZES)
+    for session in (centerface, retinaface):
+        assert session.any_shape is not None  # one trace for every shape
+        torch = session.torch
+        batch = (torch.rand((3, 3, 96, 160), device=session.device) * 255).to(session.dtype)
+        together = session.forward(batch)
+        for i in range(3):
+            alone = session.forward(batch[i : i + 1])
+            for a, b in zip(together, alone, strict=True):
+                assert a.shape[0] == 3 and float((a[i : i + 1] - b).abs().max()) < 1e-2
+
+
+def _torch_session(detector: object) -> object:
+    """The TorchSession under a detector's wrappers."""
+    from veil.detect.gpu import TorchSession
+
+    while not isinstance(getattr(detector, "session", None), TorchSession):
+        detector = getattr(detector, "inner", None) or detector.members[0]  # type: ignore[attr-defined]
+    return detector.session  # type: ignore[attr-defined]
+
+
+@needs_torch
 def test_gpu_backend_finds_what_onnxruntime_finds_on_dev_photos() -> None:
     """The balanced profile's plan on every 100th dev photo: each sure face (score 0.5 and
     up) found on one is found on the other, and the boxes cover about the same pixels."""

@@ -41,6 +41,10 @@ PAD_TO = 32
 WHOLE_VIEW = 640 * 480
 MAX_TRACES = 256  # a model's traces by input shape, at most (then the module itself)
 MAX_BATCH = 32
+# The graph runs on batches of these sizes only (a batch is padded up to the next): the first
+# call at each new input shape cost about 1.4 s on the GPU host (cuDNN planning each
+# convolution for it, by all signs; docs/gpu.md), and a video's batches come in every size.
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 
 
 def torch_installed() -> bool:
@@ -162,6 +166,7 @@ class TorchSession:
         if shape_free is not None and self._same(converted(shape_free), self.module):
             self.module = converted(shape_free)
         self.cpu = cpu
+        self.shapes: set[tuple[int, ...]] = set()  # the input shapes run, batch left out
         self.traced: dict[tuple[int, ...], Any] = {}
         self.any_shape = self._trace_any_shape()
         self.batcher = Batcher(self._run_batch)
@@ -174,13 +179,26 @@ class TorchSession:
         return list(self.batcher.submit(("graph", blob.shape), self.upload(blob)))
 
     def forward(self, batch: Any) -> list[Any]:
-        """The graph's outputs (float32, on the device) for an NCHW float32 batch on it."""
+        """The graph's outputs (float32, on the device) for an NCHW float32 batch on it, run
+        padded to the next of BATCH_SIZES."""
+        count = batch.shape[0]
+        self.shapes.add(tuple(batch.shape[1:]))
+        size = next((s for s in BATCH_SIZES if s >= count), count)
+        if size > count:
+            batch = self.torch.cat([batch, batch.new_zeros((size - count, *batch.shape[1:]))])
         with self.torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # onnx2torch's Slice indexes by list
             x = batch.contiguous(memory_format=self.torch.channels_last).to(self.dtype)
             with self.torch.jit.optimized_execution(False):  # see _module_for
                 outputs = self._module_for(x)(x)
-        return [o.float() for o in _listed(outputs)]
+        return [o[:count].float() for o in _listed(outputs)]
+
+    def warm(self) -> None:
+        """Run each of BATCH_SIZES once at each input shape run so far (their first calls are
+        slow on a GPU): for a benchmark's figures after its warm-up."""
+        for shape in list(self.shapes):
+            for size in BATCH_SIZES:
+                self.forward(self.torch.zeros((size, *shape), device=self.device))
 
     def _module_for(self, x: Any) -> Any:
         """The module traced by TorchScript (which runs without the GIL: the module's own
