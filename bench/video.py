@@ -42,6 +42,7 @@ from veil.media.video import (
 )
 from veil.options import DEFAULT_MIN_FACE, EncodeOptions, Options  # noqa: E402
 from veil.pipeline import anonymize_video, load_video_models  # noqa: E402
+from veil.pipeline.cuts import scene_cuts  # noqa: E402
 from veil.pipeline.schedule import Looks, ScheduleOptions  # noqa: E402
 from veil.pipeline.video import plan_tracks, scheduled_detections  # noqa: E402
 from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # noqa: E402
@@ -215,7 +216,8 @@ def run_veil(clip: Path, dst: Path, truth: list, schedule: ScheduleOptions, work
     looks = Looks(models.detector, schedule, models.auditor)
     cpu = time.process_time()
     per_frame, (width, height) = scheduled_detections(clip, looks, workers)
-    plan = plan_tracks(per_frame, width, height, "centerface")
+    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    plan = plan_tracks(per_frame, width, height, "centerface", cuts=cuts)
     detect_cpu = time.process_time() - cpu
     cpu = time.process_time()
     anonymize_video(clip, dst, Options(encode=encode), plan=plan, threads=workers)

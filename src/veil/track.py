@@ -8,6 +8,7 @@ not jitter. Geometry only: nothing here looks at pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,8 +79,11 @@ def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:
     return tracks
 
 
-def fill(track: Track, frame_count: int, options: TrackOptions) -> dict[int, list[float]]:
-    """Per-frame boxes for a track: gaps interpolated, smoothed, extended by lead and tail."""
+def fill(track: Track, frame_count: int, options: TrackOptions,
+         cuts: Sequence[int] = ()) -> dict[int, list[float]]:
+    """Per-frame boxes for a track: gaps interpolated, smoothed, extended by lead and tail
+    up to the nearest scene cuts (`cuts`: frames that start a scene; the face is not in the
+    scene before or after)."""
     frames = sorted(track.boxes)
     data = np.array([track.boxes[f][:4] for f in frames], np.float64)
     span = np.arange(frames[0], frames[-1] + 1)
@@ -102,13 +106,15 @@ def fill(track: Track, frame_count: int, options: TrackOptions) -> dict[int, lis
     )
     lead = options.lead if confident else min(options.lead, options.weak_reach)
     tail = options.tail if confident else min(options.tail, options.weak_reach)
+    scene_start = max((c for c in cuts if c <= frames[0]), default=0)
+    scene_end = min((c for c in cuts if c > frames[-1]), default=frame_count)
     for step in range(1, lead + 1):
         f = frames[0] - step
-        if f >= 0:
+        if f >= scene_start:
             out[f] = _extrapolate(boxes[0], -start_v * step, options.grow_per_frame * step)
     for step in range(1, tail + 1):
         f = frames[-1] + step
-        if f < frame_count:
+        if f < min(frame_count, scene_end):
             out[f] = _extrapolate(boxes[-1], end_v * step, options.grow_per_frame * step)
     return out
 

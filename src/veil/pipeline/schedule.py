@@ -108,6 +108,8 @@ class Looks:
         self.shrink = shrink(detector)
         self.counts: Counter[str] = Counter()
         self.seconds: dict[str, float] = defaultdict(float)
+        # each frame's colours (frame index -> cuts.colour_signature): where scenes cut
+        self.signatures: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
     @contextmanager

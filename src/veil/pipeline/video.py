@@ -8,9 +8,9 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from ..options import Limits, MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
+from .cuts import colour_signature, scene_cuts
 from .models import Models, faint_warning, load_video_models, refuse_text_in_frames
 from .schedule import Looks, ScheduleOptions, schedule_for, segment
 
@@ -105,7 +106,8 @@ def detect_video(
     if report is not None and auditor is not None:
         report.audit = {"ran": True, "frames_looked_at": looks.audit_frames,
                         "found": looks.found, "still_visible": 0}
-    return plan_tracks(per_frame, width, height, detector.name, track, min_score)
+    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    return plan_tracks(per_frame, width, height, detector.name, track, min_score, cuts)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class VideoSpan:
     backend: str | None = None
     audit: dict[str, Any] | None = None  # frames the auditor looked at and what it found
     seconds: float = 0.0
+    signatures: list[np.ndarray] = field(default_factory=list)  # each frame's (see cuts.py)
 
 
 @one_file
@@ -140,8 +143,9 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
                                                       progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
                                           "found": looks.found}
+    signatures = [looks.signatures[i] for i in sorted(looks.signatures)][:len(per_frame)]
     return VideoSpan(start, per_frame, width, height, models.detector.name, models.backend,
-                     audit, time.perf_counter() - began)
+                     audit, time.perf_counter() - began, signatures)
 
 
 def join_spans(spans: list[VideoSpan], options: Options,
@@ -165,8 +169,9 @@ def join_spans(spans: list[VideoSpan], options: Options,
                             "frames_looked_at": sum(p.audit["frames_looked_at"]
                                                     for p in parts if p.audit),
                             "found": [f for p in parts if p.audit for f in p.audit["found"]]}
+    cuts = scene_cuts([signature for part in parts for signature in part.signatures])
     return plan_tracks(per_frame, first.width, first.height, first.source, None,
-                       options.detect.min_score)
+                       options.detect.min_score, cuts)
 
 
 def scheduled_detections(
@@ -201,6 +206,8 @@ def scheduled_detections(
             for index, frame in iter_frames(src, limits, start):
                 size = (frame.shape[1], frame.shape[0])  # upright, as the plan's boxes are
                 frames.append(frame)
+                if index != stop:  # the next span's first frame: its own
+                    looks.signatures[index] = colour_signature(frame)
                 if first is None:
                     turned = pool.submit(looks.turned, index, frame, None)
                     here, first = index, pool.submit(looks.keyframe, index, frame, turned)
@@ -252,15 +259,15 @@ def count_tracks(report: FileReport, plan: VideoPlan) -> None:
 
 def plan_tracks(
     per_frame: list[Detections], width: int, height: int, source: str,
-    track: TrackOptions | None = None, min_score: float = 0.0,
+    track: TrackOptions | None = None, min_score: float = 0.0, cuts: Sequence[int] = (),
 ) -> VideoPlan:
     """Link each frame's detections into tracks (gaps bridged, a few frames of lead and
-    trail) and return the plan; a track is kept when the detector scored it `min_score` or
-    more in some frame."""
+    trail, never across a scene cut: `cuts`) and return the plan; a track is kept when the
+    detector scored it `min_score` or more in some frame."""
     track = track or TrackOptions()
     count = len(per_frame)
     tracks = [
-        VideoTrack(t.id, fill(t, count, track), source=source,
+        VideoTrack(t.id, fill(t, count, track, cuts), source=source,
                    score=max((b[4] for b in t.boxes.values()), default=0.0))
         for t in link(per_frame, track)
     ]
