@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import veil
 from conftest import run_veil, shared, write_clip
 from veil.detect.base import Detections
+from veil.media.video import iter_frames
 from veil.track import TrackOptions, fill, link
 
 FPS = 25
@@ -164,6 +166,44 @@ def test_tracks_bridge_blinks_and_reach_before_and_after() -> None:
     x1, _, x2, _ = boxes[11]
     assert x1 <= 122 and x2 >= 162  # the blink is covered where the face is
     assert boxes[1][0] < boxes[5][0]  # the lead box grows to where the face is coming from
+
+
+def test_a_mask_reaches_before_and_after_only_within_its_scene() -> None:
+    per_frame = [_dets((100 + 2 * i, 50, 140 + 2 * i, 100)) if 5 <= i <= 20 else _dets()
+                 for i in range(40)]
+    options = TrackOptions(lead=4, tail=4)
+    (track,) = link(per_frame, options)
+    assert set(fill(track, 40, options, cuts=[3, 23])) == set(range(3, 23))
+    assert set(fill(track, 40, options, cuts=[5, 21])) == set(range(5, 21))  # none beyond
+    assert set(fill(track, 40, options, cuts=[10, 30])) == set(range(1, 25))  # inside: kept
+    before, after = link(per_frame, options, cuts=[10])  # but a track ends at a cut
+    assert (min(before.boxes), max(before.boxes), min(after.boxes)) == (5, 9, 10)
+
+
+def test_scene_cuts_end_masks_where_the_picture_jumps(tmp_path: Path, portraits) -> None:
+    """A pan that jumps back towards the photo's left edge (every 461 px: frame 12 at 40 px a
+    frame) is a cut; a still camera or a steady pan has none. No track goes on across it
+    (the next portrait comes into about the same place), and the faces before the jump get
+    no mask after it, where they are no longer."""
+    from veil.pipeline.cuts import colour_signature, scene_cuts
+    from veil.pipeline.schedule import Looks, ScheduleOptions
+    from veil.pipeline.video import detect_video, plan_tracks, scheduled_detections
+
+    still = write_clip(tmp_path / "still.mp4", portraits, frames=12, pan=0)
+    steady = write_clip(tmp_path / "steady.mp4", portraits, frames=12, pan=30)
+    for clip in (still, steady):
+        assert scene_cuts([colour_signature(f) for _, f in iter_frames(clip)]) == []
+    jump = write_clip(tmp_path / "jump.mp4", portraits, frames=20, pan=40)
+    detector = veil.load_video_models().detector
+    looks = Looks(detector, ScheduleOptions())
+    per_frame, (width, height) = scheduled_detections(jump, looks)
+    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    assert cuts == [12]
+    plan = detect_video(jump, detector)
+    assert plan.tracks == plan_tracks(per_frame, width, height, detector.name, cuts=cuts).tracks
+    assert not any(min(t.boxes) < 12 <= max(t.boxes) for t in plan.tracks)
+    uncut = plan_tracks(per_frame, width, height, detector.name)
+    assert any(min(t.boxes) < 12 <= max(t.boxes) for t in uncut.tracks)  # tails, before
 
 
 def test_video_plan_keep_leaves_a_track_visible(tmp_path: Path, tagged_clip: Path) -> None:

@@ -50,12 +50,16 @@ class Track:
         return max(self.boxes)
 
 
-def link(per_frame: list[Detections], options: TrackOptions) -> list[Track]:
-    """Greedy overlap linking of each frame's boxes to the tracks seen in recent frames."""
+def link(per_frame: list[Detections], options: TrackOptions,
+         cuts: Sequence[int] = ()) -> list[Track]:
+    """Greedy overlap linking of each frame's boxes to the tracks seen in recent frames; no
+    track goes on across a scene cut (`cuts`: frames that start a scene)."""
     tracks: list[Track] = []
     active: list[Track] = []
+    starts = set(cuts)
     for index, dets in enumerate(per_frame):
-        active = [t for t in active if index - t.last <= options.max_gap + 1]
+        active = [t for t in active if index - t.last <= options.max_gap + 1
+                  and index not in starts]
         unmatched = list(range(len(dets)))
         if active and len(dets):
             last_boxes = np.array([t.boxes[t.last][:4] for t in active], np.float32)

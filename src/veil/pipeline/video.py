@@ -269,7 +269,7 @@ def plan_tracks(
     tracks = [
         VideoTrack(t.id, fill(t, count, track, cuts), source=source,
                    score=max((b[4] for b in t.boxes.values()), default=0.0))
-        for t in link(per_frame, track)
+        for t in link(per_frame, track, cuts)
     ]
     return VideoPlan(width, height, count, [t for t in tracks if t.score >= min_score])
 
