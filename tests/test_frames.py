@@ -64,6 +64,24 @@ def test_every_frame_is_covered_and_written_back(
     assert report["faces_found"] >= 3 and f"{len(SHIFTS)} frames, each covered" in str(report)
 
 
+def test_a_face_on_one_page_is_not_masked_on_the_next(tmp_path: Path,
+                                                     example_jpeg: bytes) -> None:
+    """Pages of a TIFF (or scenes of an animation) cut from one picture to another: a mask
+    does not reach from a face on one page onto a blank page after it."""
+    portraits = _frames(example_jpeg)[0]
+    blank = Image.new("RGB", portraits.size, (128, 128, 128))
+    src = tmp_path / "scans.tif"
+    portraits.save(src, save_all=True, append_images=[blank, portraits], format="TIFF")
+    res = run_veil(src)
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "scans.veiled.tif") as written:
+        shares = []
+        for page in range(3):
+            written.seek(page)
+            shares.append(float((np.asarray(written.convert("RGB")).max(axis=2) < 40).mean()))
+    assert shares[0] > 0.05 and shares[2] > 0.05 and shares[1] == 0.0, shares
+
+
 def test_frames_cannot_be_written_as_one_picture(tmp_path: Path, example_jpeg: bytes) -> None:
     frames = _frames(example_jpeg)
     src = tmp_path / "anim.gif"

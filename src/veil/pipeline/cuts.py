@@ -19,8 +19,8 @@ import numpy as np
 BINS = 4  # per colour channel
 SAMPLES = 128  # the histogram counts a grid of about this many pixels a side
 CUT_DISTANCE = 0.2  # at least this far from the frame before ...
-CUT_SPIKE = 3.0  # ... and this many times the median change of the frames before
-RECENT = 8  # frames whose changes make that median
+CUT_SPIKE = 3.0  # ... and this many times the median change of the scene's frames before
+RECENT = 8  # at most this many of them
 
 
 def colour_signature(frame: np.ndarray) -> np.ndarray:
@@ -35,10 +35,13 @@ def scene_cuts(signatures: Sequence[np.ndarray]) -> list[int]:
     """The frames that start a new scene (never frame 0), from each frame's signature."""
     changes = [float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
                for a, b in zip(signatures, signatures[1:], strict=False)]
-    cuts = []
+    cuts: list[int] = []
+    scene: list[float] = []  # the changes within the scene so far (a cut starts it afresh)
     for k, change in enumerate(changes):
-        before = changes[max(0, k - RECENT):k]
-        usual = float(np.median(before)) if before else 0.0
+        usual = float(np.median(scene[-RECENT:])) if scene else 0.0
         if change >= CUT_DISTANCE and change >= CUT_SPIKE * usual:
             cuts.append(k + 1)
+            scene = []
+        else:
+            scene.append(change)
     return cuts

@@ -17,6 +17,7 @@ from ..media.metadata import check_output
 from ..options import Options
 from ..plan import ImagePlan, VideoPlan
 from ..report import FileReport, StageTimer
+from .cuts import colour_signature, scene_cuts
 from .models import Models, faint_warning, models_for, refuse_text_in_frames, run_detector
 from .video import count_tracks, plan_tracks
 
@@ -26,8 +27,9 @@ def detect_frames(decoded: DecodedImage, models: Models, options: Options) -> Vi
     assert decoded.frames is not None
     height, width = decoded.pixels.shape[:2]
     per_frame = [run_detector(models.detector, frame) for frame in decoded.frames]
+    cuts = scene_cuts([colour_signature(frame) for frame in decoded.frames])
     return plan_tracks(per_frame, width, height, models.detector.name,
-                       min_score=options.detect.min_score)
+                       min_score=options.detect.min_score, cuts=cuts)
 
 
 def anonymize_frames(
