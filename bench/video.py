@@ -216,7 +216,7 @@ def run_veil(clip: Path, dst: Path, truth: list, schedule: ScheduleOptions, work
     looks = Looks(models.detector, schedule, models.auditor)
     cpu = time.process_time()
     per_frame, (width, height) = scheduled_detections(clip, looks, workers)
-    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    cuts = scene_cuts(looks.colours())
     plan = plan_tracks(per_frame, width, height, "centerface", cuts=cuts)
     detect_cpu = time.process_time() - cpu
     cpu = time.process_time()

@@ -197,7 +197,7 @@ def test_scene_cuts_end_masks_where_the_picture_jumps(tmp_path: Path, portraits)
     detector = veil.load_video_models().detector
     looks = Looks(detector, ScheduleOptions())
     per_frame, (width, height) = scheduled_detections(jump, looks)
-    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    cuts = scene_cuts(looks.colours())
     assert cuts == [12]
     plan = detect_video(jump, detector)
     assert plan.tracks == plan_tracks(per_frame, width, height, detector.name, cuts=cuts).tracks

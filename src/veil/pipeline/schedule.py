@@ -112,6 +112,10 @@ class Looks:
         self.signatures: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def colours(self) -> list[np.ndarray]:
+        """Each frame's colour signature, in frame order (cuts.scene_cuts reads them)."""
+        return [self.signatures[i] for i in sorted(self.signatures)]
+
     @contextmanager
     def cost(self, what: str, pixels: float = 0) -> Iterator[None]:
         """Count one look of a kind, its pixels and the CPU time its thread spent on it

@@ -106,7 +106,7 @@ def detect_video(
     if report is not None and auditor is not None:
         report.audit = {"ran": True, "frames_looked_at": looks.audit_frames,
                         "found": looks.found, "still_visible": 0}
-    cuts = scene_cuts([looks.signatures[i] for i in sorted(looks.signatures)])
+    cuts = scene_cuts(looks.colours())
     return plan_tracks(per_frame, width, height, detector.name, track, min_score, cuts)
 
 
@@ -143,7 +143,7 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
                                                       progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
                                           "found": looks.found}
-    signatures = [looks.signatures[i] for i in sorted(looks.signatures)][:len(per_frame)]
+    signatures = looks.colours()[:len(per_frame)]
     return VideoSpan(start, per_frame, width, height, models.detector.name, models.backend,
                      audit, time.perf_counter() - began, signatures)
 
