@@ -56,7 +56,7 @@ def parse_color(value: Any) -> tuple[int, int, int]:
     return r, g, b
 
 
-COVERABLE = ("faces", "plates", "text")
+COVERABLE = ("faces", "plates", "text", "pii")
 
 
 def parse_cover(value: Any) -> tuple[str, ...] | None:
@@ -291,9 +291,11 @@ class DetectOptions(_Checked):
     )
     cover: tuple[str, ...] | None = option(
         None,
-        "what to cover: faces, plates, text (every legible line), comma-separated; default "
-        "faces and plates in photos, faces in videos and animations (plates and text are not "
-        "built for them yet: asking for them there refuses the file)",
+        "what to cover: faces, plates, text (every legible line), pii (lines that read as "
+        "personal data: names, numbers, addresses, e-mail; read, never kept), "
+        "comma-separated; default faces and plates in photos, faces in videos and animations "
+        "(plates and text are not built for them yet: asking for them there refuses the "
+        "file)",
         parse=parse_cover,
     )
     min_face: float = option(

@@ -5,8 +5,9 @@ decided by reading them with the recogniser in the same wheel.
 Only the two ONNX graphs are loaded from the installed package (checked against the
 checksums below): rapidocr's own pipeline, its other dependencies and its fallback that
 downloads a missing model are never used. What a line says is used once, inside
-find_text, to decide whether it is a plate, and then dropped: it is never returned from
-there, logged or written anywhere.
+find_text, to decide whether it is a plate (or, with --cover pii, personal data:
+detect/personal.py), and then dropped: it is never returned from there, logged or written
+anywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..errors import SetupError
 from .base import Detections
+from .personal import is_label, looks_personal
 from .runtime import make_session
 
 # rapidocr 3.10's files, by SHA-256: another version's weights are refused, not guessed at.
@@ -84,6 +86,9 @@ class TextLine:
     box: tuple[float, float, float, float]
     score: float
     pieces: list[tuple[float, float, float, float]]
+    # The line as it lies (centre x, centre y, length, thickness, angle of its length in
+    # degrees), for reading a turned line straightened.
+    lies: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 class TextDetector:
@@ -118,7 +123,10 @@ class TextDetector:
                     boxes.append(found)
         merged = merge_lines(np.concatenate(boxes), LINE_GAP)
         return [TextLine(_padded(row, width, height), float(row[4]),
-                         _pieces(row, width, height)) for row in merged]
+                         _pieces(row, width, height),
+                         (float(row[6]), float(row[7]), float(row[8]), float(row[5]),
+                          float(row[9])))
+                for row in merged]
 
     def detect(self, image: np.ndarray) -> Detections:
         found = self.lines(image)
@@ -227,7 +235,11 @@ def _one_line(a: list[float], b: list[float], gap: float) -> bool:
 
 
 def _turned(row: list[float] | np.ndarray) -> bool:
-    off = abs(float(row[9])) % 180
+    return _turned_by(float(row[9]))
+
+
+def _turned_by(angle: float) -> bool:
+    off = abs(angle) % 180
     return min(off, 180 - off) > TURNED_DEGREES
 
 
@@ -275,20 +287,55 @@ class TextReader:
         self.alphabet = _alphabet(str(path))
 
     def read(self, image: np.ndarray, box: tuple[float, float, float, float]) -> str:
+        """What the upright box holds."""
+        return self._read_box(image, box)[0]
+
+    def _read_box(self, image: np.ndarray, box: tuple[float, float, float, float]
+                  ) -> tuple[str, float]:
         import cv2
 
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         crop = image[max(0, y1):y2, max(0, x1):x2]
         if crop.size == 0:
-            return ""
+            return "", 0.0
         width = max(8, min(1600, round(crop.shape[1] * READ_HEIGHT / crop.shape[0])))
-        seen = cv2.resize(crop[..., ::-1], (width, READ_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        blob = (seen.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        return self._recognise(cv2.resize(crop, (width, READ_HEIGHT),
+                                          interpolation=cv2.INTER_LINEAR))
+
+    def read_line(self, image: np.ndarray, line: TextLine) -> tuple[str, float]:
+        """What a line says, and how sure the reader is of it (0 to 1); a turned line is
+        straightened first (read in its upright box, its letters would be cut and other
+        lines would come in)."""
+        import cv2
+
+        cx, cy, length, thickness, angle = line.lies
+        if not _turned_by(angle) or thickness <= 0:
+            return self._read_box(image, line.box)
+        u = np.array([np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))])
+        u = -u if u[0] < 0 else u  # read left to right
+        n = np.array([-u[1], u[0]])  # down the letters
+        centre = np.array([cx, cy])
+        width = max(8, min(1600, round(length * READ_HEIGHT / thickness)))
+        corners = [centre + (-u * length - n * thickness) / 2,
+                   centre + (u * length - n * thickness) / 2,
+                   centre + (-u * length + n * thickness) / 2]
+        warp = cv2.getAffineTransform(
+            np.array(corners, np.float32),
+            np.array([[0, 0], [width, 0], [0, READ_HEIGHT]], np.float32))
+        return self._recognise(cv2.warpAffine(image, warp, (width, READ_HEIGHT),
+                                              flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_REPLICATE))
+
+    def _recognise(self, seen: np.ndarray) -> tuple[str, float]:
+        """CTC greedy decoding of a line READ_HEIGHT px tall (RGB): the characters, and how
+        sure the reader was of them (their mean probability)."""
+        blob = (seen[..., ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         scores = self.session.run(None, {"x": np.ascontiguousarray(blob)})[0][0]
         best = scores.argmax(axis=1)
-        chars = [self.alphabet[i - 1] for k, i in enumerate(best)
-                 if i and (k == 0 or i != best[k - 1]) and i - 1 < len(self.alphabet)]
-        return "".join(chars)
+        kept = [k for k, i in enumerate(best)
+                if i and (k == 0 or i != best[k - 1]) and i - 1 < len(self.alphabet)]
+        sure = float(scores.max(axis=1)[kept].mean()) if kept else 0.0
+        return "".join(self.alphabet[best[k] - 1] for k in kept), sure
 
 
 @lru_cache(maxsize=2)
@@ -335,18 +382,87 @@ class FoundText:
     category: str
 
 
-def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader,
-              plates_only: bool) -> list[FoundText]:
-    """The lines of text in an RGB image, each a plate or other text; with `plates_only`,
-    the plates alone (the others are not read)."""
-    found = []
-    for line in detector.lines(image, wider=not plates_only):
-        x1, y1, x2, y2 = line.box
-        aspect = (x2 - x1) / max(y2 - y1, 1e-6)
-        plate = False
-        if PLATE_ASPECT[0] <= aspect <= PLATE_ASPECT[1]:
-            plate = y2 - y1 < READ_MIN_HEIGHT or is_plate(reader.read(image, line.box))
-        if plate or not plates_only:
-            found += [FoundText(box, line.score, "plate" if plate else "text")
-                      for box in line.pieces]
-    return found
+def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader, plates: bool,
+              text: str = "none") -> list[FoundText]:
+    """The lines of text in an RGB image to cover: plates (with `plates`), and of the other
+    lines every one (`text` "all"), those that read as personal data and the lines beside
+    them ("pii"), or none ("none"). What a line says is read here, used, and dropped."""
+    lines = detector.lines(image, wider=text != "none")
+    kinds = [_kind(image, line, reader, plates, text) for line in lines]
+    if text == "pii":
+        kinds = _beside_personal(lines, kinds)
+    return [FoundText(box, line.score, kind) for line, kind in zip(lines, kinds, strict=True)
+            if kind is not None for box in line.pieces]
+
+
+def _kind(image: np.ndarray, line: TextLine, reader: TextReader, plates: bool, text: str
+          ) -> str | None:
+    """"plate", "text" (a line to cover that is not a plate), "personal" (a line that reads
+    as personal data), "label" (one that labels personal data) or None (a line to leave)."""
+    x1, y1, x2, y2 = line.box
+    small = y2 - y1 < READ_MIN_HEIGHT  # too small to read: taken for what it may be
+    plate_shaped = PLATE_ASPECT[0] <= (x2 - x1) / max(y2 - y1, 1e-6) <= PLATE_ASPECT[1]
+    if plates and plate_shaped and (small or is_plate(reader.read(image, line.box))):
+        return "plate"
+    if text == "all":
+        return "text"
+    if text == "pii":
+        if small:
+            return "personal"
+        said, sure = reader.read_line(image, line)
+        return ("label" if is_label(said) else "personal" if looks_personal(said, sure)
+                else None)
+    return None
+
+
+def _beside_personal(lines: list[TextLine], kinds: list[str | None]) -> list[str | None]:
+    """Lines of personal data make the rest of their line covered too (a name the detector
+    found in pieces), and a label (Name, Tel, STAFF) also the lines next to it (a name tag's
+    name under "HELLO my name is", a document's fields); so on, from each line so covered."""
+    cover = [kind in ("personal", "label") for kind in kinds]
+    todo = [i for i, c in enumerate(cover) if c]
+    while todo:
+        i = todo.pop()
+        for j, line in enumerate(lines):
+            if not cover[j] and (_one_text_line(lines[i], line) or (
+                    kinds[i] == "label" and _next_line(lines[i], line))):
+                cover[j] = True
+                todo.append(j)
+    return [kind if kind == "plate" else "text" if c else None
+            for kind, c in zip(kinds, cover, strict=True)]
+
+
+NEIGHBOUR = 2.5  # lines of one item: thicknesses within this many times
+ALONG = 10.0  # pieces of one line: angles within this many degrees
+
+
+def _one_text_line(a: TextLine, b: TextLine) -> bool:
+    """Two pieces of one line: as thick (within 1.5x), as turned, one on the other's axis
+    (within a quarter of a thickness: the next line of a placard is further) and at most a
+    thickness beyond its end."""
+    thick = max(a.lies[3], b.lies[3])
+    if thick > 1.5 * min(a.lies[3], b.lies[3]):
+        return False
+    across, beyond = _apart(a, b)
+    return across <= thick / 4 and beyond <= thick
+
+
+def _next_line(a: TextLine, b: TextLine) -> bool:
+    """`b` on `a`'s line or the line before or after it: as turned, thicknesses within
+    NEIGHBOUR times, no further across than their two thicknesses, and side by side along
+    (a name tag's "HELLO my name is" and the name under it)."""
+    if max(a.lies[3], b.lies[3]) > NEIGHBOUR * min(a.lies[3], b.lies[3]):
+        return False
+    across, beyond = _apart(a, b)
+    return across <= a.lies[3] + b.lies[3] and beyond <= 0
+
+
+def _apart(a: TextLine, b: TextLine) -> tuple[float, float]:
+    """How far `b`'s centre lies across `a`'s axis, and how far past each other's ends the
+    two lines reach along it (negative: they overlap); inf if they are not as turned."""
+    (ax, ay, al, _, aa), (bx, by, bl, _, ba) = a.lies, b.lies
+    if abs((aa - ba + 90) % 180 - 90) > ALONG:
+        return float("inf"), float("inf")
+    ux, uy = np.cos(np.deg2rad(aa)), np.sin(np.deg2rad(aa))
+    dx, dy = bx - ax, by - ay
+    return float(abs(ux * dy - uy * dx)), float(abs(ux * dx + uy * dy) - (al + bl) / 2)

@@ -99,17 +99,19 @@ def load_text_models(threads: int = 0, backend: str = "auto", device: str = "aut
 
 
 def find_text_regions(pixels: np.ndarray, options: Options, models: Models | None) -> list[Region]:
-    """Regions for the plates (and, with --cover text, every other line of text) in a still
-    photo, as boxes drawn as they are; none unless --cover asks (by default: plates)."""
+    """Regions for the plates (with --cover text, every other line of text; with --cover pii,
+    the lines that read as personal data) in a still photo, as boxes drawn as they are; none
+    unless --cover asks (by default: plates)."""
     cover = options.detect.covering(still=True)
-    if "plates" not in cover and "text" not in cover:
+    if not {"plates", "text", "pii"} & set(cover):
         return []
     text = load_text_models(models.threads if models else 0,
                             models.runtime if models else options.detect.backend,
                             models.device if models else options.detect.device)
     found = _or_stop("text detection", lambda: find_text(
         np.ascontiguousarray(pixels[..., :3]), text.detector, text.reader,
-        plates_only="text" not in cover))
+        plates="plates" in cover or "text" in cover,  # every line includes the plates
+        text="all" if "text" in cover else "pii" if "pii" in cover else "none"))
     return [Region(*line.box, score=line.score, source=text.detector.name, shape="box",
                    margin=0.0, category=line.category) for line in found]
 
@@ -118,9 +120,9 @@ def refuse_text_in_frames(options: Options) -> None:
     """Plates and text are covered in still photos only, so far: a file with frames that
     was asked to have them covered gets no output rather than an output that shows them."""
     cover = options.detect.cover or ()
-    if "plates" in cover or "text" in cover:
-        raise RefusedError("--cover plates and text are built for still photos only so far; "
-                           "run videos and animations with --cover faces")
+    if {"plates", "text", "pii"} & set(cover):
+        raise RefusedError("--cover plates, text and pii are built for still photos only so "
+                           "far; run videos and animations with --cover faces")
 
 
 def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Detector:
