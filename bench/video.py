@@ -50,6 +50,21 @@ from wider import DEV, HEIGHT_BUCKETS, bucket_of, face_protected, load_dev  # no
 DARK = 24  # max channel value still counted as the black fill after H.264
 
 
+# A photo to film and the boxes ([x, y, w, h]) of what is to be covered in it.
+Scene = tuple[Path, list[list[float]]]
+
+
+def wider_scenes(count: int, rng: np.random.Generator) -> list[Scene]:
+    """`count` WIDER dev photos with 3 to 40 faces of 16 px and up, and their valid faces."""
+    records = [
+        r for r in load_dev() if 3 <= len([f for f in r["faces"] if f["box"][3] >= 16]) <= 40
+    ]
+    picks = rng.choice(len(records), size=count, replace=False)
+    return [(DEV / "images" / records[int(i)]["file"],
+             [f["box"] for f in records[int(i)]["faces"] if not f.get("invalid")])
+            for i in picks]
+
+
 def make_clip(
     path: Path,
     size: tuple[int, int],
@@ -58,14 +73,14 @@ def make_clip(
     per_photo: float = 2.5,
     seed: int = 0,
     turned: bool = False,
+    scenes: list[Scene] | None = None,
 ) -> list[list[tuple[str, list[float]]]]:
-    """Write the clip; return, per frame, (face id, [x, y, w, h]) of every visible face.
-    `turned`: every frame turned 90 degrees anticlockwise (the clip is height x width)."""
+    """Write the clip; return, per frame, (id, [x, y, w, h]) of every box wholly in view.
+    `turned`: every frame turned 90 degrees anticlockwise (the clip is height x width).
+    `scenes`: the photos filmed, one after another (default: WIDER dev photos of faces)."""
     rng = np.random.default_rng(seed)
-    records = [
-        r for r in load_dev() if 3 <= len([f for f in r["faces"] if f["box"][3] >= 16]) <= 40
-    ]
-    picks = rng.choice(len(records), size=int(np.ceil(seconds / per_photo)), replace=False)
+    if scenes is None:
+        scenes = wider_scenes(int(np.ceil(seconds / per_photo)), rng)
     width, height = size
     frames_per_photo = int(per_photo * fps)
     truth: list[list[tuple[str, list[float]]]] = []
@@ -74,9 +89,8 @@ def make_clip(
         stream.width, stream.height = (height, width) if turned else (width, height)
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
-        for k, idx in enumerate(picks):
-            rec = records[int(idx)]
-            img = np.asarray(Image.open(DEV / "images" / rec["file"]).convert("RGB"))
+        for k, (photo, boxes) in enumerate(scenes):
+            img = np.asarray(Image.open(photo).convert("RGB"))
             ih, iw = img.shape[:2]
             # window of the output's aspect ratio covering 60-80% of the photo's width
             z0, z1 = rng.uniform(0.6, 0.8), rng.uniform(0.6, 0.8)
@@ -96,10 +110,7 @@ def make_clip(
                     img, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
                 )
                 faces = []
-                for j, f in enumerate(rec["faces"]):
-                    if f.get("invalid"):
-                        continue
-                    x, y, w, h = f["box"]
+                for j, (x, y, w, h) in enumerate(boxes):
                     bx, by, bw, bh = (x - x0) * s, (y - y0) * s, w * s, h * s
                     if bx >= 0 and by >= 0 and bx + bw <= width and by + bh <= height:
                         box = [by, width - bx - bw, bh, bw] if turned else [bx, by, bw, bh]

@@ -46,10 +46,10 @@ from .pipeline import (
     probe_video,
     read_image,
     read_input,
-    refuse_text_in_frames,
     render_image,
     render_video_part,
     resolve_device,
+    text_finder,
     video_spans,
 )
 from .plan import (
@@ -113,7 +113,7 @@ __all__ = [
     "load_detector",
     "load_models",
     "load_video_models",
-    "refuse_text_in_frames",
+    "text_finder",
     # plans and reports
     "ImagePlan",
     "VideoPlan",

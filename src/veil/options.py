@@ -294,8 +294,7 @@ class DetectOptions(_Checked):
         "what to cover: faces, plates, text (every legible line), pii (lines that read as "
         "personal data: names, numbers, addresses, e-mail; read, never kept), "
         "comma-separated; default faces and plates in photos, faces in videos and animations "
-        "(plates and text are not built for them yet: asking for them there refuses the "
-        "file)",
+        "(plates cost them about a third more time: ask for them there)",
         parse=parse_cover,
     )
     min_face: float = option(

@@ -240,22 +240,38 @@ class ImagePlan:
 
 @dataclass
 class VideoTrack:
-    """One face over time as a mask: frame index -> box, ready to render (gaps filled)."""
+    """One face (or plate, or line of text) over time as a mask: frame index -> box, ready
+    to render (gaps filled)."""
 
     id: int
     boxes: dict[int, list[float]]
     keep: bool = False
     source: str = "tracker"
     score: float = 1.0  # the detector's highest score for it in any frame
+    category: str = "face"  # as a Region's: face, plate or text
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "keep": self.keep,
             "source": self.source,
             "score": round(float(self.score), 4),
             "boxes": {str(f): [round(v, 1) for v in b] for f, b in sorted(self.boxes.items())},
         }
+        if self.category != "face":  # plans from before categories hold faces only
+            out["category"] = self.category
+        return out
+
+    def region(self, box: list[float]) -> Region:
+        """The region to cover in a frame where the track has `box`. A face gets the run's
+        mask shape and its whole margin: its box in a frame was seen, or carried
+        (interpolated, led, trailed, smoothed). (The sure margin cost the sideways bench
+        clip 17 face-frames.) A plate or a line is covered as the box it was found in, as
+        in a photo."""
+        if self.category == "face":
+            return Region(box[0], box[1], box[2], box[3], 0.0, self.source)
+        return Region(box[0], box[1], box[2], box[3], self.score, self.source, shape="box",
+                      margin=0.0, category=self.category)
 
     @classmethod
     def from_json(cls, data: Any, width: int, height: int, frames: int) -> VideoTrack:
@@ -275,7 +291,8 @@ class VideoTrack:
             raise VeilError(f"plan: a track's source must be a short text, not {_shown(source)}")
         track_id = _integer(data.get("id", 0), "a track's id", 0, 2**31)
         keep = _flag(data.get("keep", False), "a track's keep")
-        return cls(track_id, boxes, keep, source, _number(data.get("score", 1.0), "a score"))
+        return cls(track_id, boxes, keep, source, _number(data.get("score", 1.0), "a score"),
+                   _category(data.get("category", "face")))
 
 
 @dataclass
@@ -298,11 +315,7 @@ class VideoPlan:
                 continue
             for index, box in track.boxes.items():
                 if 0 <= index < self.frames:
-                    # No score of its own: a track's box in a frame was seen, or carried
-                    # (interpolated, led, trailed, smoothed), so it gets the whole margin.
-                    # (The sure margin cost the sideways bench clip 17 face-frames.)
-                    out[index].append(Region(box[0], box[1], box[2], box[3], 0.0,
-                                              track.source))
+                    out[index].append(track.region(box))
         for first, last, region in self.regions:
             if not region.keep:
                 for index in range(max(first, 0), min(last, self.frames - 1) + 1):

@@ -45,6 +45,11 @@ VIEW, TILE_OVERLAP = 640, 64
 # docs/benchmarks.md).
 WIDE_VIEW = 480
 TILE_FROM, CLOSER = 1600, 2.5
+# Video frames are seen once each, with the long side at this many px and no tiles: at
+# 1080p the text detector at 960x544 costs a quarter of the 640 px view and its six closer
+# tiles (101 ms against 463 on the 2-core machine), and it is looked at on every 4th frame
+# (ScheduleOptions.text_every; docs/benchmarks.md, plates in video).
+VIDEO_VIEW = 960
 # The detector's boxes hug the characters; a plate's frame reaches further. Each line is
 # grown by these shares of its height (measured on plates-dev: docs/benchmarks.md).
 PAD_X, PAD_Y = 0.4, 0.3
@@ -102,15 +107,17 @@ class TextDetector:
                                     device)
         self.input = "x"
 
-    def lines(self, image: np.ndarray, wider: bool = False) -> list[TextLine]:
-        """Every line, padded and merged; `wider` looks at the whole photo from further away
-        too (big lines, turned, that the closer view sees only in part)."""
+    def lines(self, image: np.ndarray, wider: bool = False, view: int = VIEW,
+              tiles: bool = True) -> list[TextLine]:
+        """Every line, padded and merged; seen with the long side at `view` px; `wider`
+        looks at the whole photo from further away too (big lines, turned, that the closer
+        view sees only in part); `tiles`: a large photo again, closer, in tiles."""
         height, width = image.shape[:2]
-        whole = min(1.0, VIEW / max(height, width))
+        whole = min(1.0, view / max(height, width))
         boxes = [self._view(image, whole)]
         if wider:
             boxes.append(self._view(image, min(1.0, WIDE_VIEW / max(height, width))))
-        if max(height, width) > TILE_FROM:  # again, closer, in tiles
+        if tiles and max(height, width) > TILE_FROM:  # again, closer, in tiles
             closer = min(1.0, CLOSER * whole)
             seen = _resized(image, closer)
             for y in _starts(seen.shape[0]):
@@ -383,11 +390,13 @@ class FoundText:
 
 
 def find_text(image: np.ndarray, detector: TextDetector, reader: TextReader, plates: bool,
-              text: str = "none") -> list[FoundText]:
+              text: str = "none", frame: bool = False) -> list[FoundText]:
     """The lines of text in an RGB image to cover: plates (with `plates`), and of the other
     lines every one (`text` "all"), those that read as personal data and the lines beside
-    them ("pii"), or none ("none"). What a line says is read here, used, and dropped."""
-    lines = detector.lines(image, wider=text != "none")
+    them ("pii"), or none ("none"). A `frame` of a video is seen once, at VIDEO_VIEW. What
+    a line says is read here, used, and dropped."""
+    lines = detector.lines(image, wider=text != "none", view=VIDEO_VIEW if frame else VIEW,
+                           tiles=not frame)
     kinds = [_kind(image, line, reader, plates, text) for line in lines]
     if text == "pii":
         kinds = _beside_personal(lines, kinds)

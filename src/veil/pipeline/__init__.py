@@ -12,7 +12,7 @@ from .models import (
     load_detector,
     load_models,
     load_video_models,
-    refuse_text_in_frames,
+    text_finder,
 )
 from .photo import (
     AnonymizedImage,
@@ -65,7 +65,7 @@ __all__ = [
     "load_detector",
     "load_models",
     "load_video_models",
-    "refuse_text_in_frames",
+    "text_finder",
     "plan_image",
     "read_image",
     "read_input",

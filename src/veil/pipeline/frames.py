@@ -18,18 +18,21 @@ from ..options import Options
 from ..plan import ImagePlan, VideoPlan
 from ..report import FileReport, StageTimer
 from .cuts import colour_signature, scene_cuts
-from .models import Models, faint_warning, models_for, refuse_text_in_frames, run_detector
+from .models import Models, faint_warning, models_for, run_detector, text_finder
 from .video import count_tracks, plan_tracks
 
 
 def detect_frames(decoded: DecodedImage, models: Models, options: Options) -> VideoPlan:
-    """The tracks of faces through the frames (a video plan: one box per frame)."""
+    """The tracks of faces (and of the plates and lines --cover asks for, looked for in
+    every frame) through the frames (a video plan: one box per frame)."""
     assert decoded.frames is not None
     height, width = decoded.pixels.shape[:2]
     per_frame = [run_detector(models.detector, frame) for frame in decoded.frames]
     cuts = scene_cuts([colour_signature(frame) for frame in decoded.frames])
+    find = text_finder(options, models, still=False)
+    text = None if find is None else {i: find(f) for i, f in enumerate(decoded.frames)}
     return plan_tracks(per_frame, width, height, models.detector.name,
-                       min_score=options.detect.min_score, cuts=cuts)
+                       min_score=options.detect.min_score, cuts=cuts, text=text)
 
 
 def anonymize_frames(
@@ -51,7 +54,6 @@ def anonymize_frames(
     with timer.stage("detect"):
         if plan is None:
             assert models is not None
-            refuse_text_in_frames(options)
             plan = detect_frames(decoded, models, options)
             report.backend = models.backend
     rng = np.random.default_rng()

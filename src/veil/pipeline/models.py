@@ -15,8 +15,8 @@ import numpy as np
 from ..detect.base import Detections, Detector
 from ..detect.confirm import Looked, second_look
 from ..detect.runtime import describe_backend, resolve_device
-from ..detect.text import TextDetector, TextReader, find_text
-from ..errors import RefusedError, VeilError
+from ..detect.text import FoundText, TextDetector, TextReader, find_text
+from ..errors import VeilError
 from ..options import DEFAULT_MIN_FACE, DEFAULT_PROFILE, Options
 from ..plan import Region
 from ..profiles import Profile, build_profile, get_profile, video_profile
@@ -98,31 +98,39 @@ def load_text_models(threads: int = 0, backend: str = "auto", device: str = "aut
     return _text_cache[key]
 
 
-def find_text_regions(pixels: np.ndarray, options: Options, models: Models | None) -> list[Region]:
-    """Regions for the plates (with --cover text, every other line of text; with --cover pii,
-    the lines that read as personal data) in a still photo, as boxes drawn as they are; none
-    unless --cover asks (by default: plates)."""
-    cover = options.detect.covering(still=True)
+# Finds the plates and lines of text to cover in an RGB(A) image (see text_finder).
+TextFinder = Callable[[np.ndarray], list[FoundText]]
+
+
+def text_finder(options: Options, models: Models | None, still: bool) -> TextFinder | None:
+    """What finds the plates (with --cover text, every other line of text; with --cover pii,
+    the lines that read as personal data) in a still photo (`still`) or in frames, or None
+    when --cover asks for faces alone (the default for frames). A failure stops the file."""
+    cover = options.detect.covering(still)
     if not {"plates", "text", "pii"} & set(cover):
-        return []
+        return None
     text = load_text_models(models.threads if models else 0,
                             models.runtime if models else options.detect.backend,
                             models.device if models else options.detect.device)
-    found = _or_stop("text detection", lambda: find_text(
-        np.ascontiguousarray(pixels[..., :3]), text.detector, text.reader,
-        plates="plates" in cover or "text" in cover,  # every line includes the plates
-        text="all" if "text" in cover else "pii" if "pii" in cover else "none"))
-    return [Region(*line.box, score=line.score, source=text.detector.name, shape="box",
-                   margin=0.0, category=line.category) for line in found]
+    plates = "plates" in cover or "text" in cover  # every line includes the plates
+    which = "all" if "text" in cover else "pii" if "pii" in cover else "none"
+
+    def find(pixels: np.ndarray) -> list[FoundText]:
+        return _or_stop("text detection", lambda: find_text(
+            np.ascontiguousarray(pixels[..., :3]), text.detector, text.reader, plates=plates,
+            text=which, frame=not still))
+
+    return find
 
 
-def refuse_text_in_frames(options: Options) -> None:
-    """Plates and text are covered in still photos only, so far: a file with frames that
-    was asked to have them covered gets no output rather than an output that shows them."""
-    cover = options.detect.cover or ()
-    if {"plates", "text", "pii"} & set(cover):
-        raise RefusedError("--cover plates, text and pii are built for still photos only so "
-                           "far; run videos and animations with --cover faces")
+def find_text_regions(pixels: np.ndarray, options: Options, models: Models | None) -> list[Region]:
+    """Regions for the plates and lines --cover asks for in a still photo (by default: the
+    plates), as boxes drawn as they are."""
+    find = text_finder(options, models, still=True)
+    if find is None:
+        return []
+    return [Region(*line.box, score=line.score, source=TextDetector.name, shape="box",
+                   margin=0.0, category=line.category) for line in find(pixels)]
 
 
 def load_detector(profile: Profile | str = DEFAULT_PROFILE, threads: int = 0) -> Detector:

@@ -29,7 +29,6 @@ from .models import (
     find_text_regions,
     load_models,
     models_for,
-    refuse_text_in_frames,
     run_detector,
 )
 
@@ -84,7 +83,6 @@ def plan_image(
     models = models or load_models(options.detect.profile, backend=options.detect.backend,
                                    device=options.detect.device)
     if decoded.frames is not None:
-        refuse_text_in_frames(options)
         return detect_frames(decoded, models, options)
     plan = detect_image(decoded.pixels, models.detector, models.second_look)
     plan.drop_faint(options.detect.min_score)

@@ -41,7 +41,8 @@ import numpy as np
 from ..detect.base import Detections, Detector, iou_matrix
 from ..detect.ensemble import Ensemble, fuse
 from ..detect.multiscale import Resized, Rotated, SizeBandThresholds, around
-from .models import run_detector
+from ..detect.text import FoundText
+from .models import TextFinder, run_detector
 
 # The compared copy is this many times smaller than the frame on each side, or more where
 # the detector's view is smaller still (a 4K frame seen for 30 px faces): the copy is kept
@@ -80,6 +81,9 @@ class ScheduleOptions:
     # The leak audit (with an auditor): its whole-frame view on one frame in this many (the
     # middle of a segment), and close up where a sure face's track starts or ends.
     audit_every: int = 32
+    # Plates and lines of text (--cover) are looked for on every this many frames (a
+    # divisor of `every`) and tracked between (docs/benchmarks.md, plates in video).
+    text_every: int = 4
 
 
 # On a GPU a full view costs the CPU next to nothing (the frame goes up, boxes come back),
@@ -97,10 +101,12 @@ class Looks:
     """The detectors one video's schedule runs, and a count of what each look cost."""
 
     def __init__(self, detector: Detector, options: ScheduleOptions,
-                 auditor: Detector | None = None) -> None:
+                 auditor: Detector | None = None, text: TextFinder | None = None) -> None:
         self.detector = detector
         self.options = options
         self.auditor = auditor
+        self.text = text  # plates and lines to cover (--cover), or None: faces only
+        self.text_found: dict[int, list[FoundText]] = {}  # frame index -> what text found
         self.audit_frames = 0  # frames the auditor looked at whole
         self.found: list[list[float]] = []  # [frame, x1, y1, x2, y2] of each audit find
         self.sideways = Ensemble([Rotated(detector, 1), Rotated(detector, 3)])
@@ -115,6 +121,14 @@ class Looks:
     def colours(self) -> list[np.ndarray]:
         """Each frame's colour signature, in frame order (cuts.scene_cuts reads them)."""
         return [self.signatures[i] for i in sorted(self.signatures)]
+
+    def lines(self, index: int, frame: np.ndarray) -> None:
+        """The plates and lines of text (as --cover asks) in one frame."""
+        assert self.text is not None
+        with self.cost("text", frame.shape[0] * frame.shape[1]):
+            found = self.text(frame)
+        with self._lock:
+            self.text_found[index] = found
 
     @contextmanager
     def cost(self, what: str, pixels: float = 0) -> Iterator[None]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..detect.base import Detections, Detector
+from ..detect.text import FoundText, TextDetector
 from ..errors import InputError, PartsDoNotJoin, VeilError, one_file
 from ..masks import draw_masks
 from ..media.files import part_path, refuse_overwrite
@@ -37,7 +38,7 @@ from ..plan import VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
 from .cuts import colour_signature, scene_cuts
-from .models import Models, faint_warning, load_video_models, refuse_text_in_frames
+from .models import Models, TextFinder, faint_warning, load_video_models, text_finder
 from .schedule import Looks, ScheduleOptions, schedule_for, segment
 
 # progress(stage, frames done, frames in all): stage is "detect" or "encode"; in all is 0
@@ -90,24 +91,27 @@ def detect_video(
     schedule: ScheduleOptions | None = None,
     auditor: Detector | None = None,
     report: FileReport | None = None,
+    text: TextFinder | None = None,
 ) -> VideoPlan:
     """Detect faces in every frame of `src` (on the schedule: full views where needed,
     followed faces close up; see pipeline/schedule.py) and link them into a video plan.
     With an `auditor` (another model family), the leak audit looks too, and what it finds
-    joins the plan; `report` gets what it looked at and found.
+    joins the plan; `report` gets what it looked at and found. With `text`, the plates and
+    lines it finds (on every ScheduleOptions.text_every-th frame) are tracked too.
 
     Frames are decoded in this thread while `parallel` threads (0: one per core) work on
     earlier segments: onnxruntime and FFmpeg release the GIL, and on a CPU one
     single-threaded inference per core gets more frames through than one inference spread
     over all cores (build the detector with threads=1 for that).
     """
-    looks = Looks(detector, schedule or ScheduleOptions(), auditor)
+    looks = Looks(detector, schedule or ScheduleOptions(), auditor, text)
     per_frame, (width, height) = scheduled_detections(src, looks, parallel, limits, progress)
     if report is not None and auditor is not None:
         report.audit = {"ran": True, "frames_looked_at": looks.audit_frames,
                         "found": looks.found, "still_visible": 0}
     cuts = scene_cuts(looks.colours())
-    return plan_tracks(per_frame, width, height, detector.name, track, min_score, cuts)
+    return plan_tracks(per_frame, width, height, detector.name, track, min_score, cuts,
+                       looks.text_found)
 
 
 @dataclass
@@ -125,6 +129,8 @@ class VideoSpan:
     audit: dict[str, Any] | None = None  # frames the auditor looked at and what it found
     seconds: float = 0.0
     signatures: list[np.ndarray] = field(default_factory=list)  # each frame's (see cuts.py)
+    # the plates and lines found (--cover), by frame index within the whole video
+    text: dict[int, list[FoundText]] = field(default_factory=dict)
 
 
 @one_file
@@ -133,19 +139,19 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
                       progress: Callable[[int], None] | None = None) -> VideoSpan:
     """Frames `start` to `stop` (None: the end) of `src`, as anonymize_video's detection
     pass would find them; both must be multiples of SPAN_ALIGN. `progress(frames done)`."""
-    refuse_text_in_frames(options)
     if start % SPAN_ALIGN or (stop is not None and stop % SPAN_ALIGN):
         raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
     began = time.perf_counter()
     auditor = models.auditor if options.detect.audit else None
-    looks = Looks(models.detector, _schedule(models), auditor)
+    looks = Looks(models.detector, _schedule(models), auditor,
+                  text_finder(options, models, still=False))
     per_frame, (width, height) = scheduled_detections(src, looks, threads, options.limits,
                                                       progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
                                           "found": looks.found}
     signatures = looks.colours()[:len(per_frame)]
     return VideoSpan(start, per_frame, width, height, models.detector.name, models.backend,
-                     audit, time.perf_counter() - began, signatures)
+                     audit, time.perf_counter() - began, signatures, looks.text_found)
 
 
 def join_spans(spans: list[VideoSpan], options: Options,
@@ -170,8 +176,9 @@ def join_spans(spans: list[VideoSpan], options: Options,
                                                     for p in parts if p.audit),
                             "found": [f for p in parts if p.audit for f in p.audit["found"]]}
     cuts = scene_cuts([signature for part in parts for signature in part.signatures])
+    text = {index: found for part in parts for index, found in part.text.items()}
     return plan_tracks(per_frame, first.width, first.height, first.source, None,
-                       options.detect.min_score, cuts)
+                       options.detect.min_score, cuts, text)
 
 
 def scheduled_detections(
@@ -190,6 +197,7 @@ def scheduled_detections(
     every = max(1, looks.options.every)
     found: dict[int, list[Detections]] = {}
     pending: deque[tuple[int, Future[list[Detections]]]] = deque()
+    texts: list[Future[None]] = []  # the plates and lines looked for (looks.text)
     size = (0, 0)
 
     def collect(until: int) -> None:
@@ -208,6 +216,8 @@ def scheduled_detections(
                 frames.append(frame)
                 if index != stop:  # the next span's first frame: its own
                     looks.signatures[index] = colour_signature(frame)
+                    if looks.text is not None and index % looks.options.text_every == 0:
+                        texts.append(pool.submit(looks.lines, index, frame))
                 if first is None:
                     turned = pool.submit(looks.turned, index, frame, None)
                     here, first = index, pool.submit(looks.keyframe, index, frame, turned)
@@ -226,9 +236,13 @@ def scheduled_detections(
                 pending.append((here, pool.submit(_segment, looks, frames, first, None,
                                                   here)))
             collect(0)
+            for looked in texts:
+                looked.result()  # a failure stops the file
         finally:
             for _, future in pending:
                 future.cancel()
+            for looked in texts:
+                looked.cancel()
     if not found and start == 0:
         raise InputError("video has no decodable frames")
     per_frame = [dets for at in sorted(found) for dets in found[at]]
@@ -246,12 +260,15 @@ def count_tracks(report: FileReport, plan: VideoPlan) -> None:
     """The report's faces (one per track), faces found, regions masked and kept visible, for
     a video or a photo with frames."""
     tracks = [t for t in plan.tracks if t.boxes]
-    report.faces = [
+    listed = [
         {"track": t.id, "frames": [min(t.boxes), max(t.boxes)], "score": round(t.score, 4),
-         "source": t.source, "keep": t.keep}
+         "source": t.source, "keep": t.keep, "category": t.category}
         for t in tracks
     ]
-    report.faces_found = sum(t.score >= FACE_SCORE for t in tracks)
+    report.faces = [{k: v for k, v in t.items() if k != "category"} for t in listed
+                    if t["category"] == "face"]
+    report.plates_and_text = [t for t in listed if t["category"] != "face"]
+    report.faces_found = sum(t.score >= FACE_SCORE and t.category == "face" for t in tracks)
     report.kept_visible = sum(t.keep for t in tracks) + sum(r.keep for _, _, r in plan.regions)
     report.regions_masked = sum(not t.keep for t in tracks) + sum(
         not r.keep for _, _, r in plan.regions)
@@ -260,10 +277,13 @@ def count_tracks(report: FileReport, plan: VideoPlan) -> None:
 def plan_tracks(
     per_frame: list[Detections], width: int, height: int, source: str,
     track: TrackOptions | None = None, min_score: float = 0.0, cuts: Sequence[int] = (),
+    text: dict[int, list[FoundText]] | None = None,
 ) -> VideoPlan:
     """Link each frame's detections into tracks (gaps bridged, a few frames of lead and
     trail, never across a scene cut: `cuts`) and return the plan; a track is kept when the
-    detector scored it `min_score` or more in some frame."""
+    detector scored it `min_score` or more in some frame. `text`: the plates and lines
+    found on some frames (frame index -> lines), tracked the same way, each category on
+    its own (min_score is the face detector's: it does not apply to them)."""
     track = track or TrackOptions()
     count = len(per_frame)
     tracks = [
@@ -271,7 +291,29 @@ def plan_tracks(
                    score=max((b[4] for b in t.boxes.values()), default=0.0))
         for t in link(per_frame, track, cuts)
     ]
-    return VideoPlan(width, height, count, [t for t in tracks if t.score >= min_score])
+    tracks = [t for t in tracks if t.score >= min_score]
+    tracks += _text_tracks(text or {}, count, track, cuts, len(tracks) + 1)
+    return VideoPlan(width, height, count, tracks)
+
+
+def _text_tracks(text: dict[int, list[FoundText]], count: int, track: TrackOptions,
+                 cuts: Sequence[int], first_id: int) -> list[VideoTrack]:
+    """The plates and lines found on some frames, linked into tracks per category (a plate
+    and a sign are never one track), numbered from `first_id`."""
+    tracks: list[VideoTrack] = []
+    for category in sorted({line.category for lines in text.values() for line in lines}):
+        seen = [Detections() for _ in range(count)]
+        for index, lines in text.items():
+            lines = [line for line in lines if line.category == category]
+            if index < count and lines:
+                seen[index] = Detections.of(np.array([line.box for line in lines]),
+                                            np.array([line.score for line in lines]),
+                                            TextDetector.name)
+        tracks += [VideoTrack(first_id + len(tracks), fill(t, count, track, cuts),
+                              source=TextDetector.name,
+                              score=max(b[4] for b in t.boxes.values()), category=category)
+                   for t in link(seen, track, cuts)]
+    return tracks
 
 
 @one_file
@@ -302,7 +344,6 @@ def anonymize_video(
     with timer.stage("detect"):
         info = _probe(src, report, options)
         if plan is None:
-            refuse_text_in_frames(options)
             models = models or load_video_models(options.detect.min_face,
                                                  backend=options.detect.backend,
                                                  device=options.detect.device)
@@ -332,7 +373,8 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     bounds = video_spans(frames, parts_here(threads, frames))
     if len(bounds) == 1:
         return detect_video(src, models.detector, None, progress, threads, options.limits,
-                            options.detect.min_score, _schedule(models), auditor, report)
+                            options.detect.min_score, _schedule(models), auditor, report,
+                            text_finder(options, models, still=False))
     each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
     done = [0] * len(bounds)
 

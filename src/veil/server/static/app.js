@@ -110,7 +110,7 @@ async function openReview(entry) {
 
 function describePlan() {
   const p = current.plan;
-  if (p.media === "video") return `${p.tracks.length} face tracks`;
+  if (p.media === "video") return `${p.tracks.length} tracks`;
   const kept = p.regions.filter((r) => r.keep).length;
   return `${p.regions.length} regions, ${kept} kept visible`;
 }
@@ -317,6 +317,8 @@ function drawTracks() {
   list.replaceChildren();
   const fps = 30;
   for (const track of current.plan.tracks) {
+    // A plate or a line of text (--cover) is named so, as regions are.
+    const what = `${track.category || "face"} track ${track.id}`;
     const frames = Object.keys(track.boxes).map(Number);
     const first = Math.min(...frames), last = Math.max(...frames);
     const item = document.createElement("li");
@@ -326,9 +328,9 @@ function drawTracks() {
     box.dataset.track = String(track.id);
     box.addEventListener("change", () => {
       track.keep = !box.checked;
-      say(`Face track ${track.id} will be ${track.keep ? "left visible" : "covered"}.`);
+      say(`The ${what} will be ${track.keep ? "left visible" : "covered"}.`);
     });
-    label.append(box, ` Cover face track ${track.id} (frames ${first}–${last})`);
+    label.append(box, ` Cover ${what} (frames ${first}–${last})`);
     const seek = document.createElement("button");
     seek.type = "button"; seek.textContent = "Show";
     seek.addEventListener("click", () => {
