@@ -98,6 +98,11 @@ def test_a_plate_in_a_video_is_tracked_and_covered_in_every_frame(tmp_path: Path
         else:
             assert max(shares) < 0.3, shares
             assert found == [] and tracks == []
+    # `veil detect` plans the same tracks
+    res = run_veil("detect", clip, "-o", tmp_path / "detected.json", "--cover", "faces,plates")
+    assert res.returncode == 0, res.stderr
+    tracks = json.loads((tmp_path / "detected.json").read_text())["files"]["c.mp4"]["tracks"]
+    assert [t.get("category") for t in tracks] == ["plate"]
 
 
 def _plan_keeps_a_tracks_category(data: dict) -> None:
@@ -237,6 +242,25 @@ def test_cover_pii_covers_names_and_numbers_and_leaves_a_slogan(tmp_path: Path) 
     assert res.returncode == 0, res.stderr
     assert _black_share(tmp_path / "both.jpg", boxes["plate"]) >= 0.9
     assert _black_share(tmp_path / "both.jpg", boxes["slogan"]) < 0.1
+
+
+def test_cover_pii_in_an_animation(tmp_path: Path) -> None:
+    """Personal data in frames: the name tag covered on every frame, the slogan left."""
+    card, boxes = _card_photo(tmp_path / "cards.jpg")
+    still = np.asarray(Image.open(card).convert("RGB"))
+    frames = [Image.fromarray(np.roll(still, 6 * k, axis=1)) for k in range(3)]
+    src, out = tmp_path / "anim.gif", tmp_path / "out.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=200, loop=0)
+    res = run_veil(src, "-o", out, "--cover", "faces,pii")
+    assert res.returncode == 0, res.stderr
+    with Image.open(out) as anim:
+        for k in range(3):
+            anim.seek(k)
+            pixels = np.asarray(anim.convert("RGB"))
+            for name, covered in (("name", True), ("slogan", False)):
+                x1, y1, x2, y2 = boxes[name]
+                share = (pixels[y1:y2, x1 + 6 * k:x2 + 6 * k].max(axis=2) < 30).mean()
+                assert share >= 0.9 if covered else share < 0.1, (k, name, share)
 
 
 def test_what_reads_as_personal_data() -> None:
