@@ -15,9 +15,7 @@ from veil.masks import draw_masks
 
 
 def _black_share(path: Path, box: tuple[int, int, int, int]) -> float:
-    pixels = np.asarray(Image.open(path).convert("RGB"))
-    x1, y1, x2, y2 = box
-    return float((pixels[y1:y2, x1:x2].max(axis=2) < 30).mean())
+    return _black(np.asarray(Image.open(path).convert("RGB")), box)
 
 
 def test_a_plate_is_covered_by_default_and_other_text_on_request(tmp_path: Path) -> None:
@@ -119,19 +117,30 @@ def _plan_keeps_a_tracks_category(data: dict) -> None:
 
 def test_a_plate_in_an_animation_is_covered_on_each_frame(tmp_path: Path) -> None:
     sheet, plate = _plate_sheet()
-    frames = [Image.fromarray(np.ascontiguousarray(sheet[:, 40 * k:40 * k + 960]))
-              for k in range(3)]
-    src = tmp_path / "anim.gif"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=200, loop=0)
-    out = tmp_path / "out.gif"
-    res = run_veil(src, "-o", out, "--cover", "faces,plates")
+    frames = [np.ascontiguousarray(sheet[:, 40 * k:40 * k + 960]) for k in range(3)]
+    for k, pixels in enumerate(_veil_animation(tmp_path, frames, "faces,plates")):
+        x1, y1, x2, y2 = plate
+        assert _black(pixels, (x1 - 40 * k, y1, x2 - 40 * k, y2)) >= 0.9
+
+
+def _veil_animation(tmp_path: Path, frames: list[np.ndarray], cover: str) -> list[np.ndarray]:
+    """The frames as a GIF, veiled with `--cover cover`: the rendered frames."""
+    src, out = tmp_path / "anim.gif", tmp_path / "out.gif"
+    first, *rest = (Image.fromarray(f) for f in frames)
+    first.save(src, save_all=True, append_images=rest, duration=200, loop=0)
+    res = run_veil(src, "-o", out, "--cover", cover)
     assert res.returncode == 0, res.stderr
     with Image.open(out) as anim:
-        for k in range(3):
+        rendered = []
+        for k in range(len(frames)):
             anim.seek(k)
-            pixels = np.asarray(anim.convert("RGB"))
-            x1, x2 = plate[0] - 40 * k, plate[2] - 40 * k
-            assert (pixels[plate[1]:plate[3], x1:x2].max(axis=2) < 30).mean() >= 0.9
+            rendered.append(np.asarray(anim.convert("RGB")))
+    return rendered
+
+
+def _black(pixels: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    x1, y1, x2, y2 = box
+    return float((pixels[y1:y2, x1:x2].max(axis=2) < 30).mean())
 
 
 def test_a_plan_keeps_each_regions_category(tmp_path: Path) -> None:
@@ -248,19 +257,12 @@ def test_cover_pii_in_an_animation(tmp_path: Path) -> None:
     """Personal data in frames: the name tag covered on every frame, the slogan left."""
     card, boxes = _card_photo(tmp_path / "cards.jpg")
     still = np.asarray(Image.open(card).convert("RGB"))
-    frames = [Image.fromarray(np.roll(still, 6 * k, axis=1)) for k in range(3)]
-    src, out = tmp_path / "anim.gif", tmp_path / "out.gif"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=200, loop=0)
-    res = run_veil(src, "-o", out, "--cover", "faces,pii")
-    assert res.returncode == 0, res.stderr
-    with Image.open(out) as anim:
-        for k in range(3):
-            anim.seek(k)
-            pixels = np.asarray(anim.convert("RGB"))
-            for name, covered in (("name", True), ("slogan", False)):
-                x1, y1, x2, y2 = boxes[name]
-                share = (pixels[y1:y2, x1 + 6 * k:x2 + 6 * k].max(axis=2) < 30).mean()
-                assert share >= 0.9 if covered else share < 0.1, (k, name, share)
+    frames = [np.roll(still, 6 * k, axis=1) for k in range(3)]
+    for k, pixels in enumerate(_veil_animation(tmp_path, frames, "faces,pii")):
+        for name, covered in (("name", True), ("slogan", False)):
+            x1, y1, x2, y2 = boxes[name]
+            share = _black(pixels, (x1 + 6 * k, y1, x2 + 6 * k, y2))
+            assert share >= 0.9 if covered else share < 0.1, (k, name, share)
 
 
 def test_what_reads_as_personal_data() -> None:
