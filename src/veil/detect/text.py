@@ -93,7 +93,7 @@ class TextLine:
     pieces: list[tuple[float, float, float, float]]
     # The line as it lies (centre x, centre y, length, thickness, angle of its length in
     # degrees), for reading a turned line straightened.
-    lies: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    lies: tuple[float, float, float, float, float]
 
 
 class TextDetector:
@@ -286,7 +286,8 @@ def _padded(row: np.ndarray, width: int, height: int) -> tuple[float, float, flo
 
 
 class TextReader:
-    """Reads a line of text, only to decide what kind of line it is (see is_plate)."""
+    """Reads a line of text, only to decide what kind of line it is (is_plate, and with
+    --cover pii personal.looks_personal)."""
 
     def __init__(self, threads: int = 0, backend: str = "auto") -> None:
         path = model_path(READER_FILE)
