@@ -10,6 +10,7 @@ so machine noise hits both. veil runs with `--cover faces`: what covering licenc
     python bench/recall.py                    # every profile, with and without the audit
     python bench/recall.py --every 4          # a quarter of the photos, for a quick look
     python bench/recall.py --variants balanced,fast+noaudit
+    python bench/recall.py --variants balanced,balanced:openvino-bf16   # bfloat16's cost
     python bench/recall.py --every 8 --variants balanced,balanced@0.3,balanced@0.5,balanced@0.7
                                               # what --min-score costs (@: the minimum score)
     python bench/recall.py --every 16 --rotate 90 --variants thorough,thorough+norot
@@ -100,6 +101,7 @@ def main() -> None:
             for v in variants:
                 profile, _, flag = v.partition("+")
                 profile, _, min_score = profile.partition("@")
+                profile = profile.partition(":")[0]
                 dst = Path(tmp) / f"veil{i}.png"
                 options = veil.Options.from_flat(
                     {"profile": profile, "audit": flag != "noaudit", "margin": margin,
@@ -124,16 +126,28 @@ def main() -> None:
 
 
 def load_variant(variant: str) -> veil.Models:
-    """A variant's models: `profile[@min-score][+noaudit|+norot]`; +norot leaves out the
-    profile's rotated views (to measure what they buy)."""
+    """A variant's models: `profile[:backend][@min-score][+noaudit|+norot]`; +norot leaves
+    out the profile's rotated views (to measure what they buy); :openvino runs them on
+    OpenVINO, :openvino-bf16 on OpenVINO in bfloat16 where the CPU has it."""
     from veil.profiles import get_profile
 
-    name = variant.split("+")[0].split("@")[0]
+    name, _, backend = variant.split("+")[0].split("@")[0].partition(":")
     profile = get_profile(name)
+    if backend == "openvino-bf16":  # bfloat16, off in veil (detect/runtime.py says why)
+        import veil.detect.runtime as runtime
+        from veil.profiles import build_profile
+
+        runtime.OPENVINO_PRECISION = "bf16"
+        try:  # built here, not through load_models' cache (keyed by backend, not precision)
+            detector, auditor, second_look = build_profile(profile, 0, "openvino", "cpu")
+        finally:
+            runtime.OPENVINO_PRECISION = "f32"
+        return veil.Models(detector, auditor, second_look, "openvino bfloat16", 0,
+                           "openvino", "cpu")
     if variant.endswith("+norot"):
         upright = tuple(p for p in profile.passes if not p.quarter_turns)
         profile = dataclasses.replace(profile, name=f"{name}-norot", passes=upright)
-    return veil.load_models(profile)
+    return veil.load_models(profile, backend=backend or "auto")
 
 
 def print_table(tallies: dict[str, Tally], n: int) -> None:
