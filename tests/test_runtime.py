@@ -41,13 +41,20 @@ def test_fast_graph_gives_the_shipped_graphs_outputs(portraits: np.ndarray) -> N
 
 @pytest.mark.skipif(not openvino_available(), reason="OpenVINO is not installed")
 def test_openvino_finds_what_onnxruntime_finds(portraits: np.ndarray) -> None:
+    boxes_apart, scores_apart = _apart_from_onnxruntime(portraits, "f32")
+    assert boxes_apart < 1.0 and scores_apart < 1e-3
+
+
+def _apart_from_onnxruntime(portraits: np.ndarray, precision: str) -> tuple[float, float]:
+    """CenterFace on OpenVINO in `precision` against onnxruntime, on the three portraits:
+    the largest difference of a box coordinate and of a score."""
     raw = centerface_model_bytes()
     on_ort = CenterFace(0.3, session=make_session(raw, 1, "onnxruntime")).detect(portraits)
-    on_ov = CenterFace(0.3, session=OpenVinoSession(fast_graph(raw), 1, "f32")).detect(
+    on_ov = CenterFace(0.3, session=OpenVinoSession(fast_graph(raw), 1, precision)).detect(
         portraits)
     assert len(on_ort) == len(on_ov) == 3
-    assert np.abs(np.sort(on_ort.boxes, 0) - np.sort(on_ov.boxes, 0)).max() < 1.0
-    assert np.abs(np.sort(on_ort.scores) - np.sort(on_ov.scores)).max() < 1e-3
+    return (float(np.abs(np.sort(on_ort.boxes, 0) - np.sort(on_ov.boxes, 0)).max()),
+            float(np.abs(np.sort(on_ort.scores) - np.sort(on_ov.scores)).max()))
 
 
 def _bf16_here() -> bool:
@@ -62,13 +69,8 @@ def test_openvino_in_bfloat16_finds_the_same_faces(portraits: np.ndarray) -> Non
     """bfloat16 (off by default: bench/recall.py found it 0.44 points short on large faces)
     keeps 8 bits of mantissa: the same faces here, boxes within a few pixels and scores
     within a few hundredths."""
-    raw = centerface_model_bytes()
-    on_ort = CenterFace(0.3, session=make_session(raw, 1, "onnxruntime")).detect(portraits)
-    on_ov = CenterFace(0.3, session=OpenVinoSession(fast_graph(raw), 1, "bf16")).detect(
-        portraits)
-    assert len(on_ort) == len(on_ov) == 3
-    assert np.abs(np.sort(on_ort.boxes, 0) - np.sort(on_ov.boxes, 0)).max() < 4.0
-    assert np.abs(np.sort(on_ort.scores) - np.sort(on_ov.scores)).max() < 0.03
+    boxes_apart, scores_apart = _apart_from_onnxruntime(portraits, "bf16")
+    assert boxes_apart < 4.0 and scores_apart < 0.03
 
 
 def test_the_report_names_the_runtime(tmp_path, example_jpeg: bytes) -> None:
