@@ -281,3 +281,23 @@ def test_what_reads_as_personal_data() -> None:
     assert looks_personal("WEWILNO ESLENT", sure=0.95)
     assert not looks_personal("WEWILNO ESLENT", sure=0.6)
     assert looks_personal("+44 20 7946 0958", sure=0.5)  # digits need no sure reading
+
+
+def test_plate_tracks_never_share_an_id_with_a_face_track() -> None:
+    """A weak face track dropped by min_score leaves a gap in the ids; plate tracks are
+    numbered after every face track, so the review page's toggles name one track each."""
+    from veil.detect.base import Detections
+    from veil.detect.text import FoundText
+    from veil.pipeline.video import plan_tracks
+
+    def faces(*boxes: tuple[float, float, float, float, float]) -> Detections:
+        return Detections.of(np.array([b[:4] for b in boxes]), np.array([b[4] for b in boxes]),
+                             "centerface")
+
+    weak, sure = (10, 10, 40, 40, 0.05), (200, 10, 240, 50, 0.9)
+    per_frame = [faces(weak, sure) for _ in range(6)]
+    text = {0: [FoundText((300, 300, 400, 330), 0.8, "plate")],
+            4: [FoundText((302, 300, 402, 330), 0.8, "plate")]}
+    plan = plan_tracks(per_frame, 640, 480, "centerface", min_score=0.5, text=text)
+    assert [t.category for t in plan.tracks] == ["face", "plate"]
+    assert len({t.id for t in plan.tracks}) == 2, [t.id for t in plan.tracks]

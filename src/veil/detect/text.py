@@ -294,10 +294,6 @@ class TextReader:
         self.session = make_session(path.read_bytes(), threads, backend)
         self.alphabet = _alphabet(str(path))
 
-    def read(self, image: np.ndarray, box: tuple[float, float, float, float]) -> str:
-        """What the upright box holds."""
-        return self._read_box(image, box)[0]
-
     def _read_box(self, image: np.ndarray, box: tuple[float, float, float, float]
                   ) -> tuple[str, float]:
         import cv2
@@ -310,14 +306,15 @@ class TextReader:
         return self._recognise(cv2.resize(crop, (width, READ_HEIGHT),
                                           interpolation=cv2.INTER_LINEAR))
 
-    def read_line(self, image: np.ndarray, line: TextLine) -> tuple[str, float]:
+    def read_line(self, image: np.ndarray, line: TextLine, straighten: bool = True
+                  ) -> tuple[str, float]:
         """What a line says, and how sure the reader is of it (0 to 1); a turned line is
         straightened first (read in its upright box, its letters would be cut and other
-        lines would come in)."""
+        lines would come in) unless `straighten` is False (plates were measured so)."""
         import cv2
 
         cx, cy, length, thickness, angle = line.lies
-        if not _turned_by(angle) or thickness <= 0:
+        if not straighten or not _turned_by(angle) or thickness <= 0:
             return self._read_box(image, line.box)
         u = np.array([np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))])
         u = -u if u[0] < 0 else u  # read left to right
@@ -412,14 +409,21 @@ def _kind(image: np.ndarray, line: TextLine, reader: TextReader, plates: bool, t
     x1, y1, x2, y2 = line.box
     small = y2 - y1 < READ_MIN_HEIGHT  # too small to read: taken for what it may be
     plate_shaped = PLATE_ASPECT[0] <= (x2 - x1) / max(y2 - y1, 1e-6) <= PLATE_ASPECT[1]
-    if plates and plate_shaped and (small or is_plate(reader.read(image, line.box))):
-        return "plate"
+    upright = None  # the line read in its upright box, for the plate rule
+    if plates and plate_shaped:
+        if small:
+            return "plate"
+        upright = reader.read_line(image, line, straighten=False)
+        if is_plate(upright[0]):
+            return "plate"
     if text == "all":
         return "text"
     if text == "pii":
         if small:
             return "personal"
-        said, sure = reader.read_line(image, line)
+        # An upright line reads the same either way: read once.
+        said, sure = (upright if upright is not None and not _turned_by(line.lies[4])
+                      else reader.read_line(image, line))
         return ("label" if is_label(said) else "personal" if looks_personal(said, sure)
                 else None)
     return None

@@ -291,8 +291,11 @@ def plan_tracks(
                    score=max((b[4] for b in t.boxes.values()), default=0.0))
         for t in link(per_frame, track, cuts)
     ]
+    # Numbered after every face track, kept or not: ids stay unique (a reviewer's toggles
+    # name tracks by id).
+    next_id = max((t.id for t in tracks), default=0) + 1
     tracks = [t for t in tracks if t.score >= min_score]
-    tracks += _text_tracks(text or {}, count, track, cuts, len(tracks) + 1)
+    tracks += _text_tracks(text or {}, count, track, cuts, next_id)
     return VideoPlan(width, height, count, tracks)
 
 
