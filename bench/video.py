@@ -11,6 +11,7 @@ unmasked while that face is masked in most of its other frames.
     python bench/video.py                   # 10 s of 1080p30
     python bench/video.py --size 3840x2160  # 4K
     python bench/video.py --seconds 5 --no-deface --rotate 90   # every face lying sideways
+    python bench/video.py --seed 1          # another clip: other photos, other camera moves
 
 It also prints what each stage costs in CPU time (core-milliseconds a frame, all threads),
 so the frame rate on more cores can be predicted: cores x 1000 / the total.
@@ -282,6 +283,8 @@ def main() -> None:
     ap.add_argument("--min-face", type=float, default=None, help="veil's --min-face (px)")
     ap.add_argument("--rotate", type=int, default=0, choices=(0, 90),
                     help="turn every frame 90 degrees: every face lies on its side")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="which clip: other photos, other camera moves (0: the one quoted)")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     min_face = args.min_face or DEFAULT_MIN_FACE
@@ -290,7 +293,7 @@ def main() -> None:
         folder = Path(tmp)
         clip = folder / "clip.mp4"
         truth = make_clip(clip, size, args.fps, args.seconds,  # type: ignore[arg-type]
-                          turned=args.rotate == 90)
+                          seed=args.seed, turned=args.rotate == 90)
         n = len(truth)
         print(
             f"clip: {args.size} {args.fps} fps, {n} frames, "

@@ -192,3 +192,42 @@ def test_the_audit_looks_close_up_where_a_face_went(portraits, example_faces) ->
     assert looks.audit_frames == 0 and looks.counts["audit crops"] == 1
     # where the plan already holds the face, the audit finds nothing new
     assert not len(looks.audit(7, np.ascontiguousarray(portraits), went, near=went))
+
+
+def test_a_look_that_cuts_a_face_does_not_shrink_its_box(portraits) -> None:
+    """A change above a face wakes the block row it straddles (rows are 256 px at 1080p):
+    the look at that row sees the face cut at the row's edge. The face's box from the
+    keyframe stays whole; the cut box found there does not replace it."""
+    scene = _scene(portraits)
+    head = portraits[40:260, 120:360]  # its face found at y 230-339: centre above the edge
+    frames = [scene.copy() for _ in range(9)]
+    for frame in frames:
+        frame[200:420, 520:760] = head
+    for frame in frames[3:]:
+        frame[40:80, 600:640] = 255  # something new above the face
+    looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=0))
+    first, last = looks.keyframe(0, frames[0]), looks.keyframe(8, frames[8])
+    out = segment(looks, frames, first, last)
+    assert looks.counts["changed regions"] >= 1
+    for index in range(9 - 1):
+        sure = out[index].boxes[out[index].scores >= 0.5]
+        assert len(sure) == 1, index
+        assert sure[0, 1] < 240 and sure[0, 3] > 330, (index, sure[0])  # the whole face
+
+
+def test_nothing_is_carried_or_followed_across_a_scene_cut(portraits) -> None:
+    """Frames 0-3 hold a face; from frame 4 another scene with none. Where the face was, the
+    new scene is looked at whole, not close up for the face (a close look at a spot of the
+    other scene finds only fragments), and not followed back from the next keyframe."""
+    with_face = _scene(portraits)
+    with_face[200:420, 500:740] = portraits[40:260, 120:360]
+    other = np.ascontiguousarray(255 - _scene(portraits)[:, ::-1])  # other colours, no face
+    frames = [with_face.copy() for _ in range(4)] + [other.copy() for _ in range(5)]
+    looks = Looks(load_video_models().detector, ScheduleOptions(every=8, sideways_every=0))
+    first, last = looks.keyframe(0, frames[0]), looks.keyframe(8, frames[8])
+    assert (first.scores >= 0.5).sum() == 1
+    out = segment(looks, frames, first, last)
+    assert all((out[i].scores >= 0.5).sum() == 1 for i in range(4))
+    assert looks.counts["full views"] == 3  # the keyframes and the frame after the cut
+    assert looks.counts["follow crops"] == 0
+    assert all((out[i].scores < 0.5).all() for i in range(4, 8))

@@ -42,6 +42,7 @@ from ..detect.base import Detections, Detector, iou_matrix
 from ..detect.ensemble import Ensemble, fuse
 from ..detect.multiscale import Resized, Rotated, SizeBandThresholds, around
 from ..detect.text import FoundText
+from .cuts import colour_signature, scene_cuts
 from .models import TextFinder, run_detector
 
 # The compared copy is this many times smaller than the frame on each side, or more where
@@ -368,10 +369,14 @@ def first_seen(looks: Looks, frame: np.ndarray, dets: Detections) -> Seen:
     return Seen(small_copy(frame, looks.shrink), STILL, dets)
 
 
-def step(looks: Looks, frame: np.ndarray, seen: Seen,
-         turned: bool = False) -> tuple[Detections, Seen]:
+def step(looks: Looks, frame: np.ndarray, seen: Seen, turned: bool = False,
+         cut: bool = False) -> tuple[Detections, Seen]:
     """One frame between keyframes (or one sideways keyframe after the last, `turned`): its
-    boxes, and what has now been looked at."""
+    boxes, and what has now been looked at. After a scene cut (`cut`: this frame starts a
+    scene) the frame is looked at whole and nothing found before it is carried or followed:
+    a close look where a face was in the other scene finds only faint fragments there."""
+    if cut:
+        return _looked_whole(looks, frame, Detections(), turned, small_copy(frame, looks.shrink))
     if not looks.options.compare:  # nothing compared: the small copy is never read
         return _looked_whole(looks, frame, seen.dets, turned, seen.small)
     with looks.cost("comparisons"):
@@ -390,7 +395,10 @@ def step(looks: Looks, frame: np.ndarray, seen: Seen,
     followed = looks.follow(frame, carried.select(np.flatnonzero(looked_again)), found)
     if turned:  # the turned looks hold sure finds only, as their views keep
         followed = looks.sure(followed)
-    dets = fuse(Detections.concat([carried.select(np.flatnonzero(~looked_again)), found,
+    # A look replaces only the boxes it saw whole: one that a region's edge cuts stays, or
+    # the part of a face the region held (a box cut at its edge) would stand for all of it.
+    replaced = _wholly_in(carried, regions, frame.shape)
+    dets = fuse(Detections.concat([carried.select(np.flatnonzero(~replaced)), found,
                                    followed]), SAME_FACE_IOU)
     # What the keyframe's copy now holds: looked-at tiles take this frame's pixels, moved
     # back to the keyframe's place.
@@ -439,6 +447,19 @@ def _centres_in(dets: Detections, regions: list[tuple[int, int, int, int]]) -> n
     return inside
 
 
+def _wholly_in(dets: Detections, regions: list[tuple[int, int, int, int]],
+               shape: tuple[int, ...]) -> np.ndarray:
+    """Which boxes lie wholly in one of `regions` (the part of each inside the frame)."""
+    boxes = dets.boxes.copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, shape[1])
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, shape[0])
+    inside = np.zeros(len(dets), bool)
+    for x1, y1, x2, y2 in regions:
+        inside |= ((boxes[:, 0] >= x1) & (boxes[:, 1] >= y1) & (boxes[:, 2] <= x2)
+                   & (boxes[:, 3] <= y2))
+    return inside
+
+
 def _overlaps(dets: Detections, other: Detections, iou: float) -> np.ndarray:
     if not len(dets) or not len(other):
         return np.zeros(len(dets), bool)
@@ -453,21 +474,34 @@ def segment(looks: Looks, frames: list[np.ndarray], first: Detections,
     inner = frames[1:-1] if last is not None else frames[1:]
     out = [first]
     seen = first_seen(looks, frames[0], first)
-    for frame in inner:
-        dets, seen = step(looks, frame, seen)
+    cuts = _cuts_in(looks, frames, start)
+    for offset, frame in enumerate(inner, 1):
+        dets, seen = step(looks, frame, seen, cut=offset in cuts)
         out.append(dets)
     if last is not None:
-        _follow_back(looks, frames, out, last)
+        _follow_back(looks, frames, out, last, cuts)
     if looks.auditor is not None:
         _audit(looks, frames[:len(out)], out, start)
     return out
 
 
+def _cuts_in(looks: Looks, frames: list[np.ndarray], start: int) -> set[int]:
+    """The frames of a segment (offsets from its first, frame `start`) that start a scene,
+    judged from the segment's own colours (cuts.scene_cuts; the plan's cuts come from every
+    frame's), so that a span of a video finds what the whole run finds."""
+    signatures = [looks.signatures.get(start + k) for k in range(len(frames))]
+    return set(scene_cuts([colour_signature(frame) if signature is None else signature
+                           for frame, signature in zip(frames, signatures, strict=True)]))
+
+
 def _follow_back(looks: Looks, frames: list[np.ndarray], out: list[Detections],
-                 last: Detections) -> None:
-    """Backwards from the next keyframe (found `last`): its sure faces, where lost."""
+                 last: Detections, cuts: set[int]) -> None:
+    """Backwards from the next keyframe (found `last`): its sure faces, where lost, up to a
+    scene cut (`cuts`: offsets of frames that start a scene)."""
     known = last.select(np.flatnonzero(last.scores >= FOLLOW_SCORE))
     for offset in range(len(out) - 1, 0, -1):
+        if offset + 1 in cuts:
+            break
         here = out[offset]
         found = looks.follow(frames[offset], known, here)
         out[offset] = fuse(Detections.concat([here, found]), SAME_FACE_IOU)
