@@ -38,10 +38,13 @@ def test_sure_detections_get_a_tighter_margin_and_audit_finds_the_whole_one() ->
     assert side(0.9, "person") == 40  # drawn by a person: as drawn
 
 
-def test_video_regions_get_the_whole_margin_however_sure_their_track() -> None:
-    plan = VideoPlan(300, 300, 1, [VideoTrack(1, {0: [100, 100, 140, 140]}, score=0.99)])
-    covered = coverage(300, 300, plan.regions_by_frame()[0], 0.5, "box")
-    assert covered.sum() == 80 * 80  # 20 px each side, not the sure 12
+def test_video_regions_get_the_sure_margin_only_in_their_sure_frames() -> None:
+    box = [100.0, 100.0, 140.0, 140.0]
+    plan = VideoPlan(300, 300, 2, [VideoTrack(1, {0: box, 1: box}, score=0.99, sure={1})])
+    guessed, sure = (coverage(300, 300, regions, 0.5, "box").sum()
+                     for regions in plan.regions_by_frame())
+    assert guessed == 80 * 80  # however sure the track: 20 px each side, not the sure 12
+    assert sure == (40 + 2 * 20 * SURE_MARGIN_SHARE) ** 2
 
 
 def test_mosaic_is_coarse_and_noisy() -> None:

@@ -16,7 +16,9 @@ from PIL import Image
 import veil
 from conftest import run_veil, shared, write_clip
 from veil.detect.base import Detections
+from veil.masks import coverage
 from veil.media.video import iter_frames
+from veil.pipeline.video import plan_tracks
 from veil.track import TrackOptions, fill, link
 
 FPS = 25
@@ -178,6 +180,34 @@ def test_a_mask_reaches_before_and_after_only_within_its_scene() -> None:
     assert set(fill(track, 40, options, cuts=[10, 30])) == set(range(1, 25))  # inside: kept
     before, after = link(per_frame, options, cuts=[10])  # but a track ends at a cut
     assert (min(before.boxes), max(before.boxes), min(after.boxes)) == (5, 9, 10)
+
+
+def test_a_track_gets_the_sure_margin_only_where_it_was_found_surely() -> None:
+    """Found surely in frames 5-9 and 13-20, faintly in 21-24, by the audit only in 25; frames
+    10-12 filled in and the lead and tail guessed: only the sure frames' masks are the
+    smaller ones (masks.SURE_MARGIN_SHARE), in the plan and in its JSON."""
+    def found(i: int) -> Detections:
+        box = (100 + 2 * i, 50, 140 + 2 * i, 100)
+        if 10 <= i <= 12 or not 5 <= i <= 25:
+            return _dets()
+        score = 0.9 if i <= 20 else 0.1 if i <= 24 else 0.95
+        return Detections.of(np.array([box], np.float32), np.array([score], np.float32),
+                             "audit" if i == 25 else "centerface")
+    plan = plan_tracks([found(i) for i in range(40)], 640, 360, "centerface")
+    (track,) = plan.tracks
+    sure = set(range(5, 10)) | set(range(13, 21))
+    assert track.sure == sure and set(track.boxes) > sure
+    by_frame = plan.regions_by_frame()
+    area = {i: coverage(360, 640, by_frame[i], 0.25, "ellipse").sum() for i in (9, 10, 20, 21)}
+    assert area[9] < 0.9 * area[10] and area[20] < 0.9 * area[21]
+    again = veil.VideoPlan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert again.tracks[0].sure == sure
+    broken = plan.to_json()
+    broken["tracks"][0]["sure"] = [39]  # a frame it has no box in
+    with pytest.raises(veil.VeilError, match="sure frames"):
+        veil.VideoPlan.from_json(broken)
+    del broken["tracks"][0]["sure"]  # a plan from before: the whole margin everywhere
+    assert veil.VideoPlan.from_json(broken).tracks[0].sure == set()
 
 
 def test_scene_cuts_end_masks_where_the_picture_jumps(tmp_path: Path, portraits) -> None:

@@ -25,8 +25,9 @@ MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many 
 # face is: the mask reaches 60% as far past it. On the 834 dev photos (bench/recall.py) this
 # took the masked background from 10.10% to 8.32% and left one face of 2,813 at 24-48 px and
 # one of 1,336 at 48-96 px uncovered; weak boxes, most often false but sometimes a hard face
-# placed loosely, keep the whole margin, as do video tracks' boxes (plan.VideoPlan) and
-# the audit's finds (docs/benchmarks.md).
+# placed loosely, keep the whole margin, as do the audit's finds and a video track's boxes
+# in the frames the detector did not place them surely itself (plan.VideoTrack.sure;
+# docs/benchmarks.md).
 SURE_SCORE = 0.3
 SURE_MARGIN_SHARE = 0.6
 

@@ -70,6 +70,14 @@ def _margin(value: Any) -> float | None:
     return margin
 
 
+def _sure(value: Any, boxes: dict[int, list[float]]) -> set[int]:
+    """A track's sure frames: frames it has a box in."""
+    frames = _list(value, "a track's sure frames", len(boxes))
+    if not all(isinstance(f, int) and not isinstance(f, bool) and f in boxes for f in frames):
+        raise VeilError("plan: a track's sure frames must be frames it has a box in")
+    return set(frames)
+
+
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise VeilError(f"plan: {what} must be an object, not {_shown(value)}")
@@ -249,6 +257,10 @@ class VideoTrack:
     source: str = "tracker"
     score: float = 1.0  # the detector's highest score for it in any frame
     category: str = "face"  # as a Region's: face, plate or text
+    # The frames where the detector placed this box itself and surely (masks.SURE_SCORE;
+    # found there, or carried by the schedule where nothing changed since), not where it
+    # was filled in between, led, trailed, or found by the leak audit.
+    sure: set[int] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -260,16 +272,19 @@ class VideoTrack:
         }
         if self.category != "face":  # plans from before categories hold faces only
             out["category"] = self.category
+        if self.sure:
+            out["sure"] = sorted(self.sure)
         return out
 
-    def region(self, box: list[float]) -> Region:
-        """The region to cover in a frame where the track has `box`. A face gets the run's
-        mask shape and its whole margin: its box in a frame was seen, or carried
-        (interpolated, led, trailed, smoothed). (The sure margin cost the sideways bench
-        clip 17 face-frames.) A plate or a line is covered as the box it was found in, as
-        in a photo."""
+    def region(self, index: int, box: list[float]) -> Region:
+        """The region to cover in frame `index`, where the track has `box`. A face gets the
+        run's mask shape, and the sure margin (masks.geometry) only in its sure frames: a
+        box filled in, led or trailed is a guess, and a track's best score does not make
+        all its boxes sure (that cost the sideways bench clip 17 face-frames). A plate or a
+        line is covered as the box it was found in, as in a photo."""
         if self.category == "face":
-            return Region(box[0], box[1], box[2], box[3], 0.0, self.source)
+            return Region(box[0], box[1], box[2], box[3],
+                          self.score if index in self.sure else 0.0, self.source)
         return Region(box[0], box[1], box[2], box[3], self.score, self.source, shape="box",
                       margin=0.0, category=self.category)
 
@@ -292,7 +307,7 @@ class VideoTrack:
         track_id = _integer(data.get("id", 0), "a track's id", 0, 2**31)
         keep = _flag(data.get("keep", False), "a track's keep")
         return cls(track_id, boxes, keep, source, _number(data.get("score", 1.0), "a score"),
-                   _category(data.get("category", "face")))
+                   _category(data.get("category", "face")), _sure(data.get("sure", []), boxes))
 
 
 @dataclass
@@ -315,7 +330,7 @@ class VideoPlan:
                 continue
             for index, box in track.boxes.items():
                 if 0 <= index < self.frames:
-                    out[index].append(track.region(box))
+                    out[index].append(track.region(index, box))
         for first, last, region in self.regions:
             if not region.keep:
                 for index in range(max(first, 0), min(last, self.frames - 1) + 1):

@@ -33,13 +33,25 @@ class TrackOptions:
     weak_reach: int = 2
 
 
+AUDIT = "audit"  # the source of a box the leak audit found (pipeline/schedule.py)
+
+
 @dataclass
 class Track:
-    """One face over time: frame index -> (x1, y1, x2, y2, score)."""
+    """One face over time: frame index -> (x1, y1, x2, y2, score), and the frames whose box
+    only the leak audit found (where the plan had gone wrong)."""
 
     id: int
     boxes: dict[int, tuple[float, float, float, float, float]] = field(default_factory=dict)
     keep: bool = False
+    audited: set[int] = field(default_factory=set)
+
+    def add(self, index: int, dets: Detections, k: int) -> None:
+        """Box `k` of `dets` as this track's box in frame `index`."""
+        x1, y1, x2, y2 = (float(v) for v in dets.boxes[k])
+        self.boxes[index] = (x1, y1, x2, y2, float(dets.scores[k]))
+        if k < len(dets.sources) and dets.sources[k] == AUDIT:
+            self.audited.add(index)
 
     @property
     def first(self) -> int:
@@ -69,15 +81,13 @@ def link(per_frame: list[Detections], options: TrackOptions,
                 t_i, d_i = flat // ious.shape[1], flat % ious.shape[1]
                 if ious[t_i, d_i] < options.link_iou:
                     break
-                x1, y1, x2, y2 = (float(v) for v in dets.boxes[d_i])
-                active[t_i].boxes[index] = (x1, y1, x2, y2, float(dets.scores[d_i]))
+                active[t_i].add(index, dets, d_i)
                 ious[t_i, :] = -1
                 ious[:, d_i] = -1
                 unmatched.remove(d_i)
         for d_i in unmatched:
             track = Track(id=len(tracks) + 1)
-            x1, y1, x2, y2 = (float(v) for v in dets.boxes[d_i])
-            track.boxes[index] = (x1, y1, x2, y2, float(dets.scores[d_i]))
+            track.add(index, dets, d_i)
             tracks.append(track)
             active.append(track)
     return tracks

@@ -42,6 +42,7 @@ from ..detect.base import Detections, Detector, iou_matrix
 from ..detect.ensemble import Ensemble, fuse
 from ..detect.multiscale import Resized, Rotated, SizeBandThresholds, around
 from ..detect.text import FoundText
+from ..track import AUDIT
 from .cuts import colour_signature, scene_cuts
 from .models import TextFinder, run_detector
 
@@ -240,7 +241,7 @@ class Looks:
             seen = Detections.concat([self._close_up(self.auditor, frame, box, "audit crops")
                                       for box in near.boxes])
         new = seen.select(np.flatnonzero(~_overlaps(seen, dets, LOST_IOU)))
-        new = Detections(new.boxes, new.scores, ["audit"] * len(new))
+        new = Detections(new.boxes, new.scores, [AUDIT] * len(new))
         with self._lock:
             self.found += [[index, *(round(float(v), 1) for v in box)] for box in new.boxes]
         return new

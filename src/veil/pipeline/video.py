@@ -20,7 +20,7 @@ import numpy as np
 from ..detect.base import Detections, Detector
 from ..detect.text import FoundText, TextDetector
 from ..errors import InputError, PartsDoNotJoin, VeilError, one_file
-from ..masks import draw_masks
+from ..masks import SURE_SCORE, draw_masks
 from ..media.files import part_path, refuse_overwrite
 from ..media.metadata import video_metadata_names
 from ..media.video import (
@@ -288,7 +288,9 @@ def plan_tracks(
     count = len(per_frame)
     tracks = [
         VideoTrack(t.id, fill(t, count, track, cuts), source=source,
-                   score=max((b[4] for b in t.boxes.values()), default=0.0))
+                   score=max((b[4] for b in t.boxes.values()), default=0.0),
+                   sure={f for f, b in t.boxes.items()
+                         if b[4] >= SURE_SCORE and f not in t.audited})
         for t in link(per_frame, track, cuts)
     ]
     # Numbered after every face track, kept or not: ids stay unique (a reviewer's toggles
