@@ -12,6 +12,7 @@ unmasked while that face is masked in most of its other frames.
     python bench/video.py --size 3840x2160  # 4K
     python bench/video.py --seconds 5 --no-deface --rotate 90   # every face lying sideways
     python bench/video.py --seed 1          # another clip: other photos, other camera moves
+    python bench/video.py --veil-only --seed 0,1,2   # three clips, one table each
 
 It also prints what each stage costs in CPU time (core-milliseconds a frame, all threads),
 so the frame rate on more cores can be predicted: cores x 1000 / the total.
@@ -272,20 +273,11 @@ def print_costs(runs: dict[str, VeilRun], decode: float, plain: float) -> None:
     print(f"\n(decode and RGB conversion alone: {decode:.1f}; a plain re-encode: {plain:.1f})")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="1920x1080")
-    ap.add_argument("--fps", type=int, default=30)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--no-deface", action="store_true")
-    ap.add_argument("--veil-only", action="store_true",
-                    help="veil on the schedule with all workers only: no deface, no variants")
-    ap.add_argument("--min-face", type=float, default=None, help="veil's --min-face (px)")
-    ap.add_argument("--rotate", type=int, default=0, choices=(0, 90),
-                    help="turn every frame 90 degrees: every face lies on its side")
-    ap.add_argument("--seed", type=int, default=0,
-                    help="which clip: other photos, other camera moves (0: the one quoted)")
-    args = ap.parse_args()
+Rows = dict[str, tuple[float, dict | None]]  # run -> (seconds, scores; None: no masks)
+
+
+def run_clip(args: argparse.Namespace, seed: int) -> None:
+    """Make one clip, run the plain re-encode, veil's variants and deface on it, print."""
     size = tuple(int(v) for v in args.size.split("x"))
     min_face = args.min_face or DEFAULT_MIN_FACE
     cores = os.cpu_count() or 1
@@ -293,14 +285,12 @@ def main() -> None:
         folder = Path(tmp)
         clip = folder / "clip.mp4"
         truth = make_clip(clip, size, args.fps, args.seconds,  # type: ignore[arg-type]
-                          seed=args.seed, turned=args.rotate == 90)
+                          seed=seed, turned=args.rotate == 90)
         n = len(truth)
-        print(
-            f"clip: {args.size} {args.fps} fps, {n} frames, "
-            f"{sum(len(f) for f in truth)} face-frames"
-        )
+        print(f"clip (seed {seed}): {args.size} {args.fps} fps, {n} frames, "
+              f"{sum(len(f) for f in truth)} face-frames")
         encode = EncodeOptions()
-        rows: dict[str, tuple[float, dict | None]] = {}
+        rows: Rows = {}
         t, cpu = time.perf_counter(), time.process_time()
         encode_video(clip, folder / "plain.mp4", lambda i, f: f, encode)
         plain = time.perf_counter() - t
@@ -325,44 +315,59 @@ def main() -> None:
             run_deface(clip, dst)
             rows["deface"] = (time.perf_counter() - t, score(clip, dst, truth))
         decode = decode_cost(clip, n)
-    buckets = [b[2] for b in HEIGHT_BUCKETS]
+    print_table(rows, n)
+    print_costs(runs, decode, plain_cpu)
+
+
+def print_table(rows: Rows, n: int) -> None:
+    """Protection by face height, what else is masked, and time, one column per run."""
     print("\n| | " + " | ".join(rows) + " |")
     print("|---" * (len(rows) + 1) + "|")
-    for b in buckets:
+    results = [r for _, r in rows.values()]
+    for b in (b[2] for b in HEIGHT_BUCKETS):
         cells = []
-        for _, res in rows.values():
-            if res is None:
-                cells.append("")
-            else:
-                ok, total = res["prot"].get(b, [0, 0])
-                cells.append(f"{100 * ok / total:.2f}% of {total}" if total else "-")
+        for res in results:
+            ok, total = (0, 0) if res is None else res["prot"].get(b, [0, 0])
+            cells.append("" if res is None else f"{100 * ok / total:.2f}% of {total}"
+                         if total else "-")
         print(f"| {b} px | " + " | ".join(cells) + " |")
-    for key, label in (
-        ("unmasked_24", "unmasked face-frames >= 24 px"),
-        ("flicker", "of which flicker"),
-    ):
-        print(
-            f"| {label} | "
-            + " | ".join("" if r is None else str(r[key]) for _, r in rows.values())
-            + " |"
-        )
+    for key, label in (("unmasked_24", "unmasked face-frames >= 24 px"),
+                       ("flicker", "of which flicker")):
+        print(f"| {label} | " + " | ".join("" if r is None else str(r[key]) for r in results)
+              + " |")
     for key, label in (("nonface", "non-face masked"),
                        ("nonface_median", "non-face masked per frame, median"),
                        ("nonface_p90", "non-face masked per frame, 90th percentile")):
         print(f"| {label} | " + " | ".join(
-            "" if r is None else f"{100 * r[key]:.2f}%" for _, r in rows.values()) + " |")
+            "" if r is None else f"{100 * r[key]:.2f}%" for r in results) + " |")
     print("| frames more than half masked | " + " | ".join(
-        "" if r is None else str(r["half_masked"]) for _, r in rows.values()) + " |")
-    print("| frames per second | " + " | ".join(f"{n / s:.1f}" for s, _ in rows.values()) + " |")
-    print(
-        "| time vs plain re-encode | "
-        + " | ".join(f"{s / plain:.2f}x" for s, _ in rows.values())
-        + " |"
-    )
+        "" if r is None else str(r["half_masked"]) for r in results) + " |")
+    seconds = [s for s, _ in rows.values()]
+    print("| frames per second | " + " | ".join(f"{n / s:.1f}" for s in seconds) + " |")
+    print("| time vs plain re-encode | " + " | ".join(f"{s / seconds[0]:.2f}x" for s in seconds)
+          + " |")
     if "deface" in rows:
         d = rows["deface"][0]
-        print("| time vs deface | " + " | ".join(f"{s / d:.2f}x" for s, _ in rows.values()) + " |")
-    print_costs(runs, decode, plain_cpu)
+        print("| time vs deface | " + " | ".join(f"{s / d:.2f}x" for s in seconds) + " |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-deface", action="store_true")
+    ap.add_argument("--veil-only", action="store_true",
+                    help="veil on the schedule with all workers only: no deface, no variants")
+    ap.add_argument("--min-face", type=float, default=None, help="veil's --min-face (px)")
+    ap.add_argument("--rotate", type=int, default=0, choices=(0, 90),
+                    help="turn every frame 90 degrees: every face lies on its side")
+    ap.add_argument("--seed", default="0",
+                    help="which clips, comma-separated (other photos, other camera moves; "
+                         "0: the one quoted)")
+    args = ap.parse_args()
+    for seed in args.seed.split(","):
+        run_clip(args, int(seed))
 
 
 if __name__ == "__main__":
