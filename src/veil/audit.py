@@ -12,7 +12,7 @@ import numpy as np
 from .detect.base import Detector, iou_matrix
 from .masks import coverage
 from .options import MaskOptions
-from .plan import ImagePlan, Region
+from .plan import AUDIT, ImagePlan, Region
 
 # A finding counts as covered when this share of its inner 60% is already masked.
 COVERED_SHARE = 0.9
@@ -49,5 +49,5 @@ def find_leaks(
         inner = covered[iy1:iy2, ix1:ix2]
         if inner.size and inner.mean() >= COVERED_SHARE:
             continue
-        leaks.append(Region(x1, y1, x2, y2, float(score), "audit"))
+        leaks.append(Region(x1, y1, x2, y2, float(score), AUDIT))
     return leaks

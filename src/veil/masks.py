@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .options import MaskOptions
-from .plan import Region
+from .plan import AUDIT, Region
 
 MaskShape = Literal["ellipse", "box"]
 MOSAIC_MAX_CELLS = 8  # at most about 8 cells across a face
@@ -42,7 +42,7 @@ def geometry(region: Region, margin: float, shape: MaskShape) -> tuple[float, Ma
         own_margin = region.margin
     elif drawn:
         own_margin = 0.0
-    elif region.score >= SURE_SCORE and region.source != "audit":
+    elif region.score >= SURE_SCORE and region.source != AUDIT:
         own_margin = margin * SURE_MARGIN_SHARE
     else:
         own_margin = margin

@@ -26,6 +26,9 @@ REACH = 4  # how many image sizes past its edges a box may reach
 SHAPES = ("box", "ellipse")
 CATEGORIES = ("face", "plate", "text")  # what a region covers
 MAX_MARGIN = 3.0  # as --margin allows
+# The source of a region (or a video box) that the leak audit found: where the plan had gone
+# wrong, so masks.geometry gives it the whole margin however sure it is.
+AUDIT = "audit"
 
 
 def _number(value: Any, what: str) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detect.base import Detections, iou_matrix
+from .plan import AUDIT
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,6 @@ class TrackOptions:
     confident_score: float = 0.3
     confident_hits: int = 5
     weak_reach: int = 2
-
-
-AUDIT = "audit"  # the source of a box the leak audit found (pipeline/schedule.py)
 
 
 @dataclass

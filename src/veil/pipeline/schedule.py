@@ -42,7 +42,7 @@ from ..detect.base import Detections, Detector, iou_matrix
 from ..detect.ensemble import Ensemble, fuse
 from ..detect.multiscale import Resized, Rotated, SizeBandThresholds, around
 from ..detect.text import FoundText
-from ..track import AUDIT
+from ..plan import AUDIT
 from .cuts import colour_signature, scene_cuts
 from .models import TextFinder, run_detector
 
