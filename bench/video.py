@@ -240,9 +240,9 @@ def run_veil(clip: Path, dst: Path, truth: list, schedule: ScheduleOptions, work
     costs["detect pass: decoding, tracking, the rest"] = (
         1000 * detect_cpu / n - sum(costs.values()))
     costs["render and encode pass"] = 1000 * render_cpu / n
-    print(f"leak audit ({workers} workers, every {schedule.every}): {looks.audit_frames} whole "
-          f"frames and {looks.counts['audit crops']} close-ups looked at, "
-          f"{len(looks.found)} finds {looks.found[:5]}")
+    print(f"leak audit ({workers} workers, keyframes every {looks.every}): "
+          f"{looks.audit_frames} whole frames and {looks.counts['audit crops']} close-ups "
+          f"looked at, {len(looks.found)} finds {looks.found[:5]}")
     return VeilRun(seconds, score(clip, dst, truth), costs)
 
 

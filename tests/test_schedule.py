@@ -60,6 +60,19 @@ def test_a_still_scene_gets_full_views_at_keyframes_only(tmp_path, portraits) ->
     assert sure == [sure[0]] * 33 and sure[0] >= 2  # the portraits in view, every frame
 
 
+def test_keyframes_come_twice_as_often_where_the_full_view_is_small(tmp_path, portraits) -> None:
+    # --min-face 30 sees the frame at a third of its size (4K's 1280x720 view): a keyframe
+    # costs a ninth of the frame's pixels there, and the 4K clips lost faces every 8 frames
+    clip = write_clip(tmp_path / "still.mp4", np.ascontiguousarray(portraits[:, :960]),
+                      frames=17, size=(960, 512), pan=0)
+    small = Looks(load_video_models(30).detector, ScheduleOptions(every=8, sideways_every=0))
+    assert small.every == 4
+    scheduled_detections(clip, small, parallel=2)
+    assert small.counts["full views"] == 5  # frames 0, 4, 8, 12, 16
+    assert Looks(load_video_models().detector, ScheduleOptions()).every == 8  # 1080p's view
+    assert Looks(load_video_models(30).detector, ScheduleOptions(every=1)).every == 1
+
+
 def test_on_a_gpu_every_frame_is_seen_whole(tmp_path, portraits) -> None:
     """GPU_SCHEDULE: nothing compared, a full view of every frame, the turned views whole at
     every sideways keyframe."""

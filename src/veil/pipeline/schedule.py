@@ -1,8 +1,9 @@
 """The video detection schedule: full views of the frame only where they are needed, and
 every face already found followed on every frame by a close look around it.
 
-Frames come in segments of `ScheduleOptions.every` frames with a full view at each end
-(a keyframe). Between them, each frame gets one of:
+Frames come in segments of `ScheduleOptions.every` frames (fewer where the full view is
+small: `Looks.every`) with a full view at each end (a keyframe). Between them, each frame
+gets one of:
 
 - a full view, when most of it changed since it was last looked at (a cut, a fast pan);
 - else a proof of what cannot have changed: a small grey copy of the frame is compared,
@@ -57,6 +58,7 @@ BLOCK = 4  # changed tiles are looked at again in blocks of this many tiles a si
 # Grey levels (on the small copy, after a 3x3 blur) that count as a change: H.264 noise on
 # a still scene stays under 6; a face appearing, even 15 px tall, moves its pixels by tens.
 CHANGE_LEVEL = 12
+SMALL_VIEW = 0.5  # a full view at this scale of the frame or less costs a quarter of it
 FULL_SHARE = 0.6  # past this share of the frame to look at again, a full view instead
 MIN_CORNERS = 12  # fewer followed corners than this: no camera motion can be told
 FOLLOW_SCORE = 0.3  # faces found this surely are followed frame to frame
@@ -69,6 +71,11 @@ LOST_IOU = 0.2  # a sure face with no box this close in the next look is lost th
 @dataclass(frozen=True)
 class ScheduleOptions:
     every: int = 8  # a full view at least every this many frames (1: every frame)
+    # and at least every this many where the view sees the frame at SMALL_VIEW of its size
+    # or less (4K for faces of 30 px and up: a 1280x720 view), a keyframe costing a quarter
+    # of the frame's pixels or less: every 8 frames, the 4K clips lost faces that full views
+    # of every frame kept (docs/benchmarks.md, "Keyframes at 4K"). A divisor of `every`.
+    every_small_view: int = 4
     # Between keyframes, compare each frame with what was looked at and look again only
     # where it changed (False: a full view of every frame, where views are cheap: a GPU).
     compare: bool = True
@@ -101,6 +108,15 @@ def schedule_for(device: str) -> ScheduleOptions:
 
 class Looks:
     """The detectors one video's schedule runs, and a count of what each look cost."""
+
+    @property
+    def every(self) -> int:
+        """Frames from one keyframe to the next (ScheduleOptions.every, or its
+        every_small_view where the full view is SMALL_VIEW of the frame or smaller)."""
+        every = max(1, self.options.every)
+        if _model_and_scale(self.detector)[1] <= SMALL_VIEW:
+            return min(every, max(1, self.options.every_small_view))
+        return every
 
     def __init__(self, detector: Detector, options: ScheduleOptions,
                  auditor: Detector | None = None, text: TextFinder | None = None) -> None:
@@ -517,7 +533,7 @@ def _audit(looks: Looks, frames: list[np.ndarray], out: list[Detections], start:
     """The leak audit of a segment: the auditor's whole view of its middle frame (one frame
     in `audit_every`), and a close look where a sure face appears (on the frame before) or
     goes (on the frame it went from); what it finds joins that frame's boxes."""
-    keyframes = max(1, looks.options.every)
+    keyframes = looks.every
     every = max(1, looks.options.audit_every // keyframes)  # in segments
     if looks.options.audit_every and (start // keyframes) % every == 0:
         middle = len(out) // 2

@@ -194,7 +194,7 @@ def scheduled_detections(
     (every segment depends only on its own frames), so spans can run on different machines.
     """
     workers = parallel or os.cpu_count() or 1
-    every = max(1, looks.options.every)
+    every = looks.every
     found: dict[int, list[Detections]] = {}
     pending: deque[tuple[int, Future[list[Detections]]]] = deque()
     texts: list[Future[None]] = []  # the plates and lines looked for (looks.text)
