@@ -71,10 +71,9 @@ LOST_IOU = 0.2  # a sure face with no box this close in the next look is lost th
 @dataclass(frozen=True)
 class ScheduleOptions:
     every: int = 8  # a full view at least every this many frames (1: every frame)
-    # and at least every this many where the view sees the frame at SMALL_VIEW of its size
-    # or less (4K for faces of 30 px and up: a 1280x720 view), a keyframe costing a quarter
-    # of the frame's pixels or less: every 8 frames, the 4K clips lost faces that full views
-    # of every frame kept (docs/benchmarks.md, "Keyframes at 4K"). A divisor of `every`.
+    # and every this many (a divisor of `every`) where the view is SMALL_VIEW of the frame
+    # or smaller (4K for 30 px faces): every 8, the 4K clips lost faces that full views of
+    # every frame kept (docs/benchmarks.md, "Keyframes at 4K").
     every_small_view: int = 4
     # Between keyframes, compare each frame with what was looked at and look again only
     # where it changed (False: a full view of every frame, where views are cheap: a GPU).
@@ -109,19 +108,11 @@ def schedule_for(device: str) -> ScheduleOptions:
 class Looks:
     """The detectors one video's schedule runs, and a count of what each look cost."""
 
-    @property
-    def every(self) -> int:
-        """Frames from one keyframe to the next (ScheduleOptions.every, or its
-        every_small_view where the full view is SMALL_VIEW of the frame or smaller)."""
-        every = max(1, self.options.every)
-        if _model_and_scale(self.detector)[1] <= SMALL_VIEW:
-            return min(every, max(1, self.options.every_small_view))
-        return every
-
     def __init__(self, detector: Detector, options: ScheduleOptions,
                  auditor: Detector | None = None, text: TextFinder | None = None) -> None:
         self.detector = detector
         self.options = options
+        self.every = _keyframe_every(detector, options)  # frames from a keyframe to the next
         self.auditor = auditor
         self.text = text  # plates and lines to cover (--cover), or None: faces only
         self.text_found: dict[int, list[FoundText]] = {}  # frame index -> what text found
@@ -261,6 +252,13 @@ class Looks:
         with self._lock:
             self.found += [[index, *(round(float(v), 1) for v in box)] for box in new.boxes]
         return new
+
+
+def _keyframe_every(detector: Detector, options: ScheduleOptions) -> int:
+    every = max(1, options.every)
+    if _model_and_scale(detector)[1] <= SMALL_VIEW:
+        return min(every, max(1, options.every_small_view))
+    return every
 
 
 def _follower(detector: Detector) -> Detector:
