@@ -1,8 +1,8 @@
 """The second look at weak candidates too big to be cheap (issue 15): real models, real photos.
 
-A weak candidate over a real face stays; one much larger than the face inside it gives way
-to the face's own box; one over a blank wall is dropped; small or sure candidates are never
-looked at again.
+A weak candidate over a real face stays, confirmed (it gets the sure margin); one much
+larger than the face inside it gives way to the face's own box; one over a blank wall is
+dropped; small or sure candidates are never looked at again.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pytest
 
 import veil
 from veil.detect.base import Detections, Detector
-from veil.detect.confirm import BIG_SHARE, second_look
-from veil.masks import SURE_SCORE
+from veil.detect.confirm import BIG_SHARE, CONFIRMED, second_look
+from veil.masks import SURE_MARGIN_SHARE, SURE_SCORE, geometry
+from veil.plan import Region
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,18 @@ def test_a_weak_candidate_on_a_face_stays(portraits: np.ndarray, example_faces: 
     kept, looked = second_look(portraits, _weak(face), looks, SURE_SCORE)
     assert looked.looked_at == looked.kept == 1
     np.testing.assert_allclose(kept.boxes[0], face)
+
+
+def test_a_confirmed_candidate_gets_the_sure_margin(portraits: np.ndarray, example_faces: list,
+                                                   looks: Detector) -> None:
+    # another view saw the face on the weak box itself: it is placed as surely as a sure
+    # detection, so its mask reaches no farther than a sure one's
+    kept, _ = second_look(portraits, _weak(example_faces[0]), looks, SURE_SCORE)
+    assert kept.sources == [CONFIRMED]
+    confirmed = Region(*map(float, kept.boxes[0]), float(kept.scores[0]), kept.sources[0])
+    unlooked = Region(*map(float, kept.boxes[0]), float(kept.scores[0]), "centerface")
+    assert geometry(confirmed, 0.25, "ellipse") == (0.25 * SURE_MARGIN_SHARE, "ellipse")
+    assert geometry(unlooked, 0.25, "ellipse") == (0.25, "ellipse")
 
 
 def test_a_weak_candidate_much_larger_than_the_face_gives_way_to_it(

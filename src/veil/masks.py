@@ -12,6 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from .detect.confirm import CONFIRMED
 from .options import MaskOptions
 from .plan import AUDIT, Region
 
@@ -25,24 +26,24 @@ MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many 
 # face is: the mask reaches 60% as far past it. On the 834 dev photos (bench/recall.py) this
 # took the masked background from 10.10% to 8.32% and left one face of 2,813 at 24-48 px and
 # one of 1,336 at 48-96 px uncovered; weak boxes, most often false but sometimes a hard face
-# placed loosely, keep the whole margin, as do the audit's finds and a video track's boxes
-# in the frames the detector did not place them surely itself (plan.VideoTrack.sure;
-# docs/benchmarks.md).
+# placed loosely, keep the whole margin (unless the second look confirmed them on their own
+# box: detect/confirm.py), as do the audit's finds and a video track's boxes in the frames
+# the detector did not place them surely itself (plan.VideoTrack.sure; docs/benchmarks.md).
 SURE_SCORE = 0.3
 SURE_MARGIN_SHARE = 0.6
 
 
 def geometry(region: Region, margin: float, shape: MaskShape) -> tuple[float, MaskShape]:
     """The margin and shape one region is drawn with. Detections take the run's margin (60%
-    of it where the detector was sure, except finds of the leak audit: they are where the
-    plan went wrong); a region a person drew is covered as drawn (a box, no margin); a
-    region's own fields override both."""
+    of it where the detector was sure or the second look confirmed a weak box, except finds
+    of the leak audit: they are where the plan went wrong); a region a person drew is
+    covered as drawn (a box, no margin); a region's own fields override both."""
     drawn = region.source == "person"
     if region.margin is not None:
         own_margin = region.margin
     elif drawn:
         own_margin = 0.0
-    elif region.score >= SURE_SCORE and region.source != AUDIT:
+    elif region.source == CONFIRMED or (region.score >= SURE_SCORE and region.source != AUDIT):
         own_margin = margin * SURE_MARGIN_SHARE
     else:
         own_margin = margin
