@@ -255,6 +255,8 @@ class Looks:
 
 
 def _keyframe_every(detector: Detector, options: ScheduleOptions) -> int:
+    """Frames from a keyframe to the next: `every`, or `every_small_view` where the full
+    view sees the frame at SMALL_VIEW of its size or less."""
     every = max(1, options.every)
     if _model_and_scale(detector)[1] <= SMALL_VIEW:
         return min(every, max(1, options.every_small_view))
