@@ -41,7 +41,8 @@ class FileReport:
     faces_found: int = 0  # regions (photo) or tracks (video) scored FACE_SCORE or more
     regions_masked: int = 0  # regions or tracks covered, faint ones included
     kept_visible: int = 0  # regions or tracks a person chose to leave visible
-    # The leak audit: boxes it found visible after the first render (then covered).
+    # The leak audit: boxes it found visible after the first render (then covered), and
+    # (photos) what the second look decided about its findings over 1% of the image.
     audit: dict[str, Any] = field(default_factory=lambda: {"ran": False})
     # The second look at weak candidates too big to be cheap (photos): how many it looked
     # at, kept, replaced by the faces it found inside them, dropped (detect/confirm.py).

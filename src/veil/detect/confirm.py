@@ -47,14 +47,21 @@ class Looked:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def add(self, other: Looked) -> None:
+        """Count `other`'s decisions in with these."""
+        for name, count in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + count)
+
 
 def second_look(
     image: np.ndarray, dets: Detections, looks: Detector, sure_score: float,
-    big_share: float = BIG_SHARE,
+    big_share: float = BIG_SHARE, sizes: tuple[float, ...] = (LOOK_SIZE,),
+    confirm_score: float = 0.0,
 ) -> tuple[Detections, Looked]:
     """`dets` with each weak (under `sure_score`) candidate over `big_share` of the image
     confirmed, replaced by the faces `looks` finds inside it, or dropped (see the module's
-    text)."""
+    text). The crop is looked at with the candidate's longer side at each of `sizes` in
+    turn, until a box of `confirm_score` or more confirms it; only such boxes replace it."""
     height, width = image.shape[:2]
     looked = Looked()
     if not len(dets):
@@ -63,23 +70,31 @@ def second_look(
     doubtful = (dets.scores < sure_score) & (areas > big_share * width * height)
     parts = [dets.select(np.nonzero(~doubtful)[0])]
     for index in np.nonzero(doubtful)[0]:
-        parts.append(_look_again(image, dets.select(np.array([index])), looks, looked))
+        candidate = dets.select(np.array([index]))
+        parts.append(_look_again(image, candidate, looks, looked, sizes, confirm_score))
     return Detections.concat(parts), looked
 
 
 def _look_again(
-    image: np.ndarray, candidate: Detections, looks: Detector, looked: Looked
+    image: np.ndarray, candidate: Detections, looks: Detector, looked: Looked,
+    sizes: tuple[float, ...], confirm_score: float,
 ) -> Detections:
     """The candidate, the faces found inside it instead, or nothing."""
     looked.looked_at += 1
     box = candidate.boxes[0]
-    found = _on_crop(image, box, looks)
-    if len(found) and (iou_matrix(box[None], found.boxes)[0] > SAME_FACE_IOU).any():
-        looked.kept += 1
-        return Detections(candidate.boxes, candidate.scores, [CONFIRMED])
+    seen = []
+    for size in sizes:
+        found = _on_crop(image, box, looks, size)
+        seen.append(found)
+        if len(found) and np.any((iou_matrix(box[None], found.boxes)[0] > SAME_FACE_IOU)
+                                 & (found.scores >= confirm_score)):
+            looked.kept += 1
+            return Detections(candidate.boxes, candidate.scores, [CONFIRMED])
+    found = Detections.concat(seen)
     centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
     inside = ((centres[:, 0] > box[0]) & (centres[:, 0] < box[2])
-              & (centres[:, 1] > box[1]) & (centres[:, 1] < box[3]))
+              & (centres[:, 1] > box[1]) & (centres[:, 1] < box[3])
+              & (found.scores >= confirm_score))
     if inside.any():
         looked.replaced += 1
         return found.select(np.nonzero(inside)[0])
@@ -87,12 +102,12 @@ def _look_again(
     return Detections()
 
 
-def _on_crop(image: np.ndarray, box: np.ndarray, looks: Detector) -> Detections:
+def _on_crop(image: np.ndarray, box: np.ndarray, looks: Detector, size: float) -> Detections:
     """What `looks` finds on a crop around `box`, scaled so the box's longer side is
-    LOOK_SIZE; boxes come back in the image's pixels."""
+    `size`; boxes come back in the image's pixels."""
     cropped = around(image, box, CONTEXT, smallest=2)
     if cropped is None:
         return Detections()
     crop, x1, y1 = cropped
-    scale = min(4.0, LOOK_SIZE / max(box[2] - box[0], box[3] - box[1]))
+    scale = min(4.0, size / max(box[2] - box[0], box[3] - box[1]))
     return Resized(looks, scale).detect(np.ascontiguousarray(crop)).shifted(x1, y1)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import formats
 from ..audit import find_leaks
+from ..detect.confirm import Looked
 from ..errors import VeilError
 from ..masks import draw_masks
 from ..media.image import DecodedImage, encode_frames, output_format
@@ -87,12 +88,13 @@ def _audit(frames: list[np.ndarray], rendered: list[np.ndarray], plan: VideoPlan
     region on that frame) and render the frame again."""
     assert models.auditor is not None
     found = []
+    looked = Looked()
     by_frame = plan.regions_by_frame()
     for index, pixels in enumerate(rendered):
         height, width = pixels.shape[:2]
         shown = ImagePlan(width, height, list(by_frame[index]))
-        leaks = [leak for leak in find_leaks(pixels, shown, models.auditor, options.mask)
-                 if leak.score >= options.detect.min_score]
+        leaks = find_leaks(pixels, shown, models.auditor, options.mask, models.second_look, looked)
+        leaks = [leak for leak in leaks if leak.score >= options.detect.min_score]
         if not leaks:
             continue
         plan.regions.extend((index, index, leak) for leak in leaks)
@@ -100,7 +102,8 @@ def _audit(frames: list[np.ndarray], rendered: list[np.ndarray], plan: VideoPlan
         again = frames[index].copy()
         draw_masks(again, by_frame[index] + leaks, options.mask, rng)
         rendered[index] = again
-    report.audit = {"ran": True, "found": found, "still_visible": 0}
+    report.audit = {"ran": True, "found": found, "still_visible": 0,
+                    "second_look": looked.as_dict()}
     return rendered
 
 

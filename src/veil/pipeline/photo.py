@@ -13,6 +13,7 @@ import numpy as np
 
 from ..audit import find_leaks
 from ..detect.base import Detector
+from ..detect.confirm import Looked
 from ..errors import InputError, RefusedError, VeilError, one_file
 from ..masks import SURE_SCORE, draw_masks, geometry, mask_box
 from ..media.files import refuse_overwrite, write_atomic
@@ -144,7 +145,7 @@ def anonymize_image(
         rendered = render_image(decoded.pixels, plan, options.mask)
     with timer.stage("audit"):
         if audit and models is not None and models.auditor is not None:
-            rendered = _audit(decoded.pixels, rendered, plan, models.auditor, options, report)
+            rendered = _audit(decoded.pixels, rendered, plan, models, options, report)
     with timer.stage("encode"):
         out, fmt = _encode(rendered, decoded, options, report)
     _describe(report, plan, options.mask, rendered.shape[1], rendered.shape[0])
@@ -198,24 +199,31 @@ def _audit(
     pixels: np.ndarray,
     rendered: np.ndarray,
     plan: ImagePlan,
-    auditor: Detector,
+    models: Models,
     options: Options,
     report: FileReport,
 ) -> np.ndarray:
     """Check the rendered pixels for visible faces; cover what is found and render again."""
-    try:
-        leaks = find_leaks(rendered, plan, auditor, options.mask)
-        leaks = [leak for leak in leaks if leak.score >= options.detect.min_score]
-    except Exception as exc:  # an audit that cannot run is a failure, not a pass
-        raise VeilError(f"leak audit failed: {type(exc).__name__}: {exc}") from exc
-    report.audit = {"ran": True, "found": [r.to_json()["box"] for r in leaks], "still_visible": 0}
+    auditor = models.auditor
+    assert auditor is not None
+    looked = Looked()
+
+    def leaks_in(rendered: np.ndarray) -> list[Region]:
+        try:
+            leaks = find_leaks(rendered, plan, auditor, options.mask, models.second_look, looked)
+        except Exception as exc:  # an audit that cannot run is a failure, not a pass
+            raise VeilError(f"leak audit failed: {type(exc).__name__}: {exc}") from exc
+        return [leak for leak in leaks if leak.score >= options.detect.min_score]
+
+    leaks = leaks_in(rendered)
+    report.audit = {"ran": True, "found": [r.to_json()["box"] for r in leaks], "still_visible": 0,
+                    "second_look": looked.as_dict()}
     if not leaks:
         return rendered
     plan.regions.extend(leaks)
     rendered = render_image(pixels, plan, options.mask)
     if options.detect.strict:
-        still = [leak for leak in find_leaks(rendered, plan, auditor, options.mask)
-                 if leak.score >= options.detect.min_score]
+        still = leaks_in(rendered)
         report.audit["still_visible"] = len(still)
         if still:
             raise RefusedError(
