@@ -4,9 +4,10 @@ and deface as shipped, measured from the decoded outputs.
 A camera window pans, zooms and shakes across each photo (a few seconds per photo) and the
 face boxes move with it. A pixel counts as masked when it is near black in the output (the
 clip is H.264, so a black fill decodes to values near 0); pixels already near black in the
-source frame are left out of the non-face share. A face-frame is protected when >= 90% of
-the inner 60% of its box is masked. Flicker: a face-frame of a face 24 px or taller left
-unmasked while that face is masked in most of its other frames.
+source frame are left out of the non-face share and of the frames more than half masked. A
+face-frame is protected when >= 90% of the inner 60% of its box is masked. Flicker: a
+face-frame of a face 24 px or taller left unmasked while that face is masked in most of its
+other frames.
 
     python bench/video.py                   # 10 s of 1080p30
     python bench/video.py --size 3840x2160  # 4K
@@ -153,7 +154,8 @@ class FaceFrames:
         self.nonface[0] += int((masked & keep).sum())
         self.nonface[1] += int(keep.sum())
         self.per_frame.append(float((masked & keep).sum() / max(1, keep.sum())))
-        self.half_masked += bool(masked.mean() > 0.5)
+        shown = masked if ignore is None else masked[~ignore]  # black before: not a mask
+        self.half_masked += bool(shown.size and shown.mean() > 0.5)
 
     def result(self) -> dict:
         unmasked_24 = flicker = 0

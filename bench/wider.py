@@ -88,7 +88,8 @@ class Tally:
         self.nonface_masked += int((masked & nonface).sum())
         self.nonface_total += int(nonface.sum())
         self.per_image.append(float((masked & nonface).sum() / max(1, nonface.sum())))
-        if masked.mean() > 0.5:
+        shown = masked if ignore is None else masked[~ignore]  # black before: not a mask
+        if shown.size and shown.mean() > 0.5:
             self.half_masked += 1
             self.half_masked_few_faces += bool(face_px.mean() <= 1 / 3)
 
