@@ -4,9 +4,9 @@ Both tools render a solid black fill into a lossless PNG; a pixel counts as mask
 pure black in the output. A face is protected when >= 90% of the inner 60% of its annotated
 box is masked. Pixels already pure black in the input are left out of the non-face share
 and of the count of photos more than half masked (they would count as "masked" for both
-tools alike). Photos alternate between the two tools
-so machine noise hits both. veil runs with `--cover faces`: what covering licence plates
-(the photo default) adds, in time and masked area, is bench/plates.py's.
+tools alike). Photos alternate between the two tools so machine noise hits both. veil runs
+with `--cover faces`: what covering licence plates (the photo default) adds, in time and
+masked area, is bench/plates.py's.
 
     python bench/recall.py                    # every profile, with and without the audit
     python bench/recall.py --every 4          # a quarter of the photos, for a quick look

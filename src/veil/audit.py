@@ -51,28 +51,25 @@ def find_leaks(
     if not len(dets):
         return []
     covered = coverage(height, width, plan.to_cover, mask.margin, mask.shape)
-    leaks = _uncovered(dets, covered, plan)
-    if looks is None or not leaks:
-        return leaks
-    boxes = np.array([[r.x1, r.y1, r.x2, r.y2] for r in leaks], np.float32)
-    scores = np.array([r.score for r in leaks], np.float32)
-    confirmed, decided = second_look(
-        pixels, Detections.of(boxes, scores, AUDIT), looks, np.inf, sizes=LOOK_SIZES,
-        confirm_score=CONFIRM_SCORE)
-    if looked is not None:
-        looked.add(decided)
-    return _uncovered(confirmed, covered, plan)  # what replaced a finding may be covered
+    dets = _uncovered(dets, covered, plan)
+    if looks is not None and len(dets):
+        dets, decided = second_look(pixels, dets, looks, np.inf, sizes=LOOK_SIZES,
+                                    confirm_score=CONFIRM_SCORE)
+        if looked is not None:
+            looked.add(decided)
+        dets = _uncovered(dets, covered, plan)  # what replaced a finding may be covered
+    return [Region(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(score), AUDIT)
+            for b, score in zip(dets.boxes, dets.scores, strict=True)]
 
 
-def _uncovered(dets: Detections, covered: np.ndarray, plan: ImagePlan) -> list[Region]:
-    """Each box of `dets` whose inner part the masks do not cover, and on no kept region,
-    as an audit region."""
+def _uncovered(dets: Detections, covered: np.ndarray, plan: ImagePlan) -> Detections:
+    """The boxes of `dets` whose inner part the masks do not cover, on no kept region."""
     kept = np.array([[r.x1, r.y1, r.x2, r.y2] for r in plan.regions if r.keep], np.float32)
     near_kept = (
         iou_matrix(dets.boxes, kept).max(axis=1) > 0.3 if len(kept) else np.zeros(len(dets), bool)
     )
     leaks = []
-    for box, score, on_kept in zip(dets.boxes, dets.scores, near_kept, strict=True):
+    for index, (box, on_kept) in enumerate(zip(dets.boxes, near_kept, strict=True)):
         if on_kept:
             continue
         x1, y1, x2, y2 = (float(v) for v in box)
@@ -85,5 +82,5 @@ def _uncovered(dets: Detections, covered: np.ndarray, plan: ImagePlan) -> list[R
         inner = covered[iy1:iy2, ix1:ix2]
         if inner.size and inner.mean() >= COVERED_SHARE:
             continue
-        leaks.append(Region(x1, y1, x2, y2, float(score), AUDIT))
-    return leaks
+        leaks.append(index)
+    return dets.select(np.array(leaks, np.int64))
