@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.masks import SURE_MARGIN_SHARE, SURE_SCORE, coverage, draw_masks
+from veil.masks import (
+    SURE_MARGIN_SHARE,
+    SURE_SCORE,
+    VERY_SURE_MARGIN_SHARE,
+    VERY_SURE_SCORE,
+    coverage,
+    draw_masks,
+)
 from veil.options import MaskOptions
 from veil.plan import Region, VideoPlan, VideoTrack
 
@@ -34,6 +41,8 @@ def test_sure_detections_get_a_tighter_margin_and_audit_finds_the_whole_one() ->
 
     assert side(SURE_SCORE - 0.01) == 80  # weak: 20 px each side
     assert side(SURE_SCORE) == 40 + 2 * 20 * SURE_MARGIN_SHARE  # sure: 12 px each side
+    assert side(VERY_SURE_SCORE - 0.01) == 40 + 2 * 20 * SURE_MARGIN_SHARE
+    assert side(VERY_SURE_SCORE) == 40 + 2 * 20 * VERY_SURE_MARGIN_SHARE  # 10 px each side
     assert side(0.9, "audit") == 80  # a leak the audit found: where the plan went wrong
     assert side(0.9, "person") == 40  # drawn by a person: as drawn
 
@@ -43,8 +52,8 @@ def test_video_regions_get_the_sure_margin_only_in_their_sure_frames() -> None:
     plan = VideoPlan(300, 300, 2, [VideoTrack(1, {0: box, 1: box}, score=0.99, sure={1})])
     guessed, sure = (coverage(300, 300, regions, 0.5, "box").sum()
                      for regions in plan.regions_by_frame())
-    assert guessed == 80 * 80  # however sure the track: 20 px each side, not the sure 12
-    assert sure == (40 + 2 * 20 * SURE_MARGIN_SHARE) ** 2
+    assert guessed == 80 * 80  # however sure the track: 20 px each side, not the sure 10
+    assert sure == (40 + 2 * 20 * VERY_SURE_MARGIN_SHARE) ** 2
 
 
 def test_mosaic_is_coarse_and_noisy() -> None:
