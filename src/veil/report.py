@@ -17,6 +17,12 @@ from .media.files import write_atomic
 # veil masks fainter ones too (recall first); the report counts them as regions, not faces.
 FACE_SCORE = 0.5
 REPORT_VERSION = 2
+# A photo whose masks cover more than this share of it is mostly black: in the dev photos that
+# is a dense crowd, where thousands of faint detections (faces, hands, shirts) add up. The
+# report says so, so that a person reviews the plan rather than reaching for a tool that
+# misses faces (docs/benchmarks.md, "Crowds").
+MOSTLY_MASKED_SHARE = 0.5
+MOSTLY_MASKED = "masks cover"  # how that warning starts
 
 
 @dataclass
@@ -40,6 +46,7 @@ class FileReport:
     masks: list[dict[str, Any]] = field(default_factory=list)
     faces_found: int = 0  # regions (photo) or tracks (video) scored FACE_SCORE or more
     regions_masked: int = 0  # regions or tracks covered, faint ones included
+    masked_share: float | None = None  # (photos) the share of the picture under a mask
     kept_visible: int = 0  # regions or tracks a person chose to leave visible
     # The leak audit: boxes it found visible after the first render (then covered), and
     # (photos) what the second look decided about its findings over 1% of the image.
@@ -54,6 +61,20 @@ class FileReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def mostly_masked(self) -> str | None:
+        """The report's line for a photo that came out mostly masked, else None."""
+        return next((w for w in self.warnings if w.startswith(MOSTLY_MASKED)), None)
+
+
+def mostly_masked_warning(share: float, faint: int, regions: int) -> str | None:
+    """The warning for a photo whose masks cover `share` of it, if that is too much and
+    faint detections are among them (regions a person drew are as they meant)."""
+    if share <= MOSTLY_MASKED_SHARE or not faint:
+        return None
+    return (f"{MOSTLY_MASKED} {share:.0%} of the picture ({faint} of its {regions} regions are "
+            "faint detections, as in a crowd): to leave visible what is not a face, review "
+            "its plan (--plan-out, then --plan-in)")
 
 
 @dataclass

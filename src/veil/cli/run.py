@@ -113,7 +113,7 @@ def _run_on_ray(args: argparse.Namespace, batch: Batch, given: PlanSet | None,
         progress = counter(len(batch.jobs), args.quiet)
         for index, done in pool.run(batch.jobs, list(range(len(batch.jobs))), given):
             results[index] = done
-            _said(batch.jobs[index], done[0])
+            _said(batch.jobs[index], done[0], args.quiet)
             progress.update(1)
         progress.close()
         report.ray = {**cluster, "split": pool.split_videos(batch.jobs),
@@ -131,13 +131,13 @@ def _run_jobs(args: argparse.Namespace, batch: Batch,
     with photo_pool(options, args.threads, args.jobs, len(photos), need_models=not given) as pool:
         for index, done in pool.run([batch.jobs[i] for i in photos], photos, given):
             results[index] = done
-            _said(batch.jobs[index], done[0])
+            _said(batch.jobs[index], done[0], args.quiet)
             progress.update(1)
     for index, job in enumerate(batch.jobs):
         if job.kind == "video":
             video = functools.partial(_one_video, job, options, args)
             results[index] = outcome(job, given, video)
-            _said(job, results[index][0])
+            _said(job, results[index][0], args.quiet)
             progress.update(1)
     progress.close()
     return results
@@ -176,9 +176,13 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
     return EXIT_OK if all(f.status == "ok" for f in report.files) else EXIT_SOME_FAILED
 
 
-def _said(job: BatchJob, report: FileReport) -> None:
+def _said(job: BatchJob, report: FileReport, quiet: bool) -> None:
+    """A file's line, if it has one: why it was not written, or (unless quiet) that its
+    photo came out mostly masked."""
     if report.status != "ok":
         say(f"veil: {shown(job.src)}: {report.status}: {report.error}")
+    elif not quiet and (heavy := report.mostly_masked()):
+        say(f"veil: {shown(job.src)}: {heavy}")
 
 
 def _count(n: int, word: str) -> str:

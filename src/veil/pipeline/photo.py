@@ -15,13 +15,13 @@ from ..audit import find_leaks
 from ..detect.base import Detector
 from ..detect.confirm import Looked
 from ..errors import InputError, RefusedError, VeilError, one_file
-from ..masks import SURE_SCORE, draw_masks, geometry, mask_box
+from ..masks import SURE_SCORE, coverage, draw_masks, geometry, mask_box
 from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
 from ..media.metadata import check_output, describe_metadata
 from ..options import MaskOptions, Options
 from ..plan import ImagePlan, Region, VideoPlan
-from ..report import FACE_SCORE, FileReport, StageTimer
+from ..report import FACE_SCORE, FileReport, StageTimer, mostly_masked_warning
 from .frames import anonymize_frames, detect_frames
 from .models import (
     Models,
@@ -193,6 +193,12 @@ def _describe(
         margin, shape = geometry(region, mask.margin, mask.shape)
         box = mask_box(region, margin, width, height)
         report.masks.append({"box": list(box), "shape": shape, "style": mask.style})
+    covered = coverage(height, width, plan.to_cover, mask.margin, mask.shape)
+    report.masked_share = round(float(covered.mean()), 4) if covered.size else 0.0
+    faint = sum(r.category == "face" and r.score < FACE_SCORE for r in plan.to_cover)
+    heavy = mostly_masked_warning(report.masked_share, faint, len(plan.to_cover))
+    if heavy:
+        report.warnings.append(heavy)
 
 
 def _audit(
