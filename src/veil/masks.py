@@ -32,10 +32,10 @@ MOSAIC_NOISE = 24  # +- per channel, so cells cannot be averaged back over many 
 SURE_SCORE = 0.3
 SURE_MARGIN_SHARE = 0.6
 # A box scored 0.9 or more (45% of the sure boxes' area on the dev photos; about half of the
-# faces 96 px and taller get one) is placed tightly: half the margin. That took the masked background from
-# 7.07% to 6.88% and left no face uncovered; the face's own ellipse stayed as covered as
-# before but for 0.3 points of the faces 96 px and taller (docs/benchmarks.md). 40% of the
-# margin there would gain 0.17 points more and uncover more of large faces' edges.
+# faces 96 px and taller get one) is placed tightly: half the margin. That took the masked
+# background from 7.07% to 6.88% and left no face uncovered; the face's own ellipse stayed
+# as covered as before but for 0.3 points of the faces 96 px and taller (docs/benchmarks.md).
+# 40% of the margin there would gain 0.17 points more and uncover more of large faces' edges.
 VERY_SURE_SCORE = 0.9
 VERY_SURE_MARGIN_SHARE = 0.5
 
