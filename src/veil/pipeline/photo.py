@@ -194,7 +194,7 @@ def _describe(
         box = mask_box(region, margin, width, height)
         report.masks.append({"box": list(box), "shape": shape, "style": mask.style})
     covered = coverage(height, width, plan.to_cover, mask.margin, mask.shape)
-    report.masked_share = round(float(covered.mean()), 4) if covered.size else 0.0
+    report.masked_share = round(float(covered.mean()), 4)  # decoding refuses empty images
     faint = sum(r.category == "face" and r.score < FACE_SCORE and r.source != "person"
                 for r in plan.to_cover)
     heavy = mostly_masked_warning(report.masked_share, faint, len(plan.to_cover))
