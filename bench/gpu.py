@@ -207,7 +207,7 @@ def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[
           f"{sum(len(f) for f in truth)} face-frames")
     print(decode_rates(clip))
     began = time.perf_counter()
-    encode_video(clip, folder / "plain.mp4", lambda i, f: f, veil.EncodeOptions())
+    encode_video(clip, folder / "plain.mp4", lambda i: [], veil.EncodeOptions())
     plain = time.perf_counter() - began
     rows: dict[str, tuple[float, dict | None, dict]] = {"plain re-encode": (plain, None, {})}
     runs = [("veil, cpu", "cpu", veil.load_video_models(device="cpu"))] if "cpu" in devices else []

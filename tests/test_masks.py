@@ -11,6 +11,7 @@ from veil.masks import (
     VERY_SURE_SCORE,
     coverage,
     draw_masks,
+    mask_rect,
 )
 from veil.options import MaskOptions
 from veil.plan import Region, VideoPlan, VideoTrack
@@ -133,3 +134,30 @@ def test_every_style_covers_the_same_pixels_in_rgb_and_rgba() -> None:
         covered = coverage(200, 300, regions, options.margin, options.shape)
         assert np.array_equal(rgba[..., 3] == 255, covered)
         assert np.array_equal((rgb != _noise()).any(axis=2) | covered, covered)
+
+
+def test_a_part_of_a_frame_is_painted_as_the_whole_frame_would_be_there() -> None:
+    """Video paints each mask on a crop of the frame (media/video.py converts only the
+    boxes): the same pixels, for every style that does not draw noise and every shape."""
+    regions = [Region(30.4, 20.7, 200.2, 180.9, score=0.5, source="centerface"),
+               Region(150, 100, 290, 195, source="centerface")]
+    for style in ("solid", "blur"):
+        for shape in ("ellipse", "box"):
+            options = MaskOptions(style=style, shape=shape)
+            whole = _noise()
+            draw_masks(whole, regions[:1], options)
+            x1, y1, x2, y2 = mask_rect(regions[0], options, 300, 200)
+            ox, oy = x1 - x1 % 2, y1 - y1 % 2
+            part = _noise()[oy:y2 + 1, ox:x2 + 1].copy()
+            draw_masks(part, regions[:1], options, origin=(ox, oy), frame=(300, 200))
+            assert np.array_equal(part, whole[oy:y2 + 1, ox:x2 + 1])
+            # a part that holds only some of a mask gets that much of it, and nothing else
+            cut = _noise()[100:150, 120:180].copy()
+            draw_masks(cut, regions, options, origin=(120, 100), frame=(300, 200))
+            covered = coverage(200, 300, regions, options.margin, shape)[100:150, 120:180]
+            changed = (cut != _noise()[100:150, 120:180]).any(axis=2)
+            assert not (changed & ~covered).any() and changed.mean() > 0.5
+            if style == "solid":
+                both = _noise()
+                draw_masks(both, regions, options)
+                assert np.array_equal(cut, both[100:150, 120:180])

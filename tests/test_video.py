@@ -17,7 +17,7 @@ import veil
 from conftest import run_veil, shared, write_clip
 from veil.detect.base import Detections
 from veil.masks import coverage
-from veil.media.video import iter_frames
+from veil.media.video import Painter, encode_video, iter_frames
 from veil.pipeline.video import plan_tracks
 from veil.track import TrackOptions, fill, link
 
@@ -476,3 +476,89 @@ def test_parts_that_do_not_join_write_nothing(tmp_path: Path, tagged_clip: Path)
     with pytest.raises(veil.InputError, match="cut short"):
         veil.render_video_part(cut, tmp_path / ".veil-x.part", plan, options, 24, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "whole.mp4"]
+
+
+def _planes(path: Path) -> list[list[np.ndarray]]:
+    """Each frame's Y, U and V planes as decoded (no colour conversion)."""
+    with av.open(str(path)) as c:
+        out = []
+        for frame in c.decode(video=0):
+            assert frame.format.name == "yuv420p"
+            out.append([np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]
+                        for p in frame.planes])
+        return out
+
+
+def _black_box(box: tuple[int, int, int, int], frames: set[int]) -> Painter:
+    """A painter that fills `box` with black on `frames`, as the engine's painter would."""
+    def paint(rgb: np.ndarray, origin: tuple[int, int]) -> None:
+        x1, y1, x2, y2 = box
+        rgb[y1 - origin[1]:y2 - origin[1], x1 - origin[0]:x2 - origin[0]] = 0
+    return lambda index: [(box, paint)] if index in frames else []
+
+
+def test_only_the_painted_boxes_change_colour_space(tmp_path: Path, portraits) -> None:
+    """A yuv420p source goes to the encoder as decoded: with a lossless encode, every pixel
+    outside a painted box (widened to even coordinates, the chroma's 2x2 blocks) comes out
+    bit for bit, and the box itself is covered."""
+    src = write_clip(tmp_path / "in.mp4", portraits, frames=6, size=(320, 192))
+    dst = tmp_path / "out.mp4"
+    box = (101, 51, 203, 97)
+    encode_video(src, dst, _black_box(box, {2, 3}), veil.EncodeOptions(crf=0))
+    before, after = _planes(src), _planes(dst)
+    assert len(before) == len(after) == 6
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
+        outside = np.ones(old[0].shape, bool)
+        if index in (2, 3):
+            outside[50:98, 100:204] = False
+            assert new[0][box[1]:box[3], box[0]:box[2]].max() <= 17  # black, video range
+        assert np.array_equal(new[0][outside], old[0][outside])
+        chroma = outside[::2, ::2]
+        assert np.array_equal(new[1][chroma], old[1][chroma])
+        assert np.array_equal(new[2][chroma], old[2][chroma])
+
+
+def test_a_turned_source_is_painted_upright_without_conversion(tmp_path: Path,
+                                                               portraits) -> None:
+    _require_ffmpeg()
+    plain = write_clip(tmp_path / "plain.mp4", portraits, frames=3, size=(320, 192))
+    turned = tmp_path / "turned.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(turned)], check=True)
+    dst = tmp_path / "out.mp4"
+    box = (20, 40, 60, 100)  # upright: 192 wide, 320 tall
+    encode_video(turned, dst, _black_box(box, {0, 1, 2}), veil.EncodeOptions(crf=0))
+    # as a player shows it (test_rotation_is_applied_like_a_player_does)
+    players = [rgb.astype(int) for _, rgb in iter_frames(turned)]
+    for old, new, player in zip(_planes(plain), _planes(dst), players, strict=True):
+        upright = np.rot90(old[0], k=1)
+        assert new[0].shape == upright.shape == player.shape[:2] == (320, 192)
+        assert np.corrcoef(upright.ravel(), player.mean(axis=2).ravel())[0, 1] > 0.99
+        outside = np.ones(upright.shape, bool)
+        outside[40:100, 20:60] = False
+        assert np.array_equal(new[0][outside], upright[outside])
+        assert new[0][40:100, 20:60].max() <= 17
+
+
+@pytest.mark.parametrize("codec, pix_fmt, size", [("libx264", "yuv444p", (320, 192)),
+                                                   ("libx264", "yuvj420p", (320, 192)),
+                                                   ("ffv1", "yuv420p", (321, 193))])
+def test_other_formats_and_odd_sizes_are_painted_whole_in_rgb(
+        tmp_path: Path, portraits, codec: str, pix_fmt: str, size: tuple[int, int]) -> None:
+    src = tmp_path / "in.mkv"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = *size, pix_fmt
+        for _ in range(3):
+            view = np.ascontiguousarray(portraits[:size[1], 40:40 + size[0]])
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(view, format="rgb24")))
+        out.mux(stream.encode())
+    dst = tmp_path / "out.mp4"
+    box = (101, 51, 203, 97)
+    encode_video(src, dst, _black_box(box, {0, 1, 2}), veil.EncodeOptions(crf=0))
+    frames = _frames(dst)
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame.shape == (192, 320, 3)
+        assert frame[53:95, 103:201].max() <= 8  # its edges share chroma with the picture
+        assert frame[100:, 210:].mean() > 20  # the rest is the picture

@@ -89,8 +89,11 @@ def shape_mask(
     cy = (region.y1 + region.y2) / 2 - y1
     ax = region.width / 2 + mx
     ay = region.height / 2 + my
-    yy, xx = np.ogrid[0:h, 0:w]
-    return np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
+    # a term per column against a limit per row, compared by broadcasting: np.ogrid's sum
+    # over the box cost half of drawing a crowd's masks
+    across = ((np.arange(w) + 0.5 - cx) / ax) ** 2
+    limit = 1.0 - ((np.arange(h) + 0.5 - cy) / ay) ** 2
+    return np.asarray(across[None, :] <= limit[:, None])
 
 
 def coverage(
@@ -107,17 +110,58 @@ def coverage(
     return covered
 
 
+def mask_rect(region: Region, options: MaskOptions, width: int, height: int
+              ) -> tuple[int, int, int, int]:
+    """The pixel rectangle draw_masks covers for `region` in a `width` x `height` frame."""
+    margin, _ = geometry(region, options.margin, options.shape)
+    return mask_box(region, margin, width, height)
+
+
+def mask_groups(regions: Sequence[Region], options: MaskOptions, width: int, height: int,
+                gap: int = 2) -> list[tuple[tuple[int, int, int, int], list[Region]]]:
+    """The regions in groups whose masks overlap or come within `gap` pixels of each other
+    (so each group paints on its own, in plan order, what the whole frame would get), each
+    with the rectangle its masks span."""
+    rects = np.array([mask_rect(r, options, width, height) for r in regions], int)
+    if not len(rects):
+        return []
+    x1, y1, x2, y2 = rects.T
+    near = ((x1[:, None] < x2[None, :] + gap) & (x1[None, :] < x2[:, None] + gap)
+            & (y1[:, None] < y2[None, :] + gap) & (y1[None, :] < y2[:, None] + gap))
+    group = np.full(len(rects), -1)
+    for first in range(len(rects)):
+        if group[first] >= 0:
+            continue
+        group[first], todo = first, [first]
+        while todo:
+            found = np.flatnonzero(near[todo.pop()] & (group < 0))
+            group[found] = first
+            todo.extend(found.tolist())
+    out = []
+    for label in dict.fromkeys(group.tolist()):
+        members = np.flatnonzero(group == label)
+        span = (int(x1[members].min()), int(y1[members].min()),
+                int(x2[members].max()), int(y2[members].max()))
+        out.append((span, [regions[int(i)] for i in members]))
+    return out
+
+
 def draw_masks(
     image: np.ndarray,
     regions: Sequence[Region],
     options: MaskOptions,
     rng: np.random.Generator | None = None,
+    origin: tuple[int, int] = (0, 0),
+    frame: tuple[int, int] | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """Cover each region in place; returns the rectangles drawn (for the report).
 
-    `image` is H x W x 3 (RGB) or H x W x 4 (RGBA; covered pixels become opaque).
+    `image` is H x W x 3 (RGB) or H x W x 4 (RGBA; covered pixels become opaque). It may
+    hold only part of a `frame` (width, height; by default the image is the whole frame),
+    its top-left pixel at `origin` (x, y) of the frame: masks are placed and shaped in the
+    frame, so the part gets what the whole frame would get there.
     """
-    height, width = image.shape[:2]
+    width, height = frame or (image.shape[1], image.shape[0])
     rng = rng if rng is not None else np.random.default_rng()
     boxes = []
     for region in regions:
@@ -126,8 +170,11 @@ def draw_masks(
         if box[2] > box[0] and box[3] > box[1]:
             boxes.append((region, box, margin, shape))
     solid = _solid([b for _, b, _, _ in boxes], options.color)
-    for region, (x1, y1, x2, y2), margin, shape in boxes:
-        inside = shape_mask(region, (x1, y1, x2, y2), margin, shape)
+    for region, box, margin, shape in boxes:
+        inside, (x1, y1, x2, y2) = _in_part(shape_mask(region, box, margin, shape), box,
+                                            origin, image.shape)
+        if not inside.size:
+            continue
         roi = image[y1:y2, x1:x2]
         rgb = roi[..., :3]
         if options.style == "solid":
@@ -144,6 +191,18 @@ def draw_masks(
         else:  # OpenCV copies through a mask in place, far faster than numpy's indexing
             cv2.copyTo(cover, inside.view(np.uint8), rgb)
     return [box for _, box, _, _ in boxes]
+
+
+def _in_part(inside: np.ndarray, box: tuple[int, int, int, int], origin: tuple[int, int],
+             shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A frame box's mask and rectangle within the part of the frame an image holds."""
+    ox, oy = origin
+    x1, y1 = max(box[0] - ox, 0), max(box[1] - oy, 0)
+    x2, y2 = min(box[2] - ox, shape[1]), min(box[3] - oy, shape[0])
+    if x2 <= x1 or y2 <= y1:
+        return inside[:0, :0], (0, 0, 0, 0)
+    cut = inside[y1 + oy - box[1]: y2 + oy - box[1], x1 + ox - box[0]: x2 + ox - box[0]]
+    return np.ascontiguousarray(cut), (x1, y1, x2, y2)
 
 
 def _solid(boxes: list[tuple[int, int, int, int]], color: tuple[int, int, int]) -> np.ndarray:

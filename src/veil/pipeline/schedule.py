@@ -309,7 +309,7 @@ def camera_motion(anchor: np.ndarray, now: np.ndarray) -> np.ndarray | None:
     if corners is None or len(corners) < MIN_CORNERS:
         return None
     moved, status, _ = cv2.calcOpticalFlowPyrLK(before, after, corners,
-                                               None, winSize=(21, 21), maxLevel=3)  # type: ignore[call-overload]
+                                               None, winSize=(21, 21), maxLevel=3)  # type: ignore[call-overload, unused-ignore]
     found = np.asarray(status).ravel() == 1
     if found.sum() < MIN_CORNERS:
         return None

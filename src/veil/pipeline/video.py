@@ -20,11 +20,14 @@ import numpy as np
 from ..detect.base import Detections, Detector
 from ..detect.text import FoundText, TextDetector
 from ..errors import InputError, PartsDoNotJoin, VeilError, one_file
-from ..masks import SURE_SCORE, draw_masks
+from ..masks import SURE_SCORE, draw_masks, mask_groups
 from ..media.files import part_path, refuse_overwrite
 from ..media.metadata import video_metadata_names
 from ..media.video import (
+    Box,
     EncodeStats,
+    Paint,
+    Painter,
     VideoInfo,
     count_packets,
     encode_video,
@@ -34,7 +37,7 @@ from ..media.video import (
     probe_video,
 )
 from ..options import Limits, MaskOptions, Options
-from ..plan import VideoPlan, VideoTrack
+from ..plan import Region, VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
 from ..track import TrackOptions, fill, link
 from .cuts import colour_signature, scene_cuts
@@ -470,21 +473,24 @@ def _render(
     return stats, len(masked)
 
 
-def _masker(plan: VideoPlan, options: Options) -> tuple[Callable[[int, np.ndarray], np.ndarray],
-                                                        set[int]]:
-    """A render function that covers a frame's regions of `plan`, and the set of frames it
-    masked (frames render on several threads at once)."""
+def _masker(plan: VideoPlan, options: Options) -> tuple[Painter, set[int]]:
+    """A painter that covers each frame's regions of `plan`, and the set of frames it masked
+    (frames render on several threads at once)."""
     rng = np.random.default_rng()
     per_frame = plan.regions_by_frame()
     masked: set[int] = set()
+    frame = (plan.width, plan.height)
 
-    def render(index: int, frame: np.ndarray) -> np.ndarray:
+    def paint(group: list[Region]) -> Paint:
+        return lambda rgb, origin: draw_masks(rgb, group, options.mask, rng, origin, frame)
+
+    def render(index: int) -> list[tuple[Box, Paint]]:
         if index >= plan.frames:
             raise VeilError(f"frame {index} is past the plan's {plan.frames} frames")
         if per_frame[index]:
             masked.add(index)
-            draw_masks(frame, per_frame[index], options.mask, rng)
-        return frame
+        return [(box, paint(group))
+                for box, group in mask_groups(per_frame[index], options.mask, *frame)]
 
     return render, masked
 
