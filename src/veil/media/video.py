@@ -213,6 +213,13 @@ def _first_rotation(container: Any) -> int:
 
 
 def _upright(frame: Any, rotation: int) -> np.ndarray:
+    """The frame as RGB, turned as a player shows it."""
+    size = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+    planes = _yuv420(frame, rotation, *size)
+    if planes is not None:
+        # OpenCV converts across cores and releases the GIL; PyAV's rgb24 took twice as long
+        # on one core, in the decoding thread a video's detection waits on
+        return cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
     arr = frame.to_ndarray(format="rgb24")
     if rotation == 90:
         return np.ascontiguousarray(np.rot90(arr, k=-1))
@@ -749,12 +756,13 @@ def _painted_rgb(frame: Any, rotation: int, areas: list[tuple[Box, Paint]], widt
 def _yuv420(frame: Any, rotation: int, width: int, height: int) -> np.ndarray | None:
     """The frame's Y, U and V planes, upright, as one I420 buffer (height * 3/2 rows of
     `width`), copied (the decoder may still read the frame); None unless the frame is 8-bit
-    4:2:0 in video range and already even-sized, which the encoder then takes as it is."""
-    if frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE:
+    4:2:0 in video range, even-sized and `width` x `height` once upright (an odd size is
+    cropped on the RGB path; full range would be misread as video range)."""
+    upright = (frame.height, frame.width) if rotation in (90, 270) else (frame.width,
+                                                                         frame.height)
+    if (frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or width % 2
+            or height % 2 or upright != (width, height)):
         return None
-    if (frame.width, frame.height) != ((height, width) if rotation in (90, 270) else
-                                       (width, height)):
-        return None  # an odd size: the RGB path crops it
     out = np.empty((height * 3 // 2, width), np.uint8)
     for plane, view in zip(frame.planes, _i420_views(out, width, height), strict=True):
         data = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
@@ -762,7 +770,7 @@ def _yuv420(frame: Any, rotation: int, width: int, height: int) -> np.ndarray | 
     return out
 
 
-_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: 0-255 luma, which the yuv420p encoder would misread
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma from 0 to 255
 
 
 def _turned(plane: np.ndarray, rotation: int) -> np.ndarray:
