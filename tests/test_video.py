@@ -568,3 +568,56 @@ def test_other_formats_and_odd_sizes_are_painted_whole_in_rgb(
         assert frame.shape == (192, 320, 3)
         assert frame[53:95, 103:201].max() <= 8  # its edges share chroma with the picture
         assert frame[100:, 210:].mean() > 20  # the rest is the picture
+
+
+def _tagged_clip(path: Path, portraits: np.ndarray, pix_fmt: str,
+                 tags: tuple[int, int, int]) -> Path:
+    """Three frames of the portraits, made with matrix tags[2] and described as `tags`
+    (primaries, transfer, matrix: FFmpeg's numbers)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 192, pix_fmt
+        stream.options = {"qp": "0"}  # lossless: what comes back is the conversions' doing
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = tags
+        context.color_range = 1
+        for _ in range(3):
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(portraits[:192, :320]),
+                                             format="rgb24")
+            out.mux(stream.encode(rgb.reformat(format=pix_fmt, dst_colorspace=tags[2])))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("matrix", [1, 2])
+def test_frames_reach_the_detectors_through_their_own_matrix(tmp_path: Path, portraits,
+                                                             matrix: int) -> None:
+    """BT.709 frames become RGB through PyAV with their matrix; untagged ones (BT.601 to
+    FFmpeg) through OpenCV, within rounding of PyAV's."""
+    src = _tagged_clip(tmp_path / "in.mp4", portraits, "yuv420p", (matrix, matrix, matrix))
+    with av.open(str(src)) as c:
+        theirs = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    ours = [rgb.astype(int) for _, rgb in iter_frames(src)]
+    original = portraits[:192, :320].astype(int)
+    for mine, pyav in zip(ours, theirs, strict=True):
+        assert np.abs(mine - pyav).mean() < (0.01 if matrix == 1 else 1.5)
+        assert np.abs(mine - original).mean() < 2  # chroma subsampling's loss
+
+
+@pytest.mark.parametrize("pix_fmt, tags, expected", [
+    # BT.709 8-bit 4:2:0 goes to the encoder as decoded: its whole description holds
+    ("yuv420p", (1, 1, 1), (1, 1, 1)),
+    # HLG in 10 bits comes back through RGB in 8: still HLG and BT.2020, BT.601's matrix
+    ("yuv420p10le", (9, 18, 9), (9, 18, 6)),
+])
+def test_the_colour_description_says_how_to_read_the_output(
+        tmp_path: Path, portraits, pix_fmt: str, tags: tuple[int, int, int],
+        expected: tuple[int, int, int]) -> None:
+    src = _tagged_clip(tmp_path / "in.mp4", portraits, pix_fmt, tags)
+    dst = tmp_path / "out.mp4"
+    res = run_veil(src, "-o", dst, "-q")
+    assert res.returncode == 0, res.stderr
+    with av.open(str(dst)) as c:
+        context = c.streams.video[0].codec_context
+        described = (context.color_primaries, context.color_trc, context.colorspace)
+        assert described == expected and context.pix_fmt == "yuv420p"

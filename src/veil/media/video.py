@@ -215,10 +215,11 @@ def _first_rotation(container: Any) -> int:
 def _upright(frame: Any, rotation: int) -> np.ndarray:
     """The frame as RGB, turned as a player shows it."""
     size = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
-    planes = _yuv420(frame, rotation, *size)
+    planes = _yuv420(frame, rotation, *size) if frame.colorspace in _BT601 else None
     if planes is not None:
-        # OpenCV converts across cores and releases the GIL; PyAV's rgb24 took twice as long
-        # on one core, in the decoding thread a video's detection waits on
+        # OpenCV (BT.601 only, as FFmpeg for an untagged frame) converts across cores and
+        # releases the GIL; PyAV's rgb24 took 2.8 ms a 1080p frame to OpenCV's 0.8, on the
+        # decoding thread a video's detection waits on
         return cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
     arr = frame.to_ndarray(format="rgb24")
     if rotation == 90:
@@ -622,8 +623,22 @@ def _add_video(out: Any, vin: Any, options: EncodeOptions, threads: int,
     vout.options = {"crf": str(options.crf), "preset": options.preset}
     if threads:
         vout.codec_context.thread_count = threads
+    _describe_colours(vout.codec_context, vin.codec_context, info)
     vout.metadata.clear()
     return vout
+
+
+def _describe_colours(encoder: Any, decoder: Any, info: VideoInfo) -> None:
+    """Tell players how to read the output's YUV: the source's primaries and transfer (an
+    HLG or PQ source stays one to a player, if in 8 bits), and the matrix the YUV was made
+    with: the source's own where frames reach the encoder as decoded (_yuv420), else
+    BT.601, OpenCV's, in video range."""
+    as_decoded = (decoder.pix_fmt == "yuv420p" and decoder.color_range != _FULL_RANGE
+                  and info.width % 2 == 0 and info.height % 2 == 0)
+    encoder.color_primaries = decoder.color_primaries
+    encoder.color_trc = decoder.color_trc
+    encoder.colorspace = decoder.colorspace if as_decoded else _SMPTE170M
+    encoder.color_range = _VIDEO_RANGE
 
 
 def _add_audio(inp: Any, out: Any, options: EncodeOptions,
@@ -771,6 +786,12 @@ def _yuv420(frame: Any, rotation: int, width: int, height: int) -> np.ndarray | 
 
 
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma from 0 to 255
+_VIDEO_RANGE = 1  # AVCOL_RANGE_MPEG: luma from 16 to 235
+_SMPTE170M = 6  # AVCOL_SPC_SMPTE170M: the BT.601 matrix
+# FFmpeg's colour matrices that OpenCV's conversions implement: BT.470BG and SMPTE 170M
+# (BT.601), and unspecified, which FFmpeg reads as BT.601 too; BT.709 and BT.2020 frames
+# become RGB through PyAV with their own matrix.
+_BT601 = (2, 5, 6)
 
 
 def _turned(plane: np.ndarray, rotation: int) -> np.ndarray:
