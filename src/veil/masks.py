@@ -89,8 +89,8 @@ def shape_mask(
     cy = (region.y1 + region.y2) / 2 - y1
     ax = region.width / 2 + mx
     ay = region.height / 2 + my
-    # a term per column against a limit per row, compared by broadcasting: np.ogrid's sum
-    # over the box cost half of drawing a crowd's masks
+    # a term per column compared with a limit per row: cheaper than np.ogrid's grids and a
+    # sum over the whole box (docs/benchmarks.md, "Only the masks leave YUV")
     across = ((np.arange(w) + 0.5 - cx) / ax) ** 2
     limit = 1.0 - ((np.arange(h) + 0.5 - cy) / ay) ** 2
     return np.asarray(across[None, :] <= limit[:, None])

@@ -635,9 +635,11 @@ def _describe_colours(encoder: Any, decoder: Any, info: VideoInfo) -> None:
     BT.601, OpenCV's, in video range."""
     as_decoded = (decoder.pix_fmt == "yuv420p" and decoder.color_range != _FULL_RANGE
                   and info.width % 2 == 0 and info.height % 2 == 0)
-    encoder.color_primaries = decoder.color_primaries
-    encoder.color_trc = decoder.color_trc
-    encoder.colorspace = decoder.colorspace if as_decoded else _SMPTE170M
+    matrix = decoder.colorspace if as_decoded else _SMPTE170M
+    for name, value in (("color_primaries", decoder.color_primaries),
+                        ("color_trc", decoder.color_trc), ("colorspace", matrix)):
+        # a value the encoders do not know (reserved, or newer than x264) is left unsaid
+        setattr(encoder, name, value if value in _DESCRIBABLE[name] else _UNSPECIFIED)
     encoder.color_range = _VIDEO_RANGE
 
 
@@ -788,6 +790,12 @@ def _yuv420(frame: Any, rotation: int, width: int, height: int) -> np.ndarray | 
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma from 0 to 255
 _VIDEO_RANGE = 1  # AVCOL_RANGE_MPEG: luma from 16 to 235
 _SMPTE170M = 6  # AVCOL_SPC_SMPTE170M: the BT.601 matrix
+_UNSPECIFIED = 2
+# FFmpeg's numbers for the colour descriptions x264 (and x265) write: primaries BT.709 to
+# SMPTE 432 and EBU 3213, transfers BT.709 to ARIB STD-B67 (HLG), matrices RGB to ICtCp.
+_DESCRIBABLE = {"color_primaries": {1, *range(4, 13), 22},
+                "color_trc": {1, *range(4, 19)},
+                "colorspace": {0, 1, *range(4, 15)}}
 # FFmpeg's colour matrices that OpenCV's conversions implement: BT.470BG and SMPTE 170M
 # (BT.601), and unspecified, which FFmpeg reads as BT.601 too; BT.709 and BT.2020 frames
 # become RGB through PyAV with their own matrix.
@@ -818,7 +826,9 @@ def _paint_planes(planes: np.ndarray, width: int, height: int,
                   areas: list[tuple[Box, Paint]]) -> None:
     """Paint `areas` onto an I420 frame, converting only their boxes (widened to even
     coordinates, as chroma comes in 2x2 blocks) to RGB and back, one after another, so
-    that boxes that overlap paint as they would on the whole frame."""
+    that boxes that overlap paint as they would on the whole frame. OpenCV converts with
+    BT.601 both ways: whatever the source's matrix, what is not painted comes back as it
+    was within rounding (a fill of black or white is the same in any matrix)."""
     covered = sum((x2 - x1) * (y2 - y1) for (x1, y1, x2, y2), _ in areas)
     if covered > WHOLE_FRAME_SHARE * width * height:
         areas = [((0, 0, width, height), _all(areas))]
