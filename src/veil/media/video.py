@@ -630,7 +630,7 @@ def _add_video(out: Any, vin: Any, options: EncodeOptions, threads: int,
 
 def _describe_colours(encoder: Any, decoder: Any, info: VideoInfo) -> None:
     """Tell players how to read the output's YUV: the source's primaries and transfer (an
-    HLG or PQ source stays one to a player, if in 8 bits), and the matrix the YUV was made
+    HLG or PQ source is tagged as one, if in 8 bits), and the matrix the YUV was made
     with: the source's own where frames reach the encoder as decoded (_yuv420), else
     BT.601, OpenCV's, in video range."""
     as_decoded = (decoder.pix_fmt == "yuv420p" and decoder.color_range != _FULL_RANGE
