@@ -91,6 +91,39 @@ def model_alone(device: str, size: tuple[int, int] = (736, 1280)) -> None:
               f"{rounds[0]}, second {rounds[1]}")
 
 
+def first_calls(device: str) -> None:
+    """What a new input shape costs CenterFace's converted module (eager, no TorchScript) on
+    the GPU, its first call and its second, under settings that each could be what makes
+    the first call slow (about 1.4 s on the H200 host, 2026-11-28): as veil runs it (float16,
+    channels-last, cuDNN's defaults), cuDNN benchmarking, channels-first, float32 and cuDNN
+    off. Each setting meets shapes no other has, so no cache carries over."""
+    session = _sessions(veil.load_video_models(device=device).detector)[0]
+    torch, module = session.torch, session.module
+    settings = [("as veil runs it", {}), ("cudnn.benchmark", {"benchmark": True}),
+                ("channels-first", {"layout": torch.contiguous_format}),
+                ("float32", {"dtype": torch.float32}), ("cudnn off", {"enabled": False})]
+    for k, (name, change) in enumerate(settings):
+        dtype = change.get("dtype", session.dtype)
+        layout = change.get("layout", torch.channels_last)
+        net = module.to(dtype).to(memory_format=layout)
+        times = []
+        with torch.backends.cudnn.flags(enabled=change.get("enabled", True),
+                                        benchmark=change.get("benchmark", False)):
+            for shape in ((2, 3, 704 - 32 * k, 1280), (2, 3, 736, 1248 - 32 * k)):
+                x = (torch.rand(shape, device=session.device) * 255).to(dtype)
+                x = x.contiguous(memory_format=layout)
+                for _ in range(2):
+                    began = time.perf_counter()
+                    with torch.no_grad():
+                        net(x)
+                    if session.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    times.append(f"{1000 * (time.perf_counter() - began):.0f}")
+        print(f"CenterFace eager, {name}: ms for a new shape's first and second call "
+              f"{times[0]}/{times[1]}, another {times[2]}/{times[3]}")
+    module.to(session.dtype).to(memory_format=torch.channels_last)
+
+
 def decode_rates(clip: Path) -> str:
     """Frames a second that PyAV decodes the clip at (no conversion), on the CPU (frame
     threads) and through NVDEC (where the wheel and the card allow)."""
@@ -334,6 +367,7 @@ def main() -> None:
         pack(args.pack, args.pack_count)
         return
     host(args.device)
+    first_calls(args.device)
     model_alone(args.device)
     devices = ["cpu", args.device]
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
