@@ -633,8 +633,7 @@ def _describe_colours(encoder: Any, decoder: Any, info: VideoInfo) -> None:
     HLG or PQ source is tagged as one, if in 8 bits), and the matrix the YUV was made
     with: the source's own where frames reach the encoder as decoded (_yuv420), else
     BT.601, OpenCV's, in video range."""
-    as_decoded = (decoder.pix_fmt == "yuv420p" and decoder.color_range != _FULL_RANGE
-                  and info.width % 2 == 0 and info.height % 2 == 0)
+    as_decoded = _as_decoded(decoder.pix_fmt, decoder.color_range, info.width, info.height)
     matrix = decoder.colorspace if as_decoded else _SMPTE170M
     for name, value in (("color_primaries", decoder.color_primaries),
                         ("color_trc", decoder.color_trc), ("colorspace", matrix)):
@@ -777,14 +776,22 @@ def _yuv420(frame: Any, rotation: int, width: int, height: int) -> np.ndarray | 
     cropped on the RGB path; full range would be misread as video range)."""
     upright = (frame.height, frame.width) if rotation in (90, 270) else (frame.width,
                                                                          frame.height)
-    if (frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or width % 2
-            or height % 2 or upright != (width, height)):
+    if upright != (width, height) or not _as_decoded(frame.format.name, frame.color_range,
+                                                     width, height):
         return None
     out = np.empty((height * 3 // 2, width), np.uint8)
     for plane, view in zip(frame.planes, _i420_views(out, width, height), strict=True):
         data = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
         view[:] = _turned(data[:, : plane.width], rotation)
     return out
+
+
+def _as_decoded(pix_fmt: str | None, color_range: int, width: int, height: int) -> bool:
+    """Whether frames of this format and upright size reach the encoder as decoded: 8-bit
+    4:2:0 in video range, even-sized (the one test for the frames and for the stream's
+    colour description)."""
+    return (pix_fmt == "yuv420p" and color_range != _FULL_RANGE
+            and width % 2 == 0 and height % 2 == 0)
 
 
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma from 0 to 255
