@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import Detections, Detector, iou_matrix
+from .base import Detections, Detector, Overlaps
 
 
 class Ensemble:
@@ -33,15 +33,15 @@ def fuse(dets: Detections, iou_threshold: float) -> Detections:
         return dets
     order = np.argsort(-dets.scores, kind="stable")
     boxes = dets.boxes[order]
-    ious = iou_matrix(boxes, boxes)
+    overlaps = Overlaps(boxes)
     taken = np.zeros(len(order), bool)
     out_boxes, out_scores, out_sources = [], [], []
     for i in range(len(order)):
         if taken[i]:
             continue
-        near = ious[i] > iou_threshold
-        near[i] = True  # a degenerate (zero-area) box has IoU 0 even with itself
-        members = np.nonzero(near & ~taken)[0]
+        taken[i] = True
+        # In order, as a full matrix's row gives them (so the mean is the same to the bit).
+        members = np.sort(np.append(overlaps.over(i, iou_threshold, taken), i))
         taken[members] = True
         mean = boxes[members].mean(axis=0)
         best = boxes[i]
