@@ -124,6 +124,46 @@ def first_calls(device: str) -> None:
     module.to(session.dtype).to(memory_format=torch.channels_last)
 
 
+def first_call_layers(device: str, shape: tuple[int, ...] = (2, 3, 608, 1088)) -> None:
+    """Where a new shape's first call goes, by layer type: each leaf layer of the converted
+    CenterFace (eager, as veil runs it) timed on its own, the GPU synchronised before and
+    after it, for the first call at a shape no other call has met and for the second."""
+    session = _sessions(veil.load_video_models(device=device).detector)[0]
+    torch, module = session.torch, session.module
+    sync = torch.cuda.synchronize if session.device.type == "cuda" else (lambda: None)
+    began: dict[int, float] = {}
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    call = [0]
+
+    def before(layer: object, _inputs: object) -> None:
+        sync()
+        began[id(layer)] = time.perf_counter()
+
+    def after(layer: object, _inputs: object, _outputs: object) -> None:
+        sync()
+        spent[type(layer).__name__][call[0]] += time.perf_counter() - began[id(layer)]
+
+    leaves = [m for m in module.modules() if not list(m.children())]
+    hooks = [h for m in leaves for h in (m.register_forward_pre_hook(before),
+                                         m.register_forward_hook(after))]
+    x = (torch.rand(shape, device=session.device) * 255).to(session.dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    try:
+        for call[0] in (0, 1):
+            with torch.no_grad():
+                module(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    counts = defaultdict(int)
+    for layer in leaves:
+        counts[type(layer).__name__] += 1
+    worst = sorted(spent.items(), key=lambda kv: -kv[1][0])[:5]
+    print(f"CenterFace eager at a new shape {shape}, by layer type (count): ms in the first "
+          "call / the second: " + ", ".join(
+              f"{name} ({counts[name]}) {1000 * a:.0f}/{1000 * b:.0f}" for name, (a, b) in worst))
+
+
 def decode_rates(clip: Path) -> str:
     """Frames a second that PyAV decodes the clip at (no conversion), on the CPU (frame
     threads) and through NVDEC (where the wheel and the card allow)."""
@@ -368,6 +408,7 @@ def main() -> None:
         return
     host(args.device)
     first_calls(args.device)
+    first_call_layers(args.device)
     model_alone(args.device)
     devices = ["cpu", args.device]
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
