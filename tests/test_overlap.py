@@ -117,3 +117,9 @@ def test_boxes_that_are_not_finite_are_compared_in_full() -> None:
     boxes, scores = edge_cases(0)
     boxes[3] = [np.nan, 0, np.inf, 10]
     assert np.array_equal(nms(boxes, scores, 0.3), full_matrix_nms(boxes, scores, 0.3))
+
+
+def test_a_negative_threshold_is_refused() -> None:
+    boxes, scores = edge_cases(0)
+    with pytest.raises(ValueError):
+        nms(boxes, scores, -0.1)

@@ -96,15 +96,18 @@ class Overlaps:
         if not np.isfinite(boxes).all():  # no order to trust: compare with every box
             self.first, self.stop = np.zeros(n, np.int64), np.full(n, n, np.int64)
             return
-        left = boxes[self.by_x, 0].astype(np.float64)
-        widest = max(0.0, float((boxes[:, 2].astype(np.float64) - boxes[:, 0]).max(initial=0)))
+        x1, x2 = boxes[:, 0].astype(np.float64), boxes[:, 2].astype(np.float64)
+        widest = float((x2 - x1).max(initial=0.0))
         # a margin past the widest box, so that rounding never leaves one out
-        self.first = np.searchsorted(left, boxes[:, 0] - (1.01 * widest + 1.0), "left")
-        self.stop = np.searchsorted(left, boxes[:, 2].astype(np.float64), "left")
+        left = x1[self.by_x]
+        self.first = np.searchsorted(left, x1 - (1.01 * widest + 1.0), "left")
+        self.stop = np.searchsorted(left, x2, "left")
 
     def over(self, i: int, threshold: float, gone: np.ndarray) -> np.ndarray:
         """Indices of the boxes not `gone` (a mask) whose IoU with box i is over
-        `threshold` (0 or more): box i itself among them unless gone or of no area."""
+        `threshold`: box i itself among them unless gone or of no area."""
+        if threshold < 0:  # boxes that do not meet (IoU 0) would count, and are not looked at
+            raise ValueError("an overlap threshold must be 0 or more")
         near = self.by_x[self.first[i] : self.stop[i]]
         near = near[~gone[near]]
         return near[iou_matrix(self.boxes[i : i + 1], self.boxes[near])[0] > threshold]
