@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -155,9 +155,7 @@ def first_call_layers(device: str, shape: tuple[int, ...] = (2, 3, 608, 1088)) -
     finally:
         for hook in hooks:
             hook.remove()
-    counts = defaultdict(int)
-    for layer in leaves:
-        counts[type(layer).__name__] += 1
+    counts = Counter(type(layer).__name__ for layer in leaves)
     worst = sorted(spent.items(), key=lambda kv: -kv[1][0])[:5]
     print(f"CenterFace eager at a new shape {shape}, by layer type (count): ms in the first "
           "call / the second: " + ", ".join(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from veil.detect.base import Detections, Overlaps, iou_matrix, nms, pad_to_stride
-from veil.detect.centerface import STRIDE, CenterFace, decode
+from veil.detect.base import Detections, Overlaps, iou_matrix, nms
+from veil.detect.centerface import CenterFace
 from veil.detect.ensemble import fuse
 
 
@@ -53,10 +53,7 @@ def full_matrix_fuse(dets: Detections, threshold: float) -> Detections:
 def faint_candidates(portraits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every heatmap cell of the portraits over 0.01: thousands of boxes, most of them
     piled on the three faces, as a photo's views give the suppression."""
-    detector = CenterFace(threads=1)
-    blob = pad_to_stride(portraits, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
-    heat, sizes, offset, _ = detector.session.run(None, {"input.1": blob})
-    boxes, scores = decode(heat[0, 0], sizes[0], offset[0], 0.01)
+    boxes, scores = CenterFace(threshold=0.01, threads=1).candidates(portraits)
     assert len(boxes) > 2000
     return boxes, scores
 

@@ -68,14 +68,20 @@ class CenterFace:
         )
 
     def detect(self, image: np.ndarray) -> Detections:
+        boxes, scores = self.candidates(image)
+        keep = nms(boxes, scores, 0.3)
+        return Detections.of(boxes[keep], scores[keep], self.name)
+
+    def candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every heatmap cell over the threshold as a box in the image (clipped to it) and
+        its score, before suppression."""
         h, w = image.shape[:2]
         blob = pad_to_stride(image, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
         heat, sizes, offset, _ = self.session.run(None, {"input.1": blob})
         boxes, scores = decode(heat[0, 0], sizes[0], offset[0], self.threshold)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-        keep = nms(boxes, scores, 0.3)
-        return Detections.of(boxes[keep], scores[keep], self.name)
+        return boxes, scores
 
 
 def decode(
