@@ -4,6 +4,7 @@ re-encode on that host, veil on the host's CPU and veil on its GPU, with each pa
 rate and bench/video.py's protection figures; then a folder of 1-megapixel photos on each.
 
     python bench/gpu.py --pack .gpu-data     # here: the slice of ../shared it needs
+    # (bench/device.sh prepares and runs the whole device call: docs/gpu.md)
     VEIL_WIDER_DEV=.gpu-data/wider-dev python bench/gpu.py          # on the GPU host
     python bench/gpu.py --device torch --seconds 1 --photos 8 --sizes 640x360   # no GPU:
         # the GPU backend's code run by torch on the CPU (a check that the script runs)
