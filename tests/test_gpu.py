@@ -96,6 +96,7 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
     whole_plan, whole = veil.anonymize_video(clip, tmp_path / "whole.mp4", threads=1)
     split_plan, split = veil.anonymize_video(clip, tmp_path / "split.mp4", threads=8)
     assert whole.faces and split_plan.to_json() == whole_plan.to_json()
+    assert veil.plan_video(clip, threads=8).to_json() == whole_plan.to_json()  # pass one alone
     assert split.faces == whole.faces and split.masks == whole.masks
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "split.mp4", "whole.mp4"]
     with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(tmp_path / "split.mp4")) as b:

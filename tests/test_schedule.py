@@ -91,6 +91,7 @@ def test_on_a_gpu_every_frame_is_seen_whole(tmp_path, portraits) -> None:
     plan, _ = veil.anonymize_video(clip, tmp_path / "out.mp4", models=models)
     assert plan.tracks == detect_video(clip, models.detector, schedule=GPU_SCHEDULE).tracks
     assert plan.tracks != detect_video(clip, models.detector).tracks  # the CPU's schedule
+    assert veil.plan_video(clip, models=models).tracks == plan.tracks  # `veil detect`'s pass
     for index, dets in enumerate(per_frame):
         for box in dets.boxes[dets.scores >= 0.5]:
             assert any(index in t.boxes and _iou(box.tolist(), t.boxes[index]) > 0.3

@@ -236,6 +236,18 @@ def test_scene_cuts_end_masks_where_the_picture_jumps(tmp_path: Path, portraits)
     assert any(min(t.boxes) < 12 <= max(t.boxes) for t in uncut.tracks)  # tails, before
 
 
+def test_veil_detect_plans_what_veil_renders(tmp_path: Path, tagged_clip: Path) -> None:
+    """`veil detect` runs the anonymizing run's first pass (veil.plan_video), so a plan
+    reviewed from it is the plan the run would have rendered."""
+    assert run_veil("detect", tagged_clip, "-o", tmp_path / "detected.json", "-q").returncode == 0
+    res = run_veil(tagged_clip, "-o", tmp_path / "out.mp4", "--plan-out", tmp_path / "made.json",
+                   "-q")
+    assert res.returncode == 0, res.stderr
+    detected, made = (json.loads((tmp_path / name).read_text())["files"]["clip.mp4"]
+                      for name in ("detected.json", "made.json"))
+    assert detected["tracks"] and detected == made
+
+
 def test_video_plan_keep_leaves_a_track_visible(tmp_path: Path, tagged_clip: Path) -> None:
     res = run_veil("detect", tagged_clip, "-o", tmp_path / "plan.json", "-q")
     assert res.returncode == 0, res.stderr

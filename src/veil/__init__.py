@@ -43,6 +43,7 @@ from .pipeline import (
     load_video_models,
     part_path,
     plan_image,
+    plan_video,
     probe_video,
     read_image,
     read_input,
@@ -107,6 +108,7 @@ __all__ = [
     "video_spans",
     "resolve_device",
     "join_video",
+    "plan_video",
     "PartsDoNotJoin",
     # models
     "Models",

@@ -23,12 +23,10 @@ from .. import (
     PlanSet,
     RunReport,
     VeilError,
-    detect_video,
     load_models,
-    load_video_models,
     plan_image,
+    plan_video,
     read_input,
-    text_finder,
 )
 from ..jobs import Plan, anonymize_one, outcome
 from .pool import photo_pool
@@ -53,14 +51,7 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     for job in bar(jobs, args.quiet):
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
-                video = load_video_models(options.detect.min_face,
-                                          backend=detect.backend, device=detect.device)
-                plans.files[job.key] = detect_video(
-                    job.src, video.detector, parallel=args.threads, limits=options.limits,
-                    min_score=options.detect.min_score,
-                    auditor=video.auditor if detect.audit else None,
-                    text=text_finder(options, video, still=False),
-                )
+                plans.files[job.key] = plan_video(job.src, options, threads=args.threads)
             else:
                 plans.files[job.key] = plan_image(read_input(job.src), options, models)
         except VeilError as exc:

@@ -34,6 +34,7 @@ from .video import (
     detect_video_span,
     join_spans,
     join_video,
+    plan_video,
     render_video_part,
     video_spans,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "detect_video_span",
     "join_spans",
     "join_video",
+    "plan_video",
     "render_video_part",
     "part_path",
     "resolve_device",

@@ -352,12 +352,7 @@ def anonymize_video(
     with timer.stage("detect"):
         info = _probe(src, report, options)
         if plan is None:
-            models = models or load_video_models(options.detect.min_face,
-                                                 backend=options.detect.backend,
-                                                 device=options.detect.device)
-            report.backend = models.backend
-            report_detect = None if progress is None else _stage(progress, "detect", info.frames)
-            plan = _detect(src, models, options, info, threads, report_detect, report)
+            plan = _plan(src, options, models, info, threads, progress, report)
         else:
             _check_plan_size(plan, info)
     with timer.stage("render_encode"):
@@ -369,6 +364,34 @@ def anonymize_video(
     _describe(report, dst, plan, options, info, stats, frames_masked)
     report.timings = timer.timings(digits=3)
     return plan, report
+
+
+@one_file
+def plan_video(
+    src: Path,
+    options: Options | None = None,
+    *,
+    models: Models | None = None,
+    progress: Progress | None = None,
+    threads: int = 0,
+) -> VideoPlan:
+    """Pass one of anonymize_video alone: the plan it would render (for review, or for
+    `veil detect`), made the same way (the device's schedule, spans on a host with many
+    cores). Writes nothing."""
+    src, options = Path(src), options or Options()
+    return _plan(src, options, models, probe_video(src, options.limits), threads, progress,
+                 FileReport(input=str(src)))
+
+
+def _plan(src: Path, options: Options, models: Models | None, info: VideoInfo, threads: int,
+          progress: Progress | None, report: FileReport) -> VideoPlan:
+    """Pass one with the options' video models unless `models` are given; the report gets
+    the backend that ran and what the audit found."""
+    models = models or load_video_models(options.detect.min_face, backend=options.detect.backend,
+                                         device=options.detect.device)
+    report.backend = models.backend
+    frames_done = None if progress is None else _stage(progress, "detect", info.frames)
+    return _detect(src, models, options, info, threads, frames_done, report)
 
 
 def _detect(src: Path, models: Models, options: Options, info: VideoInfo, threads: int,
