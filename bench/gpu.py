@@ -370,49 +370,70 @@ def photos_1mp(count: int) -> list[tuple[bytes, dict, np.ndarray]]:
     return out
 
 
-def run_photos(count: int, devices: list[str]) -> None:
+def run_photos(count: int, devices: list[str], seconds: float) -> None:
+    """The photos through each device, twice: first as a folder of new sizes (each a new
+    input shape for the GPU), then again (every shape seen), each pass stopped after
+    `seconds`; protection over the photos every pass finished."""
     photos = photos_1mp(count)
     workers = os.cpu_count() or 1
     print(f"\n## {count} photos of 1 megapixel (JPEG), balanced profile, faces; "
-          f"{workers} threads sharing one set of models")
-    results: dict[str, tuple[float, Tally, dict[str, list[float]]]] = {}
+          f"{workers} threads sharing one set of models; each pass stops after {seconds:.0f} s")
+    passes: dict[str, tuple[float, list[veil.AnonymizedImage | None]]] = {}
     for device in devices:
         models = veil.load_models("balanced", threads=1, device=device)
         options = _options(device, cover="faces")
-
-        def one(photo: tuple[bytes, dict, np.ndarray], m: veil.Models = models,
-                o: veil.Options = options) -> veil.AnonymizedImage:
-            return veil.anonymize_image(photo[0], o, models=m)
-
+        gpu_use(models, 1.0)  # counts from here
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, photos[: 2 * workers]))  # warm: first calls, batch shapes
-            gpu_use(models, 1.0)  # counts from here
-            began = time.perf_counter()
-            done = list(pool.map(one, photos))
-            took = time.perf_counter() - began
-        tally, stages = Tally(), defaultdict(list)
-        for (_, rec, dark), result in zip(photos, done, strict=True):
+            for name in (device, f"{device}, again"):
+                began = time.perf_counter()
+
+                def one(photo: tuple[bytes, dict, np.ndarray], m: veil.Models = models,
+                        o: veil.Options = options, t0: float = began
+                        ) -> veil.AnonymizedImage | None:
+                    if time.perf_counter() - t0 > seconds:
+                        return None  # past the pass's time: not started
+                    return veil.anonymize_image(photo[0], o, models=m)
+
+                done = list(pool.map(one, photos))
+                passes[name] = (time.perf_counter() - began, done)
+                if device != "cpu":
+                    print(f"{name}: {gpu_use(models, passes[name][0])}")
+    print_photo_table(photos, passes)
+
+
+def print_photo_table(photos: list[tuple[bytes, dict, np.ndarray]],
+                      passes: dict[str, tuple[float, list[veil.AnonymizedImage | None]]]) -> None:
+    names = list(passes)
+    finished = [k for k in range(len(photos))
+                if all(done[k] is not None for _, done in passes.values())]
+    tallies, stages = {}, {}
+    for name, (_, done) in passes.items():
+        tallies[name], stages[name] = Tally(), defaultdict(list)
+        for k in finished:
+            _, rec, dark = photos[k]
+            result = done[k]
+            assert result is not None
             pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
-            tally.add(rec, pixels.max(axis=2) < DARK, dark)
+            tallies[name].add(rec, pixels.max(axis=2) < DARK, dark)
             for stage, seconds in (result.report.timings or {}).items():
-                stages[stage].append(seconds)
-        results[device] = (took, tally, stages)
-        if device != "cpu":
-            print(gpu_use(models, took))
-    names = list(results)
+                stages[name][stage].append(seconds)
+    print(f"\nProtection over the {len(finished)} photos every pass finished.")
     print("\n| | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for bucket in (b[2] for b in HEIGHT_BUCKETS):
+        shares = [tallies[k].share(bucket) for k in names]
         print(f"| {bucket} px | " + " | ".join(
-            f"{100 * results[k][1].share(bucket):.2f}%" for k in names) + " |")
+            "" if np.isnan(s) else f"{100 * s:.2f}%" for s in shares) + " |")
     print("| non-face masked | " + " | ".join(
-        f"{100 * results[k][1].nonface_share:.2f}%" for k in names) + " |")
-    print("| photos a second | " + " | ".join(f"{count / results[k][0]:.1f}"
-                                             for k in names) + " |")
-    stages = sorted({s for k in names for s in results[k][2]})
-    for stage in stages:
+        f"{100 * tallies[k].nonface_share:.2f}%" for k in names) + " |")
+    print("| photos finished | " + " | ".join(
+        str(sum(r is not None for r in done)) for _, done in passes.values()) + " |")
+    print("| photos a second | " + " | ".join(
+        f"{sum(r is not None for r in done) / took:.1f}" for took, done in passes.values())
+        + " |")
+    for stage in sorted({s for k in names for s in stages[k]}):
         print(f"| {stage}, ms a photo (median, one thread) | " + " | ".join(
-            f"{1000 * np.median(results[k][2][stage]):.1f}" if results[k][2][stage] else ""
+            f"{1000 * np.median(stages[k][stage]):.1f}" if stages[k][stage] else ""
             for k in names) + " |")
 
 
@@ -425,6 +446,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="1080p clip's length")
     ap.add_argument("--seconds-4k", type=float, default=5.0)
     ap.add_argument("--photos", type=int, default=320)
+    ap.add_argument("--photo-seconds", type=float, default=60.0,
+                    help="each pass over the photos stops starting photos after this long")
     ap.add_argument("--schedules", default="gpu",
                     help="the video schedules the GPU runs: gpu (its own), cpu (the CPU's), both "
                          "as gpu,cpu")
@@ -447,8 +470,8 @@ def main() -> None:
             length = args.seconds if size[0] * size[1] <= 1920 * 1080 else args.seconds_4k
             run_clip(Path(tmp), size, length, devices, args.schedules.split(","),
                      args.profile if k == 0 else None)
-            if k == 0 and args.photos:  # the photos between the first size and the rest
-                run_photos(args.photos, devices)
+    if args.photos:  # last: new photo sizes have cost the GPU seconds each
+        run_photos(args.photos, devices, args.photo_seconds)
 
 if __name__ == "__main__":
     main()
