@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from veil.detect.base import Detections, Overlaps, iou_matrix, nms
+from veil.detect.base import Detections, Overlaps, iou_matrix, iou_row, nms
 from veil.detect.centerface import CenterFace
 from veil.detect.ensemble import fuse
 
@@ -85,6 +85,18 @@ def test_overlaps_finds_exactly_the_boxes_over_the_threshold(threshold: float) -
         for i in range(len(boxes)):
             assert sorted(overlaps.over(i, threshold, gone)) == list(np.flatnonzero(
                 over[i] & ~gone))
+
+
+def test_one_row_is_the_full_matrixs_row_to_the_bit(
+    faint_candidates: tuple[np.ndarray, np.ndarray],
+) -> None:
+    boxes = np.vstack([faint_candidates[0], *(edge_cases(seed)[0] for seed in range(3)),
+                       [[np.nan, 0, 5, 5], [0, 0, np.inf, 5]]]).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN in both
+        full = iou_matrix(boxes, boxes)
+        for i in range(0, len(boxes), 3):
+            assert iou_row(boxes[i], boxes).tobytes() == full[i].tobytes()
+        assert iou_row(boxes[-1], boxes).tobytes() == full[-1].tobytes()
 
 
 def test_suppression_keeps_what_a_full_matrix_keeps(

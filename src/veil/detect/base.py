@@ -72,10 +72,20 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     y1 = np.maximum(a[:, None, 1], b[None, :, 1])
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
+    return inter / np.maximum(union, 1e-6)
+
+
+def iou_row(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """iou_matrix(box[None], boxes)[0], the same arithmetic in the same order (so the same
+    values to the bit) at half the cost: suppression asks it about 1,500 times a photo."""
+    inter = (np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0)
+             * np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0))
+    union = ((box[2] - box[0]) * (box[3] - box[1])
+             + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter)
     return inter / np.maximum(union, 1e-6)
 
 
@@ -110,7 +120,7 @@ class Overlaps:
             raise ValueError("an overlap threshold must be 0 or more")
         near = self.by_x[self.first[i] : self.stop[i]]
         near = near[~gone[near]]
-        return near[iou_matrix(self.boxes[i : i + 1], self.boxes[near])[0] > threshold]
+        return near[iou_row(self.boxes[i], self.boxes[near]) > threshold]
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
