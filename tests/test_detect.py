@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from veil.detect.base import iou_matrix
+from veil.detect.base import input_blob, iou_matrix
 from veil.detect.centerface import CenterFace
 from veil.detect.ensemble import Ensemble
 from veil.detect.retinaface import RetinaFace
@@ -28,6 +28,22 @@ def test_any_image_size_is_accepted(shape: tuple[int, int]) -> None:
     img = np.full((*shape, 3), 128, np.uint8)
     assert len(CenterFace().detect(img)) == 0
     assert len(RetinaFace().detect(img)) == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (31, 33), (64, 96), (245, 371)])
+def test_a_models_input_is_the_photo_padded_with_zeros_in_channel_order(
+    shape: tuple[int, int],
+) -> None:
+    """input_blob gives, in C order, what padding, converting and transposing gave."""
+    img = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), np.uint8)
+    for stride in (1, 32):
+        ph, pw = (-shape[0]) % stride, (-shape[1]) % stride
+        padded = np.pad(img, ((0, ph), (0, pw), (0, 0))).astype(np.float32)
+        for bgr in (False, True):
+            blob = input_blob(img, stride, bgr)
+            want = (padded[..., ::-1] if bgr else padded).transpose(2, 0, 1)[None]
+            assert blob.flags.c_contiguous and blob.dtype == np.float32
+            assert blob.tobytes() == np.ascontiguousarray(want).tobytes()
 
 
 def test_wide_strip_is_padded_not_squashed(portraits: np.ndarray) -> None:

@@ -57,13 +57,16 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> Detections: ...
 
 
-def pad_to_stride(image: np.ndarray, stride: int) -> np.ndarray:
-    """Pad bottom and right with zeros to a multiple of `stride`, so nothing is squashed."""
+def input_blob(image: np.ndarray, stride: int = 1, bgr: bool = False) -> np.ndarray:
+    """`image` (H x W x 3) as a model takes it: 1 x 3 x H' x W' float32 in C order, its
+    channels reversed if `bgr`, padded with zeros at the bottom and right to a multiple of
+    `stride` (so nothing is squashed). One strided copy: converting the pixels and then
+    transposing them left onnxruntime a second copy to make (5.6 ms a megapixel against
+    1.5)."""
     h, w = image.shape[:2]
-    ph, pw = (-h) % stride, (-w) % stride
-    if ph == 0 and pw == 0:
-        return image
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)))
+    blob = np.zeros((1, 3, h + (-h) % stride, w + (-w) % stride), np.float32)
+    blob[0, :, :h, :w] = (image[..., ::-1] if bgr else image).transpose(2, 0, 1)
+    return blob
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride
+from .base import Detections, input_blob, nms
 from .runtime import make_session
 
 STRIDE = 32  # the network downsamples by 32; inputs are padded to a multiple of it
@@ -76,7 +76,7 @@ class CenterFace:
         """Every heatmap cell over the threshold as a box in the image (clipped to it) and
         its score, before suppression."""
         h, w = image.shape[:2]
-        blob = pad_to_stride(image, STRIDE).astype(np.float32).transpose(2, 0, 1)[None]
+        blob = input_blob(image, STRIDE)
         heat, sizes, offset, _ = self.session.run(None, {"input.1": blob})
         boxes, scores = decode(heat[0, 0], sizes[0], offset[0], self.threshold)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)

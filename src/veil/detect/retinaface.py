@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections, nms, pad_to_stride
+from .base import Detections, input_blob, nms
 from .runtime import make_session
 
 STRIDE = 32
@@ -65,10 +65,10 @@ class RetinaFace:
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        padded = pad_to_stride(image, STRIDE)
-        ph, pw = padded.shape[:2]
-        blob = (padded[..., ::-1].astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[None]
-        loc, conf, _ = self.session.run(None, {"input": np.ascontiguousarray(blob)})
+        blob = input_blob(image, STRIDE, bgr=True)
+        blob -= MEAN_BGR[:, None, None]  # the padding too, as when it was padded first
+        ph, pw = blob.shape[2:]
+        loc, conf, _ = self.session.run(None, {"input": blob})
         scores = conf[0, :, 1]
         idx = np.nonzero(scores > self.threshold)[0]
         priors = anchors_for(ph, pw)[idx]

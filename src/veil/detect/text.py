@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SetupError
-from .base import Detections
+from .base import Detections, input_blob
 from .personal import is_label, looks_personal
 from .runtime import make_session
 
@@ -149,13 +149,19 @@ class TextDetector:
         w = max(STRIDE, round(width * scale / STRIDE) * STRIDE)
         shrink = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
         seen = cv2.resize(image[..., ::-1], (w, h), interpolation=shrink)  # BGR, as trained
-        blob = (seen.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        prob = self.session.run(None, {self.input: np.ascontiguousarray(blob)})[0][0, 0]
+        prob = self.session.run(None, {self.input: _scaled(input_blob(seen))})[0][0, 0]
         found = _boxes(prob)
         found[:, [0, 2, 6]] *= width / w
         found[:, [1, 3, 7]] *= height / h
         found[:, [5, 8]] *= (width / w + height / h) / 2
         return found
+
+
+def _scaled(blob: np.ndarray) -> np.ndarray:
+    """Pixels 0 to 255 as PaddleOCR's models take them, -1 to 1 (in place)."""
+    blob /= 127.5
+    blob -= 1.0
+    return blob
 
 
 def _resized(image: np.ndarray, scale: float) -> np.ndarray:
@@ -334,8 +340,7 @@ class TextReader:
     def _recognise(self, seen: np.ndarray) -> tuple[str, float]:
         """CTC greedy decoding of a line READ_HEIGHT px tall (RGB): the characters, and how
         sure the reader was of them (their mean probability)."""
-        blob = (seen[..., ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        scores = self.session.run(None, {"x": np.ascontiguousarray(blob)})[0][0]
+        scores = self.session.run(None, {"x": _scaled(input_blob(seen, bgr=True))})[0][0]
         best = scores.argmax(axis=1)
         kept = [k for k, i in enumerate(best)
                 if i and (k == 0 or i != best[k - 1]) and i - 1 < len(self.alphabet)]
