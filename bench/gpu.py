@@ -293,11 +293,12 @@ def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[
             clock = Clock()
             plan = veil.plan_video(clip, options, models=models)
             detect = clock.lap()
-            veil.anonymize_video(clip, out, options, plan=plan, models=models)
+            _, report = veil.anonymize_video(clip, out, options, plan=plan, models=models)
             passes = {"detect": detect, "render_encode": clock.lap()}
         rows[name] = (score(clip, out, truth), passes)
-        if device != "cpu":
-            print(f"{name}: {gpu_use(models, sum(wall for wall, _ in passes.values()))}")
+        if device != "cpu":  # the encoder: NVENC where the card has it, else libx264
+            print(f"{name}: written as {report.output_format}; "
+                  f"{gpu_use(models, sum(wall for wall, _ in passes.values()))}")
     print_clip_table(rows, n)
 
 

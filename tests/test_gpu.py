@@ -84,6 +84,38 @@ def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path,
         veil.resolve_device("tpu")
 
 
+def test_a_gpu_run_encodes_with_nvenc_where_the_card_has_it(tmp_path: Path,
+                                                             example_jpeg: bytes) -> None:
+    """On a GPU (device cuda), libx264's NVENC twin writes the video where the card has
+    NVENC (T4, L4, A10, RTX); elsewhere (H100, H200, a CPU host) libx264 does, as asked. Where
+    NVENC opens, a video in parts is written by it, whole and joined."""
+    from veil.media.encoders import encoder_for
+
+    asked = veil.EncodeOptions()
+    try:
+        veil.check_encoder(veil.EncodeOptions(codec="h264_nvenc"))
+        nvenc_here = True
+    except veil.VeilError as exc:
+        assert str(exc).count("\n") == 0 and "h264_nvenc" in str(exc)
+        nvenc_here = False
+    assert encoder_for(asked, "cpu", (1920, 1080)) == asked
+    assert encoder_for(asked, "cuda", (1920, 1080)).codec == ("h264_nvenc" if nvenc_here
+                                                              else "libx264")
+    assert encoder_for(asked, "cuda", (7680, 4320)) == asked  # past H.264 NVENC's 4096
+    if not nvenc_here:
+        pytest.skip("no NVENC here (no NVIDIA card with it, or no driver)")
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=150, size=(480, 256), sound=True)
+    options = veil.Options(encode=veil.EncodeOptions(codec="h264_nvenc"))
+    _, report = veil.anonymize_video(clip, tmp_path / "out.mp4", options, threads=8)
+    assert report.faces and report.output_format == "mp4/h264_nvenc"
+    with av.open(str(clip)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        assert b.streams.video[0].codec_context.name == "h264" and b.streams.audio
+        times = [(x.pts, y.pts) for x, y in zip(a.decode(video=0), b.decode(video=0),
+                                                 strict=True)]
+    assert len(times) == 150 and all(x == y for x, y in times)
+
+
 def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
                                                           example_jpeg: bytes) -> None:
     """On 8 cores or more, both passes run on parts of the video at once: the plan, the

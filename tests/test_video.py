@@ -150,6 +150,38 @@ def test_truncated_video_writes_nothing(tmp_path: Path, tagged_clip: Path) -> No
     assert not [p for p in tmp_path.iterdir() if p.name != "cut.mp4"]
 
 
+def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
+        tmp_path: Path, tagged_clip: Path) -> None:
+    """A --codec or --preset the encoder refuses is a usage error in one line, before a
+    frame is looked at (it used to fail after the whole detection pass, blaming the
+    input), and the Python API refuses it the same way."""
+    out = tmp_path / "out.mp4"
+    for flags, codec, why in ((["--codec", "h264x"], "h264x", "has no encoder of that name"),
+                              (["--codec", "aac"], "aac", "encodes audio, not video"),
+                              (["--preset", "p4"], "libx264", "its presets are ultrafast"),
+                              (["--codec", "libx265", "--preset", "hq"], "libx265",
+                               "its presets are")):
+        res = run_veil(tagged_clip, "-o", out, *flags)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.count("\n") == 1 and why in res.stderr, res.stderr
+        assert res.stderr.startswith(f"veil: --codec {codec} cannot write video here")
+    assert not out.exists()
+    bad = veil.Options(encode=veil.EncodeOptions(codec="h264x"))
+    with pytest.raises(veil.VeilError, match="--codec h264x cannot write video here"):
+        veil.anonymize_video(tagged_clip, out, bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a photo is written whatever --codec says: it encodes no video
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(photo)
+    assert run_veil(photo, "--codec", "h264x", "-q").returncode == 0
+
+
+def test_x265_writes_quietly(tmp_path: Path, tagged_clip: Path) -> None:
+    res = run_veil(tagged_clip, "-o", tmp_path / "out.mp4", "--codec", "libx265", "-q")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert _probe(tmp_path / "out.mp4")["streams"][0]["codec_name"] == "hevc"
+
+
 def _dets(*boxes: tuple[float, float, float, float]) -> Detections:
     return Detections.of(np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)), "t")
 

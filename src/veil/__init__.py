@@ -31,6 +31,7 @@ from .pipeline import (
     anonymize_file,
     anonymize_image,
     anonymize_video,
+    check_encoder,
     count_packets,
     detect_image,
     detect_video,
@@ -92,6 +93,7 @@ __all__ = [
     "part_path",
     # videos
     "anonymize_video",
+    "check_encoder",
     "detect_video",
     "probe_video",
     "count_packets",

@@ -329,7 +329,9 @@ class EncodeOptions(_Checked):
     audio: Literal["copy", "drop"] = option(
         "copy", "videos: copy the sound bit for bit, or drop it", choices=("copy", "drop")
     )
-    codec: str = option("libx264", "videos: FFmpeg video encoder", service=False)
+    codec: str = option(
+        "libx264", "videos: FFmpeg video encoder (on a GPU with NVENC, its twin)", service=False
+    )
     crf: int = option(20, "videos: encoder quality (x264 CRF)", low=0, high=63, service=False)
     preset: str = option("veryfast", "videos: encoder preset", service=False)
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import VeilError, plan_batch
+from .. import VeilError, check_encoder, plan_batch
 from .parsers import COMMANDS, anonymize_parser, detect_parser, inspect_parser, parse
 from .run import BLUR_WARNING, EXIT_SOME_FAILED, EXIT_USAGE, run_anonymize, run_detect
 from .terminal import say, shown
@@ -49,6 +49,8 @@ def _batch_run(args: argparse.Namespace, detect_mode: bool) -> int:
     if detect_mode:
         code = run_detect(args, batch.jobs)
     else:
+        if any(job.kind == "video" for job in batch.jobs):
+            check_encoder(args.options.encode)  # a bad --codec: one line, before any work
         if args.options.mask.style == "blur":
             say(BLUR_WARNING)
         code = run_anonymize(args, batch)

@@ -26,6 +26,7 @@ import numpy as np
 from .. import formats
 from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
+from .encoders import encoder_settings
 from .files import atomic_output
 
 # A rectangle of an upright frame in pixels: x1, y1, x2, y2 (x2 and y2 not included).
@@ -620,7 +621,7 @@ def _add_video(out: Any, vin: Any, options: EncodeOptions, threads: int,
     vout.pix_fmt = "yuv420p"
     vout.time_base = vin.time_base
     vout.codec_context.time_base = vin.time_base
-    vout.options = {"crf": str(options.crf), "preset": options.preset}
+    vout.options = encoder_settings(options)
     if threads:
         vout.codec_context.thread_count = threads
     _describe_colours(vout.codec_context, vin.codec_context, info)

@@ -4,6 +4,7 @@ the `veil` package, and nothing below them.
 """
 
 from ..detect.runtime import resolve_device
+from ..media.encoders import check_encoder
 from ..media.files import part_path
 from ..media.video import VideoInfo, count_packets, probe_video
 from .inspect import Inspection, inspect_file
@@ -51,6 +52,7 @@ __all__ = [
     "anonymize_file",
     "anonymize_image",
     "anonymize_video",
+    "check_encoder",
     "detect_image",
     "detect_video",
     "count_packets",

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..detect.base import Detections, Detector
+from ..detect.runtime import resolve_device
 from ..detect.text import FoundText, TextDetector
 from ..errors import InputError, PartsDoNotJoin, VeilError, one_file
 from ..masks import SURE_SCORE, draw_masks, mask_groups
+from ..media.encoders import check_encoder, encoder_for
 from ..media.files import part_path, refuse_overwrite
 from ..media.metadata import video_metadata_names
 from ..media.video import (
@@ -347,10 +349,12 @@ def anonymize_video(
     src, dst = Path(src), Path(dst)
     refuse_overwrite(src, dst)
     options = options or Options()
+    check_encoder(options.encode)  # a --codec that cannot write: before any work, not after
     report = FileReport(input=name or str(src))
     timer = StageTimer()
     with timer.stage("detect"):
         info = _probe(src, report, options)
+        options = _on_device(options, models, info)
         if plan is None:
             plan = _plan(src, options, models, info, threads, progress, report)
         else:
@@ -421,6 +425,13 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     with ThreadPoolExecutor(len(bounds), thread_name_prefix="veil-span") as pool:
         spans = list(pool.map(span, range(len(bounds))))
     return join_spans(spans, options, report)
+
+
+def _on_device(options: Options, models: Models | None, info: VideoInfo) -> Options:
+    """`options` with the encoder that runs: on a GPU, NVENC where the card has it."""
+    device = models.device if models is not None else resolve_device(options.detect.device)
+    return replace(options, encode=encoder_for(options.encode, device, (info.width,
+                                                                       info.height)))
 
 
 def _schedule(models: Models) -> ScheduleOptions:
@@ -537,6 +548,7 @@ def render_video_part(src: Path, part: Path, plan: VideoPlan, options: Options, 
     (a name the caller chose beside the output: a `.veil-*.part` name is cleaned up after a
     killed run): what anonymize_video would write for them, encoded on their own."""
     began = time.perf_counter()
+    check_encoder(options.encode)
     info = probe_video(src, options.limits)
     _check_plan_size(plan, info)
     render, masked = _masker(plan, options)
