@@ -151,7 +151,7 @@ def test_truncated_video_writes_nothing(tmp_path: Path, tagged_clip: Path) -> No
 
 
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
-        tmp_path: Path, tagged_clip: Path) -> None:
+        tmp_path: Path, tagged_clip: Path, example_jpeg: bytes) -> None:
     """A --codec or --preset the encoder refuses is a usage error in one line, before a
     frame is looked at (it used to fail after the whole detection pass, blaming the
     input), and the Python API refuses it the same way."""
@@ -170,6 +170,15 @@ def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
     with pytest.raises(veil.VeilError, match="--codec h264x cannot write video here"):
         veil.anonymize_video(tagged_clip, out, bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # An encoder that takes the check's small frames may still refuse the stream: MPEG-1
+    # has no 12 fps. The encoder is named, not the input.
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "twelve.mp4", sheet, frames=12, fps=12)
+    res = run_veil(clip, "-o", out, "--codec", "mpeg1video")
+    assert res.returncode == 1 and res.stderr.count("\n") == 2, res.stderr
+    assert "the mpeg1video encoder cannot write this video" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["twelve.mp4"]
+    clip.unlink()
     # a photo is written whatever --codec says: it encodes no video
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (64, 48), (90, 90, 90)).save(photo)

@@ -525,7 +525,7 @@ def join_video_parts(
             _audio(out, packet, *audio_map[packet.stream.index], stats)
         for aout, copy in audio_map.values():
             if not copy:
-                _mux(out, aout.encode())
+                _mux(out, _encoded(aout, None))
     return stats
 
 
@@ -688,7 +688,7 @@ def _transcode(
     _encode_frames(frames(), out, vout, vin.time_base, render, stats, progress, threads)
     for aout, copy in audio_map.values():
         if not copy:
-            _mux(out, aout.encode())
+            _mux(out, _encoded(aout, None))
 
 
 def _encode_frames(
@@ -722,7 +722,7 @@ def _encode_frames(
                 pts = last_pts + 1  # encoders need strictly increasing timestamps
             new.pts, new.time_base = pts, time_base
             last_pts = pts
-            _mux(out, vout.encode(new))
+            _mux(out, _encoded(vout, new))
             stats.frames += 1
             if progress is not None:
                 progress(stats.frames)
@@ -737,7 +737,7 @@ def _encode_frames(
         finally:
             for job, _ in pending:
                 job.cancel()
-    _mux(out, vout.encode())
+    _mux(out, _encoded(vout, None))
 
 
 def _clean(render: Painter, index: int, frame: Any, width: int, height: int) -> Any:
@@ -873,8 +873,19 @@ def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats) -> 
     else:
         for frame in packet.decode():
             frame.pts = None  # the encoder counts samples itself
-            _mux(out, aout.encode(frame))
+            _mux(out, _encoded(aout, frame))
     stats.audio_packets += 1
+
+
+def _encoded(stream: Any, frame: Any) -> Any:
+    """The stream's packets for `frame` (None: the encoder's last). The encoder's failure
+    is not the input's: it is named as what failed (an encoder that took the probe's small
+    frames may refuse the stream's size or frame rate)."""
+    try:
+        return stream.encode(frame)
+    except Exception as exc:  # noqa: BLE001 - whatever the encoder raises
+        name = stream.codec_context.name
+        raise VeilError(f"the {name} encoder cannot write this video: {_reason(exc)}") from exc
 
 
 def _mux(out: Any, packets: Any) -> None:
