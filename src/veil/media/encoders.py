@@ -21,8 +21,8 @@ NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 # The largest side each writes (NVIDIA's encoder support matrix, Turing and later); frames
 # smaller than the probe's on a side stay on the CPU too, where they cost little.
 NVENC_MAX = {"h264_nvenc": 4096, "hevc_nvenc": 8192}
-# x264's presets as NVENC's: p1 (fastest) to p7 (best), p4 its default, as NVIDIA's preset
-# migration guide pairs them.
+# x264's presets as NVENC's, nearest by speed (our pairing): p1 (fastest) to p7 (best), p4
+# NVENC's default as medium is x264's.
 NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3",
                  "fast": "p4", "medium": "p4", "slow": "p5", "slower": "p6",
                  "veryslow": "p7", "placebo": "p7"}
@@ -30,7 +30,7 @@ NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster
 # its own error line past FFmpeg's logging.
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")
-_PROBE_SIZE = 256  # the test frames' side: above every encoder's minimum (NVENC's is 145)
+_PROBE_SIZE = 256  # the test frames' side: above the smallest frame any of these takes
 
 
 def encoder_settings(options: EncodeOptions) -> dict[str, str]:
