@@ -35,8 +35,8 @@ _PROBE_SIZE = 256  # the test frames' side: above the smallest frame any of thes
 
 def encoder_settings(options: EncodeOptions) -> dict[str, str]:
     """The encoder's own options for --crf and --preset. NVENC has no CRF: its constant
-    quality (variable bit rate, no bit-rate cap) at the same number, which on its scale is
-    close to x264's."""
+    quality (variable bit rate, no bit-rate cap) at the same number, on NVENC's own scale
+    (not compared with x264's: no card lent to veil has NVENC)."""
     if options.codec.endswith("_nvenc"):
         return {"rc": "vbr", "cq": str(options.crf), "b": "0", "tune": "hq",
                 "preset": NVENC_PRESETS.get(options.preset, options.preset)}
@@ -60,10 +60,9 @@ def encoder_for(options: EncodeOptions, device: str, size: tuple[int, int]) -> E
     (device cuda), the NVENC equivalent of the software encoder where the card has one and
     the frames are within its sizes; else as asked."""
     hardware = NVENC.get(options.codec) if device == "cuda" else None
-    if hardware is not None and min(size) >= _PROBE_SIZE and max(size) <= NVENC_MAX[hardware]:
-        on_gpu = dataclasses.replace(options, codec=hardware)
-        if _fails_to_open(hardware, options.crf, options.preset) is None:
-            return on_gpu
+    if (hardware is not None and min(size) >= _PROBE_SIZE and max(size) <= NVENC_MAX[hardware]
+            and _fails_to_open(hardware, options.crf, options.preset) is None):
+        return dataclasses.replace(options, codec=hardware)
     return options
 
 
@@ -97,10 +96,11 @@ def _fails_to_open(codec: str, crf: int, preset: str) -> str | None:
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         needs = " (NVENC needs an NVIDIA card that has it, and its driver)" if (
             codec.endswith("_nvenc")) else ""
-        return _reason(exc) + needs
+        return error_words(exc).rstrip(".") + needs
     return None
 
 
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's words for an error, without the call that raised it."""
-    return str(getattr(exc, "strerror", None) or exc).rstrip(".")
+def error_words(exc: BaseException) -> str:
+    """FFmpeg's words for an error (PyAV's strerror), without the call that raised it, on
+    one line."""
+    return " ".join(str(getattr(exc, "strerror", None) or exc).split())

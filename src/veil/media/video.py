@@ -26,7 +26,7 @@ import numpy as np
 from .. import formats
 from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
-from .encoders import encoder_settings
+from .encoders import encoder_settings, error_words
 from .files import atomic_output
 
 # A rectangle of an upright frame in pixels: x1, y1, x2, y2 (x2 and y2 not included).
@@ -144,9 +144,8 @@ def _boxes_end(fh: Any, size: int) -> int | None:
 
 
 def _reason(exc: BaseException) -> str:
-    """One line saying why a decoder failed, without the file's path (a server's, maybe)."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    text = " ".join(str(text).split())
+    """One line saying why FFmpeg failed, without the file's path (a server's, maybe)."""
+    text = error_words(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
