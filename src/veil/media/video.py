@@ -150,16 +150,19 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def _reading(what: str) -> Iterator[None]:
-    """Whatever FFmpeg or PyAV raise while reading a file is that file's fault: InputError."""
+def _reading(what: str | Callable[[], str]) -> Iterator[None]:
+    """Whatever FFmpeg or PyAV raise while reading a file is that file's fault: InputError,
+    saying `what` (or what it returns, then: where the reading had got to)."""
     try:
         yield
     except (VeilError, _RenderFailed, _WriteFailed, _SeekMissed):
         raise
     except MemoryError as exc:
-        raise InputError(f"{what}: not enough memory") from exc
+        raise InputError(f"{what if isinstance(what, str) else what()}: not enough memory"
+                         ) from exc
     except Exception as exc:  # noqa: BLE001 - see above
-        raise InputError(f"{what}: {_reason(exc)}") from exc
+        raise InputError(f"{what if isinstance(what, str) else what()}: {_reason(exc)}"
+                         ) from exc
 
 
 def _check_size(width: int, height: int, limits: Limits) -> None:
@@ -359,7 +362,7 @@ def _frames_from(path: Path, limits: Limits, start: int,
                  point: _SeekPoint | None) -> Iterator[tuple[int, Any]]:
     with _open(path) as container:
         index = 0
-        with _reading(f"video stops decoding at frame {index}"):
+        with _reading(lambda: f"video stops decoding at frame {index}"):
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if point is not None:
