@@ -5,6 +5,7 @@ on a CUDA GPU where there is one, else through torch on the CPU where torch is i
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -130,6 +131,9 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
     assert whole.faces and split_plan.to_json() == whole_plan.to_json()
     assert veil.plan_video(clip, threads=8).to_json() == whole_plan.to_json()  # pass one alone
     assert split.faces == whole.faces and split.masks == whole.masks
+    # both passes at once: two of the four parts rendered while the last span was detected
+    assert split.passes == {"spans": 3, "parts": 4, "parts_rendered_early": 2,
+                            "parts_rendered_again": 0} and whole.passes is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "split.mp4", "whole.mp4"]
     with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(tmp_path / "split.mp4")) as b:
         pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
@@ -140,6 +144,75 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
         diff = np.abs(x.to_ndarray(format="rgb24").astype(int) -
                       y.to_ndarray(format="rgb24").astype(int))
         assert diff.mean() < 3 and np.percentile(diff, 99.5) < 48  # masks in both
+
+
+def test_a_video_that_stops_decoding_midway_fails_the_same_in_parts(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """A clip damaged past its middle fails as it does on a small host, naming the frame
+    where decoding stopped, with both passes at once: no output, no part left behind."""
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    data = bytearray(write_clip(tmp_path / "clip.mp4", sheet, frames=160,
+                                size=(480, 256)).read_bytes())
+    at = int(len(data) * 0.6)
+    data[at:at + 4000] = bytes(4000)
+    (tmp_path / "clip.mp4").write_bytes(bytes(data))
+    errors = []
+    for threads in (1, 8):
+        with pytest.raises(veil.InputError, match=r"video stops decoding at frame \d+") as caught:
+            veil.anonymize_video(tmp_path / "clip.mp4", tmp_path / "out.mp4", threads=threads)
+        errors.append(str(caught.value))
+        assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    assert errors[0] == errors[1] and "at frame 0:" not in errors[0]
+
+
+def test_the_gpu_schedule_splits_a_video_on_any_sideways_keyframe(tmp_path: Path,
+                                                                  example_jpeg: bytes) -> None:
+    """The GPU's schedule starts afresh at every 8th frame (its turned views are whole
+    there), so its spans start there, not every 64th: the plan is the whole run's."""
+    from veil.pipeline.schedule import GPU_SCHEDULE, ScheduleOptions
+    from veil.pipeline.video import span_align
+
+    assert span_align(GPU_SCHEDULE) == 8 and span_align(ScheduleOptions()) == 64
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=150, size=(480, 256))
+    models = dataclasses.replace(veil.load_video_models(), schedule=GPU_SCHEDULE)
+    whole = veil.plan_video(clip, models=models, threads=1)
+    assert whole.tracks and veil.plan_video(clip, models=models, threads=8) == whole  # at 80
+    _, report = veil.anonymize_video(clip, tmp_path / "out.mp4", models=models, threads=8)
+    assert report.passes == {"spans": 4, "parts": 4, "parts_rendered_early": 2,
+                             "parts_rendered_again": 0}
+
+
+def test_a_part_rendered_early_from_a_plan_that_changed_is_rendered_again(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """Parts rendered from the plan so far are kept only where every frame's regions, as
+    drawn, are the whole plan's; the others are rendered again, so the output is the one
+    the two passes in turn write."""
+    from veil.pipeline.both_passes import _Parts, drawn_by_frame, plan_piece
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=120, size=(480, 256))
+    options = veil.Options(mask=veil.MaskOptions(style="solid"))
+    plan = veil.plan_video(clip, options)
+    assert all(drawn_by_frame(plan, options.mask)[40:80])  # faces in the second part
+    so_far = plan_piece(plan, 0, 120)
+    for track in so_far.tracks:  # the plan so far had not yet seen the second part's faces
+        track.boxes = {f: b for f, b in track.boxes.items() if not 40 <= f < 80}
+    bounds = [(0, 40), (40, 80), (80, None)]
+    out = tmp_path / "out.mp4"
+    with _Parts(clip, out, options, bounds, workers=2, threads=1) as parts:
+        parts.render_early(so_far, settled=80)
+        assert parts.waiting(120) == [] and parts.early == 2
+        stats, masked = parts.finish(plan) or (None, 0)
+    assert parts.redone == 1 and stats is not None and stats.frames == 120
+    veil.anonymize_video(clip, tmp_path / "whole.mp4", options, plan=plan, threads=1)
+    assert masked == sum(1 for regions in plan.regions_by_frame() if regions)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4", "whole.mp4"]
+    with av.open(str(out)) as a, av.open(str(tmp_path / "whole.mp4")) as b:
+        for x, y in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            diff = np.abs(x.to_ndarray(format="rgb24").astype(int) -
+                          y.to_ndarray(format="rgb24").astype(int))
+            assert diff.mean() < 2 and np.percentile(diff, 99.9) < 48  # the same masks
 
 
 needs_torch = pytest.mark.skipif(not torch_installed(),

@@ -55,6 +55,9 @@ class FileReport:
     # at, kept, replaced by the faces it found inside them, dropped (detect/confirm.py).
     second_look: dict[str, int] | None = None
     backend: str | None = None  # the inference runtime that ran the detectors, if any ran
+    # (videos whose two passes ran at once, on a host with many cores) spans detected, parts
+    # rendered, parts rendered early from the plan so far, and of those rendered again
+    passes: dict[str, int] | None = None
     metadata_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

@@ -34,6 +34,18 @@ class TrackOptions:
     weak_reach: int = 2
 
 
+# Lead and tail boxes move as the track's first and last few boxes moved.
+MOTION_FRAMES = 5
+
+
+def settled_after(options: TrackOptions) -> int:
+    """How many frames of detections after a frame its boxes can depend on: a gap bridged
+    up to the next sighting, a lead from a track first seen later and the motion it is
+    extrapolated with, the smoothing window. Beyond them only a track's whole history can
+    change a frame's boxes (its hits seen later lengthen a weak track's lead and tail)."""
+    return options.max_gap + 1 + options.lead + MOTION_FRAMES + options.smooth
+
+
 @dataclass
 class Track:
     """One face over time: frame index -> (x1, y1, x2, y2, score), and the frames whose box
@@ -111,7 +123,7 @@ def fill(track: Track, frame_count: int, options: TrackOptions,
             axis=1,
         )
     out = {int(f): list(map(float, b)) for f, b in zip(span, boxes, strict=True)}
-    start_v, end_v = _velocity(boxes[:5]), _velocity(boxes[-5:])
+    start_v, end_v = _velocity(boxes[:MOTION_FRAMES]), _velocity(boxes[-MOTION_FRAMES:])
     confident = (
         len(track.boxes) >= options.confident_hits
         or max(b[4] for b in track.boxes.values()) >= options.confident_score

@@ -52,8 +52,16 @@ Progress = Callable[[str, int, int], None]
 # Spans of one video's detection (detect_video_span) start where the schedule starts afresh
 # (a keyframe with a whole turned view: the turned looks run on from one sideways keyframe to
 # the next); parts of its rendering (render_video_part) on any keyframe.
+# SPAN_ALIGN suits every schedule: the CPU's, and the GPU's, which starts afresh more often.
 SPAN_ALIGN = math.lcm(ScheduleOptions().every, ScheduleOptions().sideways_whole_every)
 PART_ALIGN = ScheduleOptions().every
+
+
+def span_align(schedule: ScheduleOptions) -> int:
+    """The frames a span of detection may start on under `schedule`: keyframes (every
+    `every` frames) whose turned view is whole."""
+    return math.lcm(max(1, schedule.every), schedule.sideways_every or 1,
+                    schedule.sideways_whole_every or 1)
 # A host with this many cores or more (a GPU server) detects and renders a video in parts at
 # once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: a GPU's batches want
 # frames from several decoders, and on a 16-core host one process's render threads ran no
@@ -143,13 +151,15 @@ def detect_video_span(src: Path, models: Models, start: int, stop: int | None,
                       options: Options, threads: int = 1,
                       progress: Callable[[int], None] | None = None) -> VideoSpan:
     """Frames `start` to `stop` (None: the end) of `src`, as anonymize_video's detection
-    pass would find them; both must be multiples of SPAN_ALIGN. `progress(frames done)`."""
-    if start % SPAN_ALIGN or (stop is not None and stop % SPAN_ALIGN):
-        raise VeilError(f"a span must start and stop on a multiple of {SPAN_ALIGN} frames")
+    pass would find them; both must be multiples of SPAN_ALIGN (or of span_align of the
+    models' schedule). `progress(frames done)`."""
+    schedule = schedule_of(models)
+    align = span_align(schedule)
+    if start % align or (stop is not None and stop % align):
+        raise VeilError(f"a span must start and stop on a multiple of {align} frames")
     began = time.perf_counter()
     auditor = models.auditor if options.detect.audit else None
-    looks = Looks(models.detector, _schedule(models), auditor,
-                  text_finder(options, models, still=False))
+    looks = Looks(models.detector, schedule, auditor, text_finder(options, models, still=False))
     per_frame, (width, height) = scheduled_detections(src, looks, threads, options.limits,
                                                       progress, start, stop)
     audit = None if auditor is None else {"frames_looked_at": looks.audit_frames,
@@ -355,12 +365,19 @@ def anonymize_video(
     with timer.stage("detect"):
         info = _probe(src, report, options)
         options = _on_device(options, models, info)
-        if plan is None:
-            plan = _plan(src, options, models, info, threads, progress, report)
-        else:
+        frames = frame_count(src, info, threads) if plan is None else 0
+        if plan is not None:
             _check_plan_size(plan, info)
+    rendered: tuple[EncodeStats, int] | None
+    if plan is None and parts_here(threads, frames) > 1:
+        plan, rendered = _both_passes(src, dst, options, models, info, (frames, threads),
+                                      progress, report, timer)
+    else:
+        with timer.stage("detect"):
+            plan = plan or _plan(src, options, models, info, threads, progress, report)
+        with timer.stage("render_encode"):
+            rendered = _render_in_parts(src, dst, plan, options, threads, info)
     with timer.stage("render_encode"):
-        rendered = _render_in_parts(src, dst, plan, options, threads, info)
         if rendered is not None and progress is not None:
             progress("encode", plan.frames, plan.frames)
         stats, frames_masked = rendered or _render(src, dst, plan, options, threads, progress,
@@ -391,11 +408,37 @@ def _plan(src: Path, options: Options, models: Models | None, info: VideoInfo, t
           progress: Progress | None, report: FileReport) -> VideoPlan:
     """Pass one with the options' video models unless `models` are given; the report gets
     the backend that ran and what the audit found."""
+    models = _models(options, models, report)
+    frames_done = None if progress is None else _stage(progress, "detect", info.frames)
+    return _detect(src, models, options, info, threads, frames_done, report)
+
+
+def _models(options: Options, models: Models | None, report: FileReport) -> Models:
+    """`models`, or the options' video models; the report names the backend that runs."""
     models = models or load_video_models(options.detect.min_face, backend=options.detect.backend,
                                          device=options.detect.device)
     report.backend = models.backend
-    frames_done = None if progress is None else _stage(progress, "detect", info.frames)
-    return _detect(src, models, options, info, threads, frames_done, report)
+    return models
+
+
+def _both_passes(src: Path, dst: Path, options: Options, models: Models | None,
+                 info: VideoInfo, frames_and_threads: tuple[int, int],
+                 progress: Progress | None, report: FileReport, timer: StageTimer,
+                 ) -> tuple[VideoPlan, tuple[EncodeStats, int] | None]:
+    """Both passes at once (pipeline/both_passes.py), on a host that works on parts: the plan,
+    and the output's counts (None: its parts did not join; render it whole). The report's
+    detect time runs until the plan was whole, its render_encode time from then."""
+    from .both_passes import detect_and_render  # both_passes.py builds on this module
+
+    frames, threads = frames_and_threads
+    run = detect_and_render(src, dst, _models(options, models, report), options, info, frames,
+                            threads, report,
+                            None if progress is None else _stage(progress, "detect", frames))
+    timer.spans["detect"] += run.detected
+    timer.spans["render_encode"] = run.seconds - run.detected
+    report.passes = {"spans": run.spans, "parts": run.parts, "parts_rendered_early": run.early,
+                     "parts_rendered_again": run.redone}
+    return run.plan, run.rendered
 
 
 def _detect(src: Path, models: Models, options: Options, info: VideoInfo, threads: int,
@@ -404,11 +447,11 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     once, joined into the plan the whole run would make."""
     auditor = models.auditor if options.detect.audit else None
     # Where the container does not say (Matroska), the packets are counted only if it matters.
-    frames = info.frames or (count_packets(src) if parts_here(threads, 1 << 30) > 1 else 0)
-    bounds = video_spans(frames, parts_here(threads, frames))
+    frames = frame_count(src, info, threads)
+    bounds = video_spans(frames, parts_here(threads, frames), span_align(schedule_of(models)))
     if len(bounds) == 1:
         return detect_video(src, models.detector, None, progress, threads, options.limits,
-                            options.detect.min_score, _schedule(models), auditor, report,
+                            options.detect.min_score, schedule_of(models), auditor, report,
                             text_finder(options, models, still=False))
     each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
     done = [0] * len(bounds)
@@ -427,6 +470,12 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     return join_spans(spans, options, report)
 
 
+def frame_count(src: Path, info: VideoInfo, threads: int) -> int:
+    """The video's frames as its container declares them; where it does not (Matroska),
+    counted, but only on a host that works on parts (0 otherwise: not needed)."""
+    return info.frames or (count_packets(src) if parts_here(threads, 1 << 30) > 1 else 0)
+
+
 def _on_device(options: Options, models: Models | None, info: VideoInfo) -> Options:
     """`options` with the encoder that runs: on a GPU, NVENC where the card has it."""
     device = models.device if models is not None else resolve_device(options.detect.device)
@@ -434,7 +483,8 @@ def _on_device(options: Options, models: Models | None, info: VideoInfo) -> Opti
                                                                        info.height)))
 
 
-def _schedule(models: Models) -> ScheduleOptions:
+def schedule_of(models: Models) -> ScheduleOptions:
+    """The schedule `models` run on: their own, or their device's."""
     return models.schedule or schedule_for(models.device)
 
 

@@ -1,0 +1,225 @@
+"""Both passes of a video at once, on a host with many cores (a GPU server).
+
+pipeline/video.py detects a whole video and then renders it, so end to end runs at
+1 / (1/d + 1/r) for passes of d and r frames a second, and a GPU host's cores sit idle while
+the GPU detects. Here detection runs on spans of the video, a few at once and in order, and
+as soon as the spans from the start are done, the parts of the video far enough behind the
+last of them (track.settled_after) are rendered in other processes from the plan so far.
+
+A frame's masks can still change after that: a track's best score, seen later, changes the
+margin of its sure boxes (masks.geometry), --min-score may keep a track it had dropped, and
+hits seen later lengthen a weak track's lead. So when detection ends, each part rendered
+early is compared with the whole plan, every frame's regions as they are drawn, and rendered
+again where anything differs: the output is what the two passes in turn write, and the plan
+and report are theirs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import PartsDoNotJoin, VeilError
+from ..masks import geometry
+from ..media.files import part_path
+from ..media.video import EncodeStats, VideoInfo, join_video_parts
+from ..options import MaskOptions, Options
+from ..plan import VideoPlan, VideoTrack
+from ..report import FileReport
+from ..track import TrackOptions, settled_after
+from .models import Models
+from .video import (
+    PART_ALIGN,
+    RenderedPart,
+    VideoSpan,
+    detect_video_span,
+    join_spans,
+    parts_here,
+    render_video_part,
+    schedule_of,
+    span_align,
+    video_spans,
+)
+
+# Spans and parts: about this many for each worker, so that rendering starts after the
+# first few spans, and none shorter than MIN_FRAMES (each starts its decoder at a keyframe).
+PIECES_PER_WORKER = 4
+MIN_FRAMES = 32
+# Frames behind the last detected one before a part is rendered early.
+LOOKAHEAD = settled_after(TrackOptions())
+
+# progress(frames done), for the detection pass
+Counter = Callable[[int], None]
+
+
+@dataclass
+class Overlapped:
+    """What detect_and_render did: the whole plan, and the output's encoder counts and
+    masked frames (None: its parts could not be joined, so the caller renders it whole)."""
+
+    plan: VideoPlan
+    rendered: tuple[EncodeStats, int] | None
+    detected: float  # seconds from the start until the whole plan was made
+    seconds: float  # and until the output was written
+    spans: int  # of detection
+    parts: int  # rendered and joined
+    early: int  # parts rendered from the plan so far
+    redone: int  # of those, rendered again from the whole plan
+
+
+def pieces(frames: int, workers: int, align: int) -> list[tuple[int, int | None]]:
+    """A video's spans (or parts) for overlapped passes: start and stop frames."""
+    count = min(workers * PIECES_PER_WORKER, frames // MIN_FRAMES)
+    return video_spans(frames, max(count, workers), align)
+
+
+def detect_and_render(src: Path, dst: Path, models: Models, options: Options, info: VideoInfo,
+                      frames: int, threads: int, report: FileReport,
+                      progress: Counter | None = None) -> Overlapped:
+    """Pass one and pass two of anonymize_video for a video of `frames` frames (its
+    container's count), overlapped; `report` gets what the detection pass says (backend,
+    audit). On any error nothing is left at `dst`."""
+    began = time.perf_counter()
+    workers = parts_here(threads, frames)
+    each = max(1, (threads or os.cpu_count() or 1) // workers)
+    spans = pieces(frames, workers, span_align(schedule_of(models)))
+    done = [0] * len(spans)
+
+    def counter(k: int) -> Counter:
+        def count(frames_done: int) -> None:
+            done[k] = frames_done
+            if progress is not None:
+                progress(sum(done))
+        return count
+
+    parts = _Parts(src, dst, options, pieces(frames, workers, PART_ALIGN), workers, each)
+    with ThreadPoolExecutor(workers, thread_name_prefix="veil-span") as pool, parts:
+        futures = [pool.submit(detect_video_span, src, models, a, b, options, each, counter(k))
+                   for k, (a, b) in enumerate(spans)]
+        try:
+            plan = _plan_rendering_early(futures, options, parts, report)
+        finally:
+            for future in futures:
+                future.cancel()
+        detected = time.perf_counter() - began
+        rendered = parts.finish(plan)
+    return Overlapped(plan, rendered, detected, time.perf_counter() - began, len(spans),
+                      len(parts.bounds), parts.early, parts.redone)
+
+
+def _plan_rendering_early(futures: list[Future[VideoSpan]], options: Options,
+                          parts: _Parts, report: FileReport) -> VideoPlan:
+    """The whole plan, from the spans in order; meanwhile, each part whose frames are
+    LOOKAHEAD frames behind the spans done goes to render from the plan so far."""
+    spans: list[VideoSpan] = []
+    for future in futures[:-1]:
+        spans.append(future.result())
+        settled = sum(len(span.per_frame) for span in spans) - LOOKAHEAD
+        if parts.waiting(settled):
+            parts.render_early(join_spans(spans, options), settled)
+    spans.append(futures[-1].result())
+    return join_spans(spans, options, report)
+
+
+class _Parts:
+    """Pass two in parts, on processes: some early from a plan so far (each frame's regions
+    as drawn kept, to compare with the whole plan's), the rest once the plan is whole."""
+
+    def __init__(self, src: Path, dst: Path, options: Options,
+                 bounds: list[tuple[int, int | None]], workers: int, threads: int) -> None:
+        self.src, self.dst, self.options, self.bounds = src, dst, options, bounds
+        self.threads = threads
+        # Processes, not threads: each frame's conversions and the muxing take the GIL.
+        self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        for _ in range(workers):  # started now: their imports overlap the first spans
+            self.pool.submit(_ready)
+        self.paths: list[Path] = []
+        # part -> (its rendering, its file, each frame's regions as drawn when it was early)
+        self.sent: dict[int, tuple[Future[RenderedPart], Path, list[Any] | None]] = {}
+        self.early = self.redone = 0
+
+    def __enter__(self) -> _Parts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+    def waiting(self, settled: int) -> list[int]:
+        """The parts not yet sent that end at or before frame `settled`."""
+        return [k for k, (_, stop) in enumerate(self.bounds)
+                if k not in self.sent and stop is not None and stop <= settled]
+
+    def render_early(self, plan: VideoPlan, settled: int) -> None:
+        for k in self.waiting(settled):
+            self._send(k, plan, early=True)
+            self.early += 1
+
+    def finish(self, plan: VideoPlan) -> tuple[EncodeStats, int] | None:
+        """Every part from the whole `plan` (those rendered early and still right kept),
+        joined into the output; None when the parts cannot be joined."""
+        drawn = drawn_by_frame(plan, self.options.mask)
+        for k, (future, _, early) in list(self.sent.items()):
+            start, stop = self.bounds[k]
+            if early is not None and early != drawn[start:stop]:
+                future.cancel()
+                self._send(k, plan, early=False)
+                self.redone += 1
+        for k in range(len(self.bounds)):
+            if k not in self.sent:
+                self._send(k, plan, early=False)
+        rendered = [self.sent[k][0].result() for k in range(len(self.bounds))]
+        if sum(p.frames for p in rendered) != plan.frames:
+            raise VeilError(f"rendered {sum(p.frames for p in rendered)} frames but the plan "
+                            f"has {plan.frames}; no output written")
+        try:
+            stats = join_video_parts(self.src, [Path(p.path) for p in rendered], self.dst,
+                                     self.options.encode, self.options.limits)
+        except PartsDoNotJoin:
+            return None
+        return stats, sum(p.frames_masked for p in rendered)
+
+    def _send(self, k: int, plan: VideoPlan, early: bool) -> None:
+        start, stop = self.bounds[k]
+        piece = plan_piece(plan, start, stop)
+        path = part_path(self.dst.parent)
+        self.paths.append(path)
+        future = self.pool.submit(render_video_part, self.src, path, piece, self.options,
+                                  start, stop, self.threads)
+        drawn = drawn_by_frame(piece, self.options.mask)[start:stop] if early else None
+        self.sent[k] = (future, path, drawn)
+
+
+def _ready() -> None:
+    """Nothing: a part's process has imported veil once it can run this."""
+
+
+def plan_piece(plan: VideoPlan, start: int, stop: int | None) -> VideoPlan:
+    """What `plan` covers in frames `start` to `stop` (None: the end) and nothing else, as
+    a plan of the whole video up to `stop`: all a part's process needs of it."""
+    end = plan.frames if stop is None else min(stop, plan.frames)
+    tracks = []
+    for track in plan.tracks:
+        boxes = {f: b for f, b in track.boxes.items() if start <= f < end}
+        if boxes:
+            tracks.append(VideoTrack(track.id, boxes, track.keep, track.source, track.score,
+                                     track.category, {f for f in track.sure if f in boxes}))
+    regions = [(max(a, start), min(b, end - 1), r) for a, b, r in plan.regions
+               if a < end and b >= start]
+    return VideoPlan(plan.width, plan.height, end, tracks, regions)
+
+
+def drawn_by_frame(plan: VideoPlan, mask: MaskOptions) -> list[list[tuple[Any, ...]]]:
+    """Each frame's regions as they are drawn (box, margin and shape, in order): what
+    decides the pixels of a rendered frame."""
+    return [[(r.x1, r.y1, r.x2, r.y2, *geometry(r, mask.margin, mask.shape)) for r in regions]
+            for regions in plan.regions_by_frame()]
