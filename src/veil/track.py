@@ -8,6 +8,7 @@ not jitter. Geometry only: nothing here looks at pixels.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -69,49 +70,63 @@ class Track:
 
     @property
     def last(self) -> int:
-        return max(self.boxes)
+        """The latest frame with a box: the one added last (frames are added in order; a
+        max over a long track's frames, on every frame, had made linking quadratic)."""
+        return next(reversed(self.boxes))
 
 
 def link(per_frame: list[Detections], options: TrackOptions,
          cuts: Sequence[int] = ()) -> list[Track]:
     """Greedy overlap linking of each frame's boxes to the tracks seen in recent frames; no
     track goes on across a scene cut (`cuts`: frames that start a scene)."""
-    tracks: list[Track] = []
-    active: list[Track] = []
-    starts = set(cuts)
+    linker, starts = Linker(options), set(cuts)
     for index, dets in enumerate(per_frame):
-        active = [t for t in active if index - t.last <= options.max_gap + 1
-                  and index not in starts]
+        linker.add(index, dets, index in starts)
+    return linker.tracks
+
+
+class Linker:
+    """link, a frame at a time: the tracks so far, and which may still go on."""
+
+    def __init__(self, options: TrackOptions) -> None:
+        self.options = options
+        self.tracks: list[Track] = []
+        self.active: list[Track] = []
+
+    def add(self, index: int, dets: Detections, cut: bool = False) -> None:
+        """Frame `index`'s boxes (frames come in order; `cut`: it starts a scene)."""
+        self.active = [t for t in self.active
+                       if index - t.last <= self.options.max_gap + 1 and not cut]
         unmatched = list(range(len(dets)))
-        if active and len(dets):
-            last_boxes = np.array([t.boxes[t.last][:4] for t in active], np.float32)
+        if self.active and len(dets):
+            last_boxes = np.array([t.boxes[t.last][:4] for t in self.active], np.float32)
             ious = iou_matrix(last_boxes, dets.boxes)
             while True:
                 flat = int(np.argmax(ious))
                 t_i, d_i = flat // ious.shape[1], flat % ious.shape[1]
-                if ious[t_i, d_i] < options.link_iou:
+                if ious[t_i, d_i] < self.options.link_iou:
                     break
-                active[t_i].add(index, dets, d_i)
+                self.active[t_i].add(index, dets, d_i)
                 ious[t_i, :] = -1
                 ious[:, d_i] = -1
                 unmatched.remove(d_i)
         for d_i in unmatched:
-            track = Track(id=len(tracks) + 1)
+            track = Track(id=len(self.tracks) + 1)
             track.add(index, dets, d_i)
-            tracks.append(track)
-            active.append(track)
-    return tracks
+            self.tracks.append(track)
+            self.active.append(track)
 
 
 def fill(track: Track, frame_count: int, options: TrackOptions,
          cuts: Sequence[int] = ()) -> dict[int, list[float]]:
     """Per-frame boxes for a track: gaps interpolated, smoothed, extended by lead and tail
-    up to the nearest scene cuts (`cuts`: frames that start a scene; the face is not in the
-    scene before or after)."""
+    up to the nearest scene cuts (`cuts`, in order: frames that start a scene; the face is
+    not in the scene before or after)."""
     frames = sorted(track.boxes)
     data = np.array([track.boxes[f][:4] for f in frames], np.float64)
     span = np.arange(frames[0], frames[-1] + 1)
-    boxes = np.stack([np.interp(span, frames, data[:, k]) for k in range(4)], axis=1)
+    boxes = data if len(frames) == len(span) else np.stack(
+        [np.interp(span, frames, data[:, k]) for k in range(4)], axis=1)
     if options.smooth and len(span) > 2:
         k = options.smooth
         padded = np.pad(boxes, ((k, k), (0, 0)), mode="edge")
@@ -122,24 +137,25 @@ def fill(track: Track, frame_count: int, options: TrackOptions,
             [np.minimum(boxes[:, :2], smoothed[:, :2]), np.maximum(boxes[:, 2:], smoothed[:, 2:])],
             axis=1,
         )
-    out = {int(f): list(map(float, b)) for f, b in zip(span, boxes, strict=True)}
-    start_v, end_v = _velocity(boxes[:MOTION_FRAMES]), _velocity(boxes[-MOTION_FRAMES:])
+    out = dict(zip(span.tolist(), boxes.tolist(), strict=True))
     confident = (
         len(track.boxes) >= options.confident_hits
         or max(b[4] for b in track.boxes.values()) >= options.confident_score
     )
     lead = options.lead if confident else min(options.lead, options.weak_reach)
     tail = options.tail if confident else min(options.tail, options.weak_reach)
-    scene_start = max((c for c in cuts if c <= frames[0]), default=0)
-    scene_end = min((c for c in cuts if c > frames[-1]), default=frame_count)
-    for step in range(1, lead + 1):
-        f = frames[0] - step
-        if f >= scene_start:
-            out[f] = _extrapolate(boxes[0], -start_v * step, options.grow_per_frame * step)
-    for step in range(1, tail + 1):
-        f = frames[-1] + step
-        if f < min(frame_count, scene_end):
-            out[f] = _extrapolate(boxes[-1], end_v * step, options.grow_per_frame * step)
+    at = bisect.bisect_right(cuts, frames[0])  # the cuts after the first frame start here
+    scene_start = cuts[at - 1] if at else 0
+    after = bisect.bisect_right(cuts, frames[-1])
+    scene_end = min(cuts[after] if after < len(cuts) else frame_count, frame_count)
+    leading = np.arange(1, min(lead, frames[0] - scene_start) + 1)
+    led = _extrapolated(boxes[0], -_velocity(boxes[:MOTION_FRAMES]), leading,
+                        options.grow_per_frame)
+    out.update(zip((frames[0] - leading).tolist(), led, strict=True))
+    trailing = np.arange(1, min(tail, scene_end - 1 - frames[-1]) + 1)
+    trailed = _extrapolated(boxes[-1], _velocity(boxes[-MOTION_FRAMES:]), trailing,
+                            options.grow_per_frame)
+    out.update(zip((frames[-1] + trailing).tolist(), trailed, strict=True))
     return out
 
 
@@ -151,12 +167,14 @@ def _velocity(boxes: np.ndarray) -> np.ndarray:
     return np.asarray(np.diff(centres, axis=0).mean(axis=0))
 
 
-def _extrapolate(box: np.ndarray, shift: np.ndarray, grow: float) -> list[float]:
-    w, h = box[2] - box[0], box[3] - box[1]
-    gx, gy = w * min(grow, 0.5), h * min(grow, 0.5)
-    return [
-        float(box[0] + shift[0] - gx),
-        float(box[1] + shift[1] - gy),
-        float(box[2] + shift[0] + gx),
-        float(box[3] + shift[1] + gy),
-    ]
+def _extrapolated(box: np.ndarray, velocity: np.ndarray, steps: np.ndarray,
+                  grow_per_frame: float) -> list[list[float]]:
+    """`box` moved `velocity` a frame and grown by `grow_per_frame` of its size a frame
+    (half of it at most) on each side, `steps` frames away."""
+    if not len(steps):
+        return []
+    shift = velocity[None, :] * steps[:, None]
+    grow = np.minimum(grow_per_frame * steps, 0.5)
+    gx, gy = (box[2] - box[0]) * grow, (box[3] - box[1]) * grow
+    return np.stack([box[0] + shift[:, 0] - gx, box[1] + shift[:, 1] - gy,
+                     box[2] + shift[:, 0] + gx, box[3] + shift[:, 1] + gy], 1).tolist()

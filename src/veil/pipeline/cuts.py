@@ -33,15 +33,32 @@ def colour_signature(frame: np.ndarray) -> np.ndarray:
 
 def scene_cuts(signatures: Sequence[np.ndarray]) -> list[int]:
     """The frames that start a new scene (never frame 0), from each frame's signature."""
-    changes = [float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
-               for a, b in zip(signatures, signatures[1:], strict=False)]
-    cuts: list[int] = []
-    scene: list[float] = []  # the changes within the scene so far (a cut starts it afresh)
-    for k, change in enumerate(changes):
-        usual = float(np.median(scene[-RECENT:])) if scene else 0.0
+    cuts = SceneCuts()
+    for signature in signatures:
+        cuts.add(signature)
+    return cuts.cuts
+
+
+class SceneCuts:
+    """scene_cuts, a frame at a time (a cut depends only on the frames before it)."""
+
+    def __init__(self) -> None:
+        self.cuts: list[int] = []
+        self.frames = 0
+        self._last: np.ndarray | None = None
+        self._scene: list[float] = []  # the changes within the scene so far
+
+    def add(self, signature: np.ndarray) -> bool:
+        """The next frame's signature; True when that frame starts a new scene."""
+        last, self._last = self._last, signature
+        self.frames += 1
+        if last is None:
+            return False
+        change = float(cv2.compareHist(last, signature, cv2.HISTCMP_BHATTACHARYYA))
+        usual = float(np.median(self._scene[-RECENT:])) if self._scene else 0.0
         if change >= CUT_DISTANCE and change >= CUT_SPIKE * usual:
-            cuts.append(k + 1)
-            scene = []
-        else:
-            scene.append(change)
-    return cuts
+            self.cuts.append(self.frames - 1)
+            self._scene = []
+            return True
+        self._scene.append(change)
+        return False
