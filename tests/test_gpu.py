@@ -183,6 +183,26 @@ def test_the_gpu_schedule_splits_a_video_on_any_sideways_keyframe(tmp_path: Path
                              "parts_rendered_again": 0}
 
 
+def test_the_plan_so_far_is_the_plan_of_the_spans_so_far(tmp_path: Path,
+                                                          example_jpeg: bytes) -> None:
+    """Made a span at a time (a track that can go on no longer made into a mask once), the
+    plan is join_spans' plan of the same spans, after each of them."""
+    from veil.pipeline.both_passes import PlanSoFar
+    from veil.pipeline.schedule import GPU_SCHEDULE
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=120, size=(480, 256), pan=24)
+    models = dataclasses.replace(veil.load_video_models(), schedule=GPU_SCHEDULE)
+    options = veil.Options()
+    spans = [veil.detect_video_span(clip, models, a, b, options)
+             for a, b in veil.video_spans(120, 5, 8)]
+    so_far = PlanSoFar(options.detect.min_score)
+    for k, span in enumerate(spans):
+        so_far.add(span)
+        assert so_far.plan().to_json() == veil.join_spans(spans[:k + 1], options).to_json()
+    assert so_far.closed and len(so_far.linker.tracks) > len(so_far.linker.active)
+
+
 def test_a_part_rendered_early_from_a_plan_that_changed_is_rendered_again(
         tmp_path: Path, example_jpeg: bytes) -> None:
     """Parts rendered from the plan so far are kept only where every frame's regions, as

@@ -26,25 +26,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import PartsDoNotJoin, VeilError
+from ..detect.text import FoundText
+from ..errors import InputError, PartsDoNotJoin, VeilError
 from ..masks import geometry
 from ..media.files import part_path
 from ..media.video import EncodeStats, VideoInfo, join_video_parts
 from ..options import MaskOptions, Options
 from ..plan import VideoPlan, VideoTrack
 from ..report import FileReport
-from ..track import TrackOptions, settled_after
+from ..track import Linker, TrackOptions, settled_after
+from .cuts import SceneCuts
 from .models import Models
 from .video import (
     PART_ALIGN,
     RenderedPart,
     VideoSpan,
     detect_video_span,
-    join_spans,
+    face_track,
     parts_here,
     render_video_part,
     schedule_of,
     span_align,
+    spans_report,
+    tracks_plan,
     video_spans,
 )
 
@@ -118,14 +122,65 @@ def _plan_rendering_early(futures: list[Future[VideoSpan]], options: Options,
                           parts: _Parts, report: FileReport) -> VideoPlan:
     """The whole plan, from the spans in order; meanwhile, each part whose frames are
     LOOKAHEAD frames behind the spans done goes to render from the plan so far."""
-    spans: list[VideoSpan] = []
+    so_far = PlanSoFar(options.detect.min_score)
     for future in futures[:-1]:
-        spans.append(future.result())
-        settled = sum(len(span.per_frame) for span in spans) - LOOKAHEAD
+        so_far.add(future.result())
+        settled = so_far.frames - LOOKAHEAD
         if parts.waiting(settled):
-            parts.render_early(join_spans(spans, options), settled)
-    spans.append(futures[-1].result())
-    return join_spans(spans, options, report)
+            parts.render_early(so_far.plan(), settled)
+    so_far.add(futures[-1].result())
+    return so_far.plan(report)
+
+
+class PlanSoFar:
+    """join_spans, a span at a time, in order: the plan of the frames so far, as the
+    whole video's would be made of them. Linking is a frame at a time anyway, and a track
+    that can go on no longer (none of its boxes can change) is made into a mask once, so a
+    long video's plans so far do not each cost a whole plan's time."""
+
+    def __init__(self, min_score: float, track: TrackOptions | None = None) -> None:
+        self.min_score, self.track = min_score, track or TrackOptions()
+        self.linker = Linker(self.track)
+        self.cuts = SceneCuts()
+        self.spans: list[VideoSpan] = []
+        self.text: dict[int, list[FoundText]] = {}
+        self.closed: dict[int, VideoTrack] = {}  # track id -> its mask, final
+
+    @property
+    def frames(self) -> int:
+        return self.cuts.frames
+
+    def add(self, span: VideoSpan) -> None:
+        """The next span (a span past the video's end is empty)."""
+        if not span.per_frame:
+            return
+        if span.start != self.frames:
+            raise VeilError(f"the spans of this video do not join at frame {self.frames}")
+        for index, (dets, signature) in enumerate(zip(span.per_frame, span.signatures,
+                                                      strict=True), span.start):
+            self.linker.add(index, dets, self.cuts.add(signature))
+        self.spans.append(span)
+        self.text.update(span.text)
+
+    def plan(self, report: FileReport | None = None) -> VideoPlan:
+        """The plan of the frames so far; `report` gets what the spans say (backend, audit)."""
+        if not self.spans:
+            raise InputError("video has no decodable frames")
+        first, count, cuts = self.spans[0], self.frames, self.cuts.cuts
+        going_on = {id(t) for t in self.linker.active}
+        tracks = []
+        for linked in self.linker.tracks:
+            if id(linked) in going_on:
+                tracks.append(face_track(linked, count, self.track, cuts, first.source))
+                continue
+            if linked.id not in self.closed:
+                self.closed[linked.id] = face_track(linked, count, self.track, cuts,
+                                                    first.source)
+            tracks.append(self.closed[linked.id])
+        if report is not None:
+            spans_report(self.spans, report)
+        return tracks_plan(tracks, first.width, first.height, count, self.track,
+                           self.min_score, cuts, self.text)
 
 
 class _Parts:

@@ -41,7 +41,7 @@ from ..media.video import (
 from ..options import Limits, MaskOptions, Options
 from ..plan import Region, VideoPlan, VideoTrack
 from ..report import FACE_SCORE, FileReport, StageTimer
-from ..track import TrackOptions, fill, link
+from ..track import Track, TrackOptions, fill, link
 from .cuts import colour_signature, scene_cuts
 from .models import Models, TextFinder, faint_warning, load_video_models, text_finder
 from .schedule import Looks, ScheduleOptions, schedule_for, segment
@@ -184,16 +184,21 @@ def join_spans(spans: list[VideoSpan], options: Options,
     first = parts[0]
     per_frame = [dets for part in parts for dets in part.per_frame]
     if report is not None:
-        report.backend = first.backend
-        if first.audit is not None:
-            report.audit = {"ran": True, "still_visible": 0,
-                            "frames_looked_at": sum(p.audit["frames_looked_at"]
-                                                    for p in parts if p.audit),
-                            "found": [f for p in parts if p.audit for f in p.audit["found"]]}
+        spans_report(parts, report)
     cuts = scene_cuts([signature for part in parts for signature in part.signatures])
     text = {index: found for part in parts for index, found in part.text.items()}
     return plan_tracks(per_frame, first.width, first.height, first.source, None,
                        options.detect.min_score, cuts, text)
+
+
+def spans_report(spans: list[VideoSpan], report: FileReport) -> None:
+    """What a video's spans (in order) say for its report: the backend, the audit."""
+    report.backend = spans[0].backend
+    if spans[0].audit is not None:
+        report.audit = {"ran": True, "still_visible": 0,
+                        "frames_looked_at": sum(p.audit["frames_looked_at"]
+                                                for p in spans if p.audit),
+                        "found": [f for p in spans if p.audit for f in p.audit["found"]]}
 
 
 def scheduled_detections(
@@ -301,13 +306,24 @@ def plan_tracks(
     its own (min_score is the face detector's: it does not apply to them)."""
     track = track or TrackOptions()
     count = len(per_frame)
-    tracks = [
-        VideoTrack(t.id, fill(t, count, track, cuts), source=source,
-                   score=max((b[4] for b in t.boxes.values()), default=0.0),
-                   sure={f for f, b in t.boxes.items()
-                         if b[4] >= SURE_SCORE and f not in t.audited})
-        for t in link(per_frame, track, cuts)
-    ]
+    tracks = [face_track(t, count, track, cuts, source) for t in link(per_frame, track, cuts)]
+    return tracks_plan(tracks, width, height, count, track, min_score, cuts, text)
+
+
+def face_track(linked: Track, count: int, track: TrackOptions, cuts: Sequence[int],
+               source: str) -> VideoTrack:
+    """A linked face's mask over a video of `count` frames (plan_tracks)."""
+    return VideoTrack(linked.id, fill(linked, count, track, cuts), source=source,
+                      score=max((b[4] for b in linked.boxes.values()), default=0.0),
+                      sure={f for f, b in linked.boxes.items()
+                            if b[4] >= SURE_SCORE and f not in linked.audited})
+
+
+def tracks_plan(tracks: list[VideoTrack], width: int, height: int, count: int,
+                track: TrackOptions, min_score: float, cuts: Sequence[int],
+                text: dict[int, list[FoundText]] | None) -> VideoPlan:
+    """The plan of a video's face tracks, those scored `min_score` or more, and of the
+    plates and lines of `text` (plan_tracks)."""
     # Numbered after every face track, kept or not: ids stay unique (a reviewer's toggles
     # name tracks by id).
     next_id = max((t.id for t in tracks), default=0) + 1
