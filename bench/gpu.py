@@ -286,20 +286,35 @@ def run_clip(folder: Path, size: tuple[int, int], seconds: float, devices: list[
     for device in (d for d in devices if d != "cpu"):
         runs += gpu_variants(device, schedules)
     for k, (name, device, models) in enumerate(runs):
-        out, options = folder / f"veil-{k}.mp4", _options(device)
-        with profiled(profile if device != "cpu" and name == f"veil, {device}" else None):
-            # anonymize_video's two passes, one call each, so that each pass's CPU time
-            # (its processes' included) is its own
-            clock = Clock()
-            plan = veil.plan_video(clip, options, models=models)
-            detect = clock.lap()
-            _, report = veil.anonymize_video(clip, out, options, plan=plan, models=models)
-            passes = {"detect": detect, "render_encode": clock.lap()}
-        rows[name] = (score(clip, out, truth), passes)
-        if device != "cpu":  # the encoder: NVENC where the card has it, else libx264
-            print(f"{name}: written as {report.output_format}; "
-                  f"{gpu_use(models, sum(wall for wall, _ in passes.values()))}")
+        rows.update(run_veil(clip, folder / f"veil-{k}", truth, name, device, models,
+                             profile if device != "cpu" and name == f"veil, {device}" else None))
     print_clip_table(rows, n)
+
+
+def run_veil(clip: Path, out: Path, truth: list, name: str, device: str, models: veil.Models,
+             profile: Path | None) -> dict[str, tuple[dict, dict[str, tuple[float, float]]]]:
+    """Rows for one device (and schedule): the two passes as two calls, each pass's time
+    and CPU time its own, and anonymize_video in one call (on a host with many cores, both
+    passes at once: pipeline/both_passes.py)."""
+    options = _options(device)
+    with profiled(profile):
+        clock = Clock()
+        plan = veil.plan_video(clip, options, models=models)
+        detect = clock.lap()
+        _, report = veil.anonymize_video(clip, out.with_suffix(".mp4"), options, plan=plan,
+                                         models=models)
+        passes = {"detect": detect, "render_encode": clock.lap()}
+    if device != "cpu":  # the encoder: NVENC where the card has it, else libx264
+        print(f"{name}: written as {report.output_format}; "
+              f"{gpu_use(models, sum(wall for wall, _ in passes.values()))}")
+    clock = Clock()
+    once_out = out.with_name(out.name + "-once.mp4")
+    _, once = veil.anonymize_video(clip, once_out, options, models=models)
+    together = {"both": clock.lap()}
+    print(f"{name}, one call: {once.passes or 'the passes in turn (too few cores)'}; the plan "
+          f"whole after {once.timings['detect']:.2f} s of {once.timings['total']:.2f}")
+    return {name: (score(clip, out.with_suffix(".mp4"), truth), passes),
+            f"{name}, one call": (score(clip, once_out, truth), together)}
 
 
 class Clock:
@@ -338,11 +353,12 @@ def print_clip_table(rows: dict[str, tuple[dict | None, dict[str, tuple[float, f
     print("| non-face masked | " + " | ".join(
         "" if r is None else f"{100 * r['nonface']:.2f}%" for r, _ in rows.values()) + " |")
     cores = os.cpu_count() or 1
-    for stage in ("detect", "render_encode"):
+    for stage in ("detect", "render_encode", "both"):
         laps = [passes.get(stage) for _, passes in rows.values()]
-        print(f"| {stage} pass, frames a second | " + " | ".join(
+        stage = {"both": "both passes at once"}.get(stage, f"{stage} pass")
+        print(f"| {stage}, frames a second | " + " | ".join(
             f"{n / lap[0]:.1f}" if lap else "" for lap in laps) + " |")
-        print(f"| {stage} pass, core-ms a frame (cores busy of {cores}) | " + " | ".join(
+        print(f"| {stage}, core-ms a frame (cores busy of {cores}) | " + " | ".join(
             f"{1000 * lap[1] / n:.0f} ({lap[1] / lap[0]:.1f})" if lap else "" for lap in laps)
             + " |")
     walls = [sum(wall for wall, _ in passes.values()) for _, passes in rows.values()]
