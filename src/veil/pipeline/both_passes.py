@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -56,6 +57,9 @@ from .video import (
 # first few spans, and none shorter than MIN_FRAMES (each starts its decoder at a keyframe).
 PIECES_PER_WORKER = 4
 MIN_FRAMES = 32
+# The render processes' priority below detection's (os.nice): a GPU waits on the threads
+# that feed it, and the parts rendered early only fill the cores detection leaves.
+RENDER_NICENESS = 10
 # Frames behind the last detected one before a part is rendered early.
 LOOKAHEAD = settled_after(TrackOptions())
 
@@ -192,7 +196,8 @@ class _Parts:
         self.src, self.dst, self.options, self.bounds = src, dst, options, bounds
         self.threads = threads
         # Processes, not threads: each frame's conversions and the muxing take the GIL.
-        self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                        initializer=_behind_detection)
         for _ in range(workers):  # started now: their imports overlap the first spans
             self.pool.submit(_ready)
         self.paths: list[Path] = []
@@ -252,6 +257,12 @@ class _Parts:
                                   start, stop, self.threads)
         drawn = drawn_by_frame(piece, self.options.mask)[start:stop] if early else None
         self.sent[k] = (future, path, drawn)
+
+
+def _behind_detection() -> None:
+    """A part's process yields the cores to detection, which everything waits on."""
+    with suppress(OSError):
+        os.nice(RENDER_NICENESS)
 
 
 def _ready() -> None:
