@@ -47,7 +47,7 @@ run() {
     nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
     # The order matters when time runs short: the 1080p clip first, photos, then 4K.
     VEIL_WIDER_DEV=.gpu-data/wider-dev python3 bench/gpu.py --seconds 10 --seconds-4k 3 \
-        --photos 96 --profile "$out/prof.txt" "$@" 2>&1 | tee "$out/gpu.log"
+        --photos 96 --photo-seconds 45 --profile "$out/prof.txt" "$@" 2>&1 | tee "$out/gpu.log"
 }
 
 case "${1:-}" in
