@@ -132,8 +132,10 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
     assert veil.plan_video(clip, threads=8).to_json() == whole_plan.to_json()  # pass one alone
     assert split.faces == whole.faces and split.masks == whole.masks
     # both passes at once: two of the four parts rendered while the last span was detected
-    assert split.passes == {"spans": 3, "parts": 4, "parts_rendered_early": 2,
-                            "parts_rendered_again": 0} and whole.passes is None
+    # (and rendered again if what came later changed their masks: the output is the same)
+    assert split.passes is not None and whole.passes is None
+    again = split.passes.pop("parts_rendered_again")
+    assert split.passes == {"spans": 3, "parts": 4, "parts_rendered_early": 2} and again <= 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "split.mp4", "whole.mp4"]
     with av.open(str(tmp_path / "whole.mp4")) as a, av.open(str(tmp_path / "split.mp4")) as b:
         pairs = list(zip(a.decode(video=0), b.decode(video=0), strict=True))
@@ -179,8 +181,9 @@ def test_the_gpu_schedule_splits_a_video_on_any_sideways_keyframe(tmp_path: Path
     whole = veil.plan_video(clip, models=models, threads=1)
     assert whole.tracks and veil.plan_video(clip, models=models, threads=8) == whole  # at 80
     _, report = veil.anonymize_video(clip, tmp_path / "out.mp4", models=models, threads=8)
-    assert report.passes == {"spans": 4, "parts": 4, "parts_rendered_early": 2,
-                             "parts_rendered_again": 0}
+    assert report.passes is not None and report.passes["parts_rendered_again"] <= 2
+    assert report.passes["spans"] == report.passes["parts"] == 4  # spans of 40 frames, not 64
+    assert report.passes["parts_rendered_early"] == 2
 
 
 def test_the_plan_so_far_is_the_plan_of_the_spans_so_far(tmp_path: Path,

@@ -42,12 +42,14 @@ from .video import (
     PART_ALIGN,
     RenderedPart,
     VideoSpan,
+    cores_each,
     detect_video_span,
     face_track,
     parts_here,
     render_video_part,
     schedule_of,
     span_align,
+    span_counters,
     spans_report,
     tracks_plan,
     video_spans,
@@ -62,9 +64,6 @@ MIN_FRAMES = 32
 RENDER_NICENESS = 10
 # Frames behind the last detected one before a part is rendered early.
 LOOKAHEAD = settled_after(TrackOptions())
-
-# progress(frames done), for the detection pass
-Counter = Callable[[int], None]
 
 
 @dataclass
@@ -90,26 +89,18 @@ def pieces(frames: int, workers: int, align: int) -> list[tuple[int, int | None]
 
 def detect_and_render(src: Path, dst: Path, models: Models, options: Options, info: VideoInfo,
                       frames: int, threads: int, report: FileReport,
-                      progress: Counter | None = None) -> Overlapped:
+                      progress: Callable[[int], None] | None = None) -> Overlapped:
     """Pass one and pass two of anonymize_video for a video of `frames` frames (its
     container's count), overlapped; `report` gets what the detection pass says (backend,
     audit). On any error nothing is left at `dst`."""
     began = time.perf_counter()
     workers = parts_here(threads, frames)
-    each = max(1, (threads or os.cpu_count() or 1) // workers)
+    each = cores_each(threads, workers)
     spans = pieces(frames, workers, span_align(schedule_of(models)))
-    done = [0] * len(spans)
-
-    def counter(k: int) -> Counter:
-        def count(frames_done: int) -> None:
-            done[k] = frames_done
-            if progress is not None:
-                progress(sum(done))
-        return count
-
+    counters = span_counters(len(spans), progress)
     parts = _Parts(src, dst, options, pieces(frames, workers, PART_ALIGN), workers, each)
     with ThreadPoolExecutor(workers, thread_name_prefix="veil-span") as pool, parts:
-        futures = [pool.submit(detect_video_span, src, models, a, b, options, each, counter(k))
+        futures = [pool.submit(detect_video_span, src, models, a, b, options, each, counters[k])
                    for k, (a, b) in enumerate(spans)]
         try:
             plan = _plan_rendering_early(futures, options, parts, report)

@@ -52,16 +52,10 @@ Progress = Callable[[str, int, int], None]
 # Spans of one video's detection (detect_video_span) start where the schedule starts afresh
 # (a keyframe with a whole turned view: the turned looks run on from one sideways keyframe to
 # the next); parts of its rendering (render_video_part) on any keyframe.
-# SPAN_ALIGN suits every schedule: the CPU's, and the GPU's, which starts afresh more often.
+# SPAN_ALIGN suits every schedule: the CPU's, and the GPU's, which starts afresh more often
+# (span_align).
 SPAN_ALIGN = math.lcm(ScheduleOptions().every, ScheduleOptions().sideways_whole_every)
 PART_ALIGN = ScheduleOptions().every
-
-
-def span_align(schedule: ScheduleOptions) -> int:
-    """The frames a span of detection may start on under `schedule`: keyframes (every
-    `every` frames) whose turned view is whole."""
-    return math.lcm(max(1, schedule.every), schedule.sideways_every or 1,
-                    schedule.sideways_whole_every or 1)
 # A host with this many cores or more (a GPU server) detects and renders a video in parts at
 # once, CORES_PER_PART cores each, none shorter than MIN_PART_FRAMES: a GPU's batches want
 # frames from several decoders, and on a 16-core host one process's render threads ran no
@@ -70,6 +64,13 @@ def span_align(schedule: ScheduleOptions) -> int:
 SPLIT_FROM_CORES = 8
 CORES_PER_PART = 4
 MIN_PART_FRAMES = 64
+
+
+def span_align(schedule: ScheduleOptions) -> int:
+    """The frames a span of detection may start on under `schedule`: keyframes (every
+    `every` frames) whose turned view is whole."""
+    return math.lcm(max(1, schedule.every), schedule.sideways_every or 1,
+                    schedule.sideways_whole_every or 1)
 
 
 def video_spans(frames: int, count: int, align: int = SPAN_ALIGN) -> list[tuple[int, int | None]]:
@@ -462,28 +463,43 @@ def _detect(src: Path, models: Models, options: Options, info: VideoInfo, thread
     """Pass one: the whole video in one go, or (on a host with many cores) its spans at
     once, joined into the plan the whole run would make."""
     auditor = models.auditor if options.detect.audit else None
-    # Where the container does not say (Matroska), the packets are counted only if it matters.
     frames = frame_count(src, info, threads)
     bounds = video_spans(frames, parts_here(threads, frames), span_align(schedule_of(models)))
     if len(bounds) == 1:
         return detect_video(src, models.detector, None, progress, threads, options.limits,
                             options.detect.min_score, schedule_of(models), auditor, report,
                             text_finder(options, models, still=False))
-    each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
-    done = [0] * len(bounds)
+    each = cores_each(threads, len(bounds))
+    counters = span_counters(len(bounds), progress)
 
     def span(k: int) -> VideoSpan:
-        def count(frames_done: int) -> None:
-            done[k] = frames_done
-            if progress is not None:
-                progress(sum(done))
-
         start, stop = bounds[k]
-        return detect_video_span(src, models, start, stop, options, each, count)
+        return detect_video_span(src, models, start, stop, options, each, counters[k])
 
     with ThreadPoolExecutor(len(bounds), thread_name_prefix="veil-span") as pool:
         spans = list(pool.map(span, range(len(bounds))))
     return join_spans(spans, options, report)
+
+
+def cores_each(threads: int, workers: int) -> int:
+    """The threads each of `workers` spans or parts gets of `threads` (0: the host's cores)."""
+    return max(1, (threads or os.cpu_count() or 1) // workers)
+
+
+def span_counters(count: int, progress: Callable[[int], None] | None,
+                  ) -> list[Callable[[int], None]]:
+    """A progress callback for each of `count` spans detected at once: `progress` gets the
+    frames all of them have done."""
+    done = [0] * count
+
+    def counter(k: int) -> Callable[[int], None]:
+        def count_frames(frames_done: int) -> None:
+            done[k] = frames_done
+            if progress is not None:
+                progress(sum(done))
+        return count_frames
+
+    return [counter(k) for k in range(count)]
 
 
 def frame_count(src: Path, info: VideoInfo, threads: int) -> int:
@@ -512,7 +528,7 @@ def _render_in_parts(src: Path, dst: Path, plan: VideoPlan, options: Options, th
     bounds = video_spans(plan.frames, parts_here(threads, plan.frames), PART_ALIGN)
     if len(bounds) == 1:
         return None
-    each = max(1, (threads or os.cpu_count() or 1) // len(bounds))
+    each = cores_each(threads, len(bounds))
     paths = [part_path(dst.parent) for _ in bounds]
 
     try:
