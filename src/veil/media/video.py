@@ -444,7 +444,8 @@ def _output(src: Path, dst: Path, muxer: str, what: str) -> Iterator[tuple[Any, 
     VeilError naming `what`, and whatever reading `src` raises as an InputError."""
     try:
         with atomic_output(dst) as tmp, _open(src) as inp, _reading("video stops decoding"):
-            out = _open_output(tmp, muxer)
+            clock = inp.streams.video[0].time_base if muxer == PART_MUXER else None
+            out = _open_output(tmp, muxer, clock.denominator if clock else None)
             try:
                 yield inp, out
             except BaseException:
@@ -578,12 +579,18 @@ def _written_format(dst: Path) -> formats.Format:
     return written
 
 
-def _open_output(path: Path, muxer: str) -> Any:
+def _open_output(path: Path, muxer: str, timescale: int | None = None) -> Any:
     import av
 
+    # bitexact: the muxer writes no encoder tag or creation time of its own.
+    options = {"fflags": "+bitexact"}
+    if timescale:
+        # QuickTime's own clock (where its edit list starts a part) ticks in the video's
+        # time base, not its default milliseconds, which set a part starting between two
+        # milliseconds (at 30 fps, most) up to 1 ms early: timestamps are kept exactly.
+        options["movie_timescale"] = str(timescale)
     try:
-        # bitexact: the muxer writes no encoder tag or creation time of its own.
-        return av.open(str(path), "w", format=muxer, options={"fflags": "+bitexact"})
+        return av.open(str(path), "w", format=muxer, options=options)
     except OSError as exc:
         raise _WriteFailed from exc
 
