@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from types import TracebackType
@@ -154,7 +154,8 @@ class PlanSoFar:
         for index, (dets, signature) in enumerate(zip(span.per_frame, span.signatures,
                                                       strict=True), span.start):
             self.linker.add(index, dets, self.cuts.add(signature))
-        self.spans.append(span)
+        # kept for what the report says of them, not for their boxes: the linker has those
+        self.spans.append(replace(span, per_frame=[], signatures=[], text={}))
         self.text.update(span.text)
 
     def plan(self, report: FileReport | None = None) -> VideoPlan:
