@@ -219,7 +219,8 @@ class _Parts:
     def finish(self, plan: VideoPlan) -> tuple[EncodeStats, int] | None:
         """Every part from the whole `plan` (those rendered early and still right kept),
         joined into the output; None when the parts cannot be joined."""
-        drawn = drawn_by_frame(plan, self.options.mask)
+        # the whole plan as drawn, only where a part was rendered early to compare with it
+        drawn = drawn_by_frame(plan, self.options.mask) if self.sent else []
         for k, (future, _, early) in list(self.sent.items()):
             start, stop = self.bounds[k]
             if early is not None and early != drawn[start:stop]:
