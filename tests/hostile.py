@@ -28,8 +28,11 @@ from PIL import Image
 # A truncated photo must be refused, or decode to exactly the seed's pixels (the cut fell
 # after the last pixel); a truncated video must be refused (every byte of a seed clip is
 # inside a container box or element). Other mutations may decode to other pixels, as long as
-# every pixel the header declares was in the data.
+# every pixel the header declares was in the data, and a video written must keep every frame
+# of its seed clip ("short" otherwise: the demuxer skipped damage and lost frames).
 TRUNCATING = ("truncate",)
+SEED_FRAMES = 6  # in every seed clip
+FAILURES = ("bug", "leak", "short")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def image_seeds() -> dict[str, bytes]:
 
 
 def _video(
-    container: str, codec: str, frames: int = 6, size: tuple[int, int] = (64, 48),
+    container: str, codec: str, frames: int = SEED_FRAMES, size: tuple[int, int] = (64, 48),
     audio: str | None = None,
 ) -> bytes:
     import av
@@ -131,6 +134,7 @@ def video_seeds() -> dict[str, bytes]:
         "mp4-h264-aac": _video("mp4", "libx264", audio="aac"),
         "mov-h264": _video("mov", "libx264"),
         "mkv-h264-aac": _video("matroska", "libx264", audio="aac"),
+        "webm-vp9-opus": _video("webm", "libvpx-vp9", audio="libopus"),
         "avi-mjpeg-pcm": _video("avi", "mjpeg", audio="pcm_s16le"),
     }
 
@@ -296,7 +300,7 @@ def bombs() -> Iterator[Case]:
 class Outcome:
     case: str
     mutation: str
-    result: str  # refused | written | bug | leak
+    result: str  # refused | written | bug | leak | short
     seconds: float
     detail: str = ""
     peak_mib: float = 0.0  # bombs: the peak memory of the process that ran it alone
@@ -309,6 +313,13 @@ def _pixels(data: bytes) -> np.ndarray | None:
         return image.decode_image(data).pixels
     except Exception:  # noqa: BLE001 - a seed that does not decode has nothing to compare
         return None
+
+
+def _frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
 
 
 def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
@@ -345,6 +356,9 @@ def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
     seconds = time.perf_counter() - started
     if case.kind == "video" and case.mutation in TRUNCATING:
         return Outcome(case.name, case.mutation, "leak", seconds, "output from a cut video")
+    if case.kind == "video" and (frames := _frames(dst)) < SEED_FRAMES:
+        return Outcome(case.name, case.mutation, "short", seconds,
+                       f"{frames} of the seed's {SEED_FRAMES} frames written")
     if case.kind == "image" and case.mutation in TRUNCATING and case.seed in seeds:
         before, after = _pixels(seeds[case.seed]), _pixels(case.data)
         same = before is not None and after is not None and before.shape == after.shape
@@ -429,7 +443,7 @@ def main() -> None:
         print(json.dumps({"peak_mib": peak_mib, "outcomes": [vars(o) for o in outcomes]}))
         return
     for o in outcomes:
-        if o.result in ("bug", "leak") or args.case or o.case.startswith("bomb:"):
+        if o.result in FAILURES or args.case or o.case.startswith("bomb:"):
             peak = f", peak {o.peak_mib:.0f} MiB" if o.peak_mib else ""
             print(f"{o.case} ({o.mutation}): {o.result} in {o.seconds:.2f} s{peak}: {o.detail}")
     counts = Counter(o.result for o in outcomes)

@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import veil
 from conftest import run_veil
 from hostile import (
     BOMBS,
+    FAILURES,
     ico_named_png,
     image_seeds,
     jpeg_lying_size,
@@ -41,7 +43,7 @@ def _corpus(*args: str, timeout: float) -> dict:
 
 def _judge(run: dict, seconds_each: float) -> None:
     outcomes = run["outcomes"]
-    failures = [o for o in outcomes if o["result"] in ("bug", "leak")]
+    failures = [o for o in outcomes if o["result"] in FAILURES]
     assert not failures, "\n".join(f"{o['case']} ({o['mutation']}): {o['result']}: {o['detail']}"
                                    for o in failures[:20])
     slow = [o for o in outcomes if o["seconds"] > seconds_each]
@@ -212,3 +214,115 @@ def test_a_cut_video_gives_no_output(tmp_path: Path) -> None:
         with pytest.raises(veil.InputError, match="cut short|damaged"):
             veil.anonymize_video(src, tmp_path / "out.mp4")
         assert not (tmp_path / "out.mp4").exists()
+
+
+# --- Matroska: the demuxer reads past damage and loses frames without an error --------------
+
+
+def _matroska_blocks(data: bytes, track: int) -> list[int]:
+    """Where the SimpleBlocks of `track` start (their track number's byte), in a Matroska
+    file as FFmpeg writes it: one-byte track numbers, clusters of known size."""
+    from veil.media import matroska
+
+    walk = matroska._Walk(memoryview(data), len(data))
+    _, _, pos = walk.element(0, len(data))
+    _, pos = walk.vint(pos, len(data), True)
+    _, pos = walk.vint(pos, len(data), False)
+    starts = []
+    while pos < len(data):
+        ident, start, end = walk.element(pos, len(data))
+        while ident == matroska.CLUSTER and start < end:
+            child, block, start = walk.element(start, end)
+            if child == matroska.SIMPLE_BLOCK and data[block] == 0x80 | track:
+                starts.append(block)
+        pos = end
+    return starts
+
+
+def _written_or_refused(src: Path, tmp_path: Path) -> str:
+    """"refused: <why>", or how many frames were written."""
+    import av
+
+    out = tmp_path / "out.mp4"
+    try:
+        veil.anonymize_video(src, out, threads=1)
+    except veil.InputError as exc:
+        assert not out.exists() and "\n" not in str(exc)
+        return f"refused: {exc}"
+    with av.open(str(out)) as written:
+        return f"{sum(1 for p in written.demux(video=0) if p.size)} frames written"
+
+
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        # Found by the corpus (6 frames in each seed): 1 and 5 of them were written.
+        ("mkv-h264-aac:29", "its Matroska structure breaks at byte"),
+        ("webm-vp9-opus:59", "its Matroska structure breaks at byte"),
+    ],
+)
+def test_a_matroska_file_damaged_inside_a_cluster_gives_no_output(
+    tmp_path: Path, case: str, reason: str
+) -> None:
+    seed, _, number = case.partition(":")
+    _, data = mutate(seed, video_seeds()[seed], int(number))
+    src = tmp_path / ("in.webm" if seed.startswith("webm") else "in.mkv")
+    src.write_bytes(data)
+    assert reason in _written_or_refused(src, tmp_path)
+
+
+def test_a_matroska_block_the_demuxer_drops_gives_no_output(tmp_path: Path) -> None:
+    """Damage that leaves the structure whole: a block of a track the file never declares
+    (the demuxer skips it), and lacing flags set on a block of one frame (the demuxer drops
+    the blocks from there on: 2 of 6 frames were written)."""
+    from hostile import _video
+
+    data = _video("matroska", "libx264", audio="aac")  # track 1 sound, track 2 video
+    third = _matroska_blocks(data, track=2)[2]
+    stranger = bytearray(data)
+    stranger[third] = 0x80 | 5
+    laced = bytearray(data)
+    laced[third + 3] |= 0x06  # after the track number and the 16-bit timestamp: the flags
+    for name, damaged, reason in (
+        ("stranger.mkv", stranger, "a block belongs to track 5, which the file does not"),
+        ("laced.mkv", laced, "video data is damaged: 2 of the 6 frames its blocks hold"),
+    ):
+        (tmp_path / name).write_bytes(damaged)
+        assert reason in _written_or_refused(tmp_path / name, tmp_path)
+
+
+def test_matroska_files_of_unknown_size_are_read_whole(tmp_path: Path) -> None:
+    """A live recording (or a browser's MediaRecorder) leaves the Segment's and the
+    clusters' sizes unknown: each cluster then ends where an element no cluster holds
+    begins."""
+    import io
+
+    import av
+
+    class Pipe(io.RawIOBase):  # not seekable: FFmpeg cannot go back to write sizes
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            self.data += bytes(b)  # type: ignore[call-overload]
+            return len(bytes(b))  # type: ignore[call-overload]
+
+    pipe = Pipe()
+    with av.open(pipe, "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 8, np.uint8), "rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    data = pipe.data
+    segment = data.find(b"\x18\x53\x80\x67") + 4
+    assert data[segment : segment + 8] == b"\x01" + b"\xff" * 7  # its size: unknown
+    cluster = data.find(b"\x1f\x43\xb6\x75") + 4
+    length = 9 - data[cluster].bit_length()
+    data[cluster : cluster + length] = bytes([0xFF >> (length - 1)]) + b"\xff" * (length - 1)
+    (tmp_path / "live.mkv").write_bytes(data)
+    assert _written_or_refused(tmp_path / "live.mkv", tmp_path) == "30 frames written"

@@ -26,6 +26,7 @@ import numpy as np
 from .. import formats
 from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
+from . import matroska
 from .encoders import encoder_settings, error_words
 from .files import atomic_output
 
@@ -75,16 +76,18 @@ def _open(path: Path) -> Any:
 
 
 def _check_container_size(path: Path, fmt: formats.Format) -> None:
-    """Refuse a file shorter than its container's own size fields say (a cut file): the
-    Matroska segment, each top-level MP4/MOV box, the first RIFF chunk of an AVI. Where a
+    """Refuse a file shorter than its container's own size fields say (a cut file): each
+    top-level MP4/MOV box, the first RIFF chunk of an AVI, and every element of a Matroska
+    file (which also refuses a Matroska structure that breaks: see matroska.py). Where a
     size is left unknown (a live recording), nothing is claimed."""
+    if fmt.demuxer == "matroska":
+        matroska.read_layout(path)
+        return
     size = path.stat().st_size
     with open(path, "rb") as fh:
-        if fmt.demuxer == "matroska":
-            declared = _matroska_end(fh)
-        elif fmt.demuxer == "avi":
+        if fmt.demuxer == "avi":
             fh.seek(4)
-            declared = 8 + int.from_bytes(fh.read(4), "little")
+            declared: int | None = 8 + int.from_bytes(fh.read(4), "little")
         else:
             declared = _boxes_end(fh, size)
     if declared is not None and declared > size:
@@ -92,36 +95,6 @@ def _check_container_size(path: Path, fmt: formats.Format) -> None:
             f"video file is cut short: its container declares {declared} bytes, the file has "
             f"{size}"
         )
-
-
-def _vint(fh: Any, marker: bool) -> int | None:
-    """An EBML variable-length integer (an ID keeps its length marker); None when unknown."""
-    first = fh.read(1)
-    if not first:
-        return None
-    length = 9 - first[0].bit_length()
-    if not 1 <= length <= 8:
-        return None
-    raw = first + fh.read(length - 1)
-    value = int.from_bytes(raw, "big")
-    if marker:
-        return value
-    value &= (1 << (7 * length)) - 1
-    return None if value == (1 << (7 * length)) - 1 else value  # all ones: size unknown
-
-
-def _matroska_end(fh: Any) -> int | None:
-    """Where the Segment ends, by its declared size (after the EBML header)."""
-    if _vint(fh, True) != 0x1A45DFA3:
-        return None
-    header = _vint(fh, False)
-    if header is None:
-        return None
-    fh.seek(header, 1)
-    if _vint(fh, True) != 0x18538067:
-        return None
-    segment = _vint(fh, False)
-    return None if segment is None else fh.tell() + segment
 
 
 def _boxes_end(fh: Any, size: int) -> int | None:
@@ -242,6 +215,8 @@ class _Whole:
     def __init__(self, stream: Any, limits: Limits) -> None:
         self.limits = limits
         self.declared_frames = int(stream.frames or 0)
+        self.declared_packets = _matroska_frames(stream.container)
+        self.index = stream.index
         base = stream.time_base or Fraction(1, 1_000_000)
         if stream.duration:
             self.declared_end = float(stream.duration * base)
@@ -252,11 +227,13 @@ class _Whole:
         rate = stream.average_rate or stream.guessed_rate
         self.frame_seconds = float(1 / rate) if rate else 0.0
         self.frames = 0
+        self.packets = 0
         self.end = 0.0
 
     def packet(self, packet: Any) -> None:
         if packet.is_corrupt:
             raise InputError(f"video data is damaged or cut short after frame {self.frames}")
+        self.packets += bool(packet.size) and packet.stream_index == self.index
 
     def frame(self, frame: Any) -> None:
         self.frames += 1
@@ -272,6 +249,11 @@ class _Whole:
                 f"video is cut short: {self.frames} of the {self.declared_frames} frames its "
                 "header declares"
             )
+        if self.declared_packets and self.packets != self.declared_packets:
+            raise InputError(
+                f"video data is damaged: {self.packets} of the {self.declared_packets} frames "
+                "its blocks hold could be read"
+            )
         # Where only a duration is declared (Matroska): a second or 5% may go to audio that
         # runs past the last frame; more missing means the file was cut.
         missing = self.declared_end - self.end
@@ -282,11 +264,20 @@ class _Whole:
             )
 
 
+def _matroska_frames(container: Any) -> int:
+    """The frames a Matroska file's blocks hold for its one video track; 0 for another
+    container, or where that is not known."""
+    if container.format.name.split(",")[0] != "matroska":
+        return 0
+    return matroska.read_layout(Path(container.name)).video_frames or 0
+
+
 def _decoded(container: Any, stream: Any, limits: Limits, first: int = 0) -> Iterator[Any]:
     """The stream's frames, checked as they come and, at the end, for being all there
-    (`first`: frames a seek went past)."""
+    (`first`: frames a seek went past, one packet each: a seek lands on a keyframe that
+    closes its past)."""
     whole = _Whole(stream, limits)
-    whole.frames = first
+    whole.frames = whole.packets = first
     for packet in container.demux(stream):
         whole.packet(packet)
         for frame in packet.decode():
