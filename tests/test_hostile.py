@@ -244,6 +244,7 @@ def _written_or_refused(src: Path, tmp_path: Path) -> str:
     import av
 
     out = tmp_path / "out.mp4"
+    out.unlink(missing_ok=True)
     try:
         veil.anonymize_video(src, out, threads=1)
     except veil.InputError as exc:
@@ -326,3 +327,14 @@ def test_matroska_files_of_unknown_size_are_read_whole(tmp_path: Path) -> None:
     data[cluster : cluster + length] = bytes([0xFF >> (length - 1)]) + b"\xff" * (length - 1)
     (tmp_path / "live.mkv").write_bytes(data)
     assert _written_or_refused(tmp_path / "live.mkv", tmp_path) == "30 frames written"
+    # The cluster's first block (after its CRC and timestamp) with its ID damaged: nothing
+    # says where this cluster ends now.
+    from veil.media import matroska
+
+    walk = matroska._Walk(memoryview(bytes(data)), len(data))
+    block = cluster + length
+    while data[block] != matroska.SIMPLE_BLOCK:
+        block = walk.element(block, len(data))[2]
+    data[block] = 0xA2
+    (tmp_path / "damaged.mkv").write_bytes(data)
+    assert "structure breaks" in _written_or_refused(tmp_path / "damaged.mkv", tmp_path)

@@ -29,10 +29,15 @@ CLUSTER = 0x1F43B675
 BLOCK_GROUP = 0xA0
 SIMPLE_BLOCK = 0xA3
 BLOCK = 0xA1
+VOID, CRC32 = 0xEC, 0xBF
 # What a Cluster may hold (Matroska v4): an unknown-size cluster ends at the first element
-# that is not one of these.
+# that is not one of these, which must then be one a Segment holds (a damaged ID is not).
 CLUSTER_CHILDREN = frozenset(
-    {0xE7, 0x5854, 0xA7, 0xAB, SIMPLE_BLOCK, BLOCK_GROUP, 0xAF, 0xEC, 0xBF}
+    {0xE7, 0x5854, 0xA7, 0xAB, SIMPLE_BLOCK, BLOCK_GROUP, 0xAF, VOID, CRC32}
+)
+SEGMENT_CHILDREN = frozenset(
+    {0x114D9B74, 0x1549A966, TRACKS, CLUSTER, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367,
+     VOID, CRC32}
 )
 UNKNOWN = -1  # an element size of all ones: it runs until its parent's next element
 
@@ -169,6 +174,8 @@ class _Walk:
         while pos < limit:
             ident, start, end = self.element(pos, limit)
             if open_ended and ident not in CLUSTER_CHILDREN:
+                if ident not in SEGMENT_CHILDREN:
+                    raise _Broken(pos)
                 return pos
             if end == UNKNOWN:
                 raise _Broken(pos)
