@@ -275,7 +275,8 @@ def test_a_matroska_file_damaged_inside_a_cluster_gives_no_output(
 def test_a_matroska_block_the_demuxer_drops_gives_no_output(tmp_path: Path) -> None:
     """Damage that leaves the structure whole: a block of a track the file never declares
     (the demuxer skips it), and lacing flags set on a block of one frame (the demuxer drops
-    the blocks from there on: 2 of 6 frames were written)."""
+    the rest of its cluster: 2 of 6 frames were written; on the last block, a sound
+    frame)."""
     from hostile import _video
 
     data = _video("matroska", "libx264", audio="aac")  # track 1 sound, track 2 video
@@ -284,9 +285,12 @@ def test_a_matroska_block_the_demuxer_drops_gives_no_output(tmp_path: Path) -> N
     stranger[third] = 0x80 | 5
     laced = bytearray(data)
     laced[third + 3] |= 0x06  # after the track number and the 16-bit timestamp: the flags
+    sound = bytearray(data)
+    sound[_matroska_blocks(data, track=1)[-1] + 3] |= 0x06  # the last block of all
     for name, damaged, reason in (
         ("stranger.mkv", stranger, "a block belongs to track 5, which the file does not"),
         ("laced.mkv", laced, "video data is damaged: 2 of the 6 frames its blocks hold"),
+        ("sound.mkv", sound, "audio data is damaged"),
     ):
         (tmp_path / name).write_bytes(damaged)
         assert reason in _written_or_refused(tmp_path / name, tmp_path)

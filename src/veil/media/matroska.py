@@ -23,8 +23,6 @@ SEGMENT = 0x18538067
 TRACKS = 0x1654AE6B
 TRACK_ENTRY = 0xAE
 TRACK_NUMBER = 0xD7
-TRACK_TYPE = 0x83
-VIDEO = 1  # TrackType
 CLUSTER = 0x1F43B675
 BLOCK_GROUP = 0xA0
 SIMPLE_BLOCK = 0xA3
@@ -47,14 +45,8 @@ class Layout:
     """The structure of one Matroska file, as its elements declare it."""
 
     end: int | None = None  # where the Segment ends; None when its size is left unknown
-    video_track: int | None = None  # the number of the file's one video track
+    order: list[int] = field(default_factory=list)  # the track numbers, as declared
     frames: dict[int, int] = field(default_factory=dict)  # frames in each track's blocks
-
-    @property
-    def video_frames(self) -> int | None:
-        """The frames of the video track, or None where the file has several video tracks
-        (FFmpeg numbers streams its own way, skipping tracks it cannot read) or none."""
-        return None if self.video_track is None else self.frames.get(self.video_track, 0)
 
 
 class _Broken(Exception):
@@ -112,7 +104,7 @@ class _Walk:
     def __init__(self, data: memoryview, size: int) -> None:
         self.data = data
         self.size = size
-        self.tracks: dict[int, int] = {}  # track number: type, in the order declared
+        self.tracks: list[int] = []  # the track numbers, in the order declared
         self.layout = Layout()
 
     def vint(self, pos: int, limit: int, marker: bool) -> tuple[int, int]:
@@ -154,8 +146,7 @@ class _Walk:
         self.segment(start, self.size if size == UNKNOWN else min(start + size, self.size))
         if size != UNKNOWN and start + size > self.size:
             raise _Broken(start + size, cut=True)  # a cut that fell between two elements
-        videos = [number for number, kind in self.tracks.items() if kind == VIDEO]
-        self.layout.video_track = videos[0] if len(videos) == 1 else None
+        self.layout.order = self.tracks
         return self.layout
 
     def segment(self, pos: int, limit: int) -> None:
@@ -212,18 +203,18 @@ class _Walk:
             if end == UNKNOWN:
                 raise _Broken(pos)
             if ident == TRACK_ENTRY:
-                number, kind = self.track_entry(start, end)
-                self.tracks.setdefault(number, kind)
+                number = self.track_number(start, end)
+                if number not in self.tracks:
+                    self.tracks.append(number)
             pos = end
 
-    def track_entry(self, pos: int, limit: int) -> tuple[int, int]:
-        number = kind = 0
+    def track_number(self, pos: int, limit: int) -> int:
+        number = 0
         while pos < limit:
             ident, start, end = self.element(pos, limit)
             if end == UNKNOWN:
                 raise _Broken(pos)
-            if ident in (TRACK_NUMBER, TRACK_TYPE):
-                value = int.from_bytes(self.data[start:end], "big")
-                number, kind = (value, kind) if ident == TRACK_NUMBER else (number, value)
+            if ident == TRACK_NUMBER:
+                number = int.from_bytes(self.data[start:end], "big")
             pos = end
-        return number, kind
+        return number

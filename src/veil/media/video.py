@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -212,11 +212,10 @@ class _Whole:
     the demuxer flags as damaged, no frame over the limits, and no fewer frames (or seconds)
     than the container declares."""
 
-    def __init__(self, stream: Any, limits: Limits) -> None:
+    def __init__(self, stream: Any, limits: Limits, audio: Iterable[Any] = ()) -> None:
         self.limits = limits
         self.declared_frames = int(stream.frames or 0)
-        self.declared_packets = _matroska_frames(stream.container)
-        self.index = stream.index
+        self.blocks = _Blocks(stream.container, [stream, *audio])  # demuxed with it
         base = stream.time_base or Fraction(1, 1_000_000)
         if stream.duration:
             self.declared_end = float(stream.duration * base)
@@ -227,13 +226,18 @@ class _Whole:
         rate = stream.average_rate or stream.guessed_rate
         self.frame_seconds = float(1 / rate) if rate else 0.0
         self.frames = 0
-        self.packets = 0
         self.end = 0.0
+
+    def skipped(self, frames: int) -> None:
+        """A seek went past the first `frames` frames: one packet each (it lands on a
+        keyframe that closes its past)."""
+        self.frames = frames
+        self.blocks.skipped(frames)
 
     def packet(self, packet: Any) -> None:
         if packet.is_corrupt:
             raise InputError(f"video data is damaged or cut short after frame {self.frames}")
-        self.packets += bool(packet.size) and packet.stream_index == self.index
+        self.blocks.packet(packet)
 
     def frame(self, frame: Any) -> None:
         self.frames += 1
@@ -249,11 +253,7 @@ class _Whole:
                 f"video is cut short: {self.frames} of the {self.declared_frames} frames its "
                 "header declares"
             )
-        if self.declared_packets and self.packets != self.declared_packets:
-            raise InputError(
-                f"video data is damaged: {self.packets} of the {self.declared_packets} frames "
-                "its blocks hold could be read"
-            )
+        self.blocks.finish()
         # Where only a duration is declared (Matroska): a second or 5% may go to audio that
         # runs past the last frame; more missing means the file was cut.
         missing = self.declared_end - self.end
@@ -264,12 +264,41 @@ class _Whole:
             )
 
 
-def _matroska_frames(container: Any) -> int:
-    """The frames a Matroska file's blocks hold for its one video track; 0 for another
-    container, or where that is not known."""
-    if container.format.name.split(",")[0] != "matroska":
-        return 0
-    return matroska.read_layout(Path(container.name)).video_frames or 0
+class _Blocks:
+    """Holds the packets demuxed from a Matroska file, stream by stream, to the frames its
+    blocks hold (see matroska.py): its demuxer loses what it reads past without an error.
+    Nothing is claimed for another container, or where FFmpeg's streams cannot be matched
+    to the file's tracks (it skipped one)."""
+
+    def __init__(self, container: Any, streams: list[Any]) -> None:
+        declared: dict[int, int] = {}
+        if container.format.name.split(",")[0] == "matroska":
+            layout = matroska.read_layout(Path(container.name))
+            tracks = [s for s in container.streams if s.type != "attachment"]
+            if len(tracks) == len(layout.order):  # FFmpeg makes them in the file's order
+                declared = {s.index: layout.frames.get(layout.order[s.index], 0)
+                            for s in streams}
+        self.declared = declared
+        self.counted = dict.fromkeys(declared, 0)
+        self.first = streams[0].index
+        self.kinds = {s.index: s.type for s in streams}
+
+    def skipped(self, packets: int) -> None:
+        """The first stream's first `packets` were sought past."""
+        if self.first in self.counted:
+            self.counted[self.first] = packets
+
+    def packet(self, packet: Any) -> None:
+        if packet.size and packet.stream_index in self.counted:
+            self.counted[packet.stream_index] += 1
+
+    def finish(self) -> None:
+        for index, declared in self.declared.items():
+            if self.counted[index] != declared:
+                raise InputError(
+                    f"{self.kinds[index]} data is damaged: {self.counted[index]} of the "
+                    f"{declared} frames its blocks hold could be read"
+                )
 
 
 def _decoded(container: Any, stream: Any, limits: Limits, first: int = 0) -> Iterator[Any]:
@@ -277,7 +306,7 @@ def _decoded(container: Any, stream: Any, limits: Limits, first: int = 0) -> Ite
     (`first`: frames a seek went past, one packet each: a seek lands on a keyframe that
     closes its past)."""
     whole = _Whole(stream, limits)
-    whole.frames = whole.packets = first
+    whole.skipped(first)
     for packet in container.demux(stream):
         whole.packet(packet)
         for frame in packet.decode():
@@ -509,14 +538,20 @@ def join_video_parts(
         out.metadata.clear()
         stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
         video = _part_packets(parts, vout, stats)
-        audio = inp.demux(*[inp.streams[i] for i in audio_map]) if audio_map else ()
+        streams = [inp.streams[i] for i in audio_map]
+        audio = inp.demux(*streams) if audio_map else ()
+        blocks = _Blocks(inp, streams) if streams else None
         for packet in heapq.merge(video, audio, key=_packet_time):
             if packet.stream.type == "video":
                 _mux(out, [packet])
                 continue
             if packet.is_corrupt:
                 raise InputError("audio data is damaged or cut short")
+            if blocks is not None:
+                blocks.packet(packet)
             _audio(out, packet, *audio_map[packet.stream.index], stats)
+        if blocks is not None:
+            blocks.finish()
         for aout, copy in audio_map.values():
             if not copy:
                 _mux(out, _encoded(aout, None))
@@ -672,9 +707,10 @@ def _transcode(
 ) -> None:
     """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
     def frames() -> Iterator[tuple[int, Any]]:
-        whole = _Whole(vin, limits)
+        audio = [inp.streams[i] for i in audio_map]
+        whole = _Whole(vin, limits, audio)
         index = 0
-        for packet in inp.demux(vin, *[inp.streams[i] for i in audio_map]):
+        for packet in inp.demux(vin, *audio):
             whole.packet(packet)
             if packet.stream.type == "audio":
                 _audio(out, packet, *audio_map[packet.stream.index], stats)
