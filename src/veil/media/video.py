@@ -274,10 +274,10 @@ class _Blocks:
         declared: dict[int, int] = {}
         if container.format.name.split(",")[0] == "matroska":
             layout = matroska.read_layout(Path(container.name))
-            tracks = [s for s in container.streams if s.type != "attachment"]
+            tracks = [s.index for s in container.streams if s.type != "attachment"]
             if len(tracks) == len(layout.order):  # FFmpeg makes them in the file's order
-                declared = {s.index: layout.frames.get(layout.order[s.index], 0)
-                            for s in streams}
+                number = dict(zip(tracks, layout.order, strict=True))
+                declared = {s.index: layout.frames.get(number[s.index], 0) for s in streams}
         self.declared = declared
         self.counted = dict.fromkeys(declared, 0)
         self.first = streams[0].index
