@@ -12,6 +12,7 @@ structure that breaks, and counts the blocks, so that the decoder can be held to
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -78,7 +79,7 @@ def _cached_layout(path: str, size: int, mtime_ns: int) -> Layout:
             raise _refusal(walk.layout.end, size, broken) from None
         finally:
             walk.data.release()
-    strangers = sorted(set(layout.frames) - set(walk.tracks))
+    strangers = sorted(set(layout.frames) - set(layout.order))
     if strangers:
         raise InputError(f"video file is damaged: a block belongs to track {strangers[0]}, "
                          "which the file does not declare")
@@ -104,7 +105,6 @@ class _Walk:
     def __init__(self, data: memoryview, size: int) -> None:
         self.data = data
         self.size = size
-        self.tracks: list[int] = []  # the track numbers, in the order declared
         self.layout = Layout()
 
     def vint(self, pos: int, limit: int, marker: bool) -> tuple[int, int]:
@@ -146,7 +146,6 @@ class _Walk:
         self.segment(start, self.size if size == UNKNOWN else min(start + size, self.size))
         if size != UNKNOWN and start + size > self.size:
             raise _Broken(start + size, cut=True)  # a cut that fell between two elements
-        self.layout.order = self.tracks
         return self.layout
 
     def segment(self, pos: int, limit: int) -> None:
@@ -177,14 +176,19 @@ class _Walk:
             pos = end
         return pos
 
-    def block_group(self, pos: int, limit: int) -> None:
+    def children(self, pos: int, limit: int) -> Iterator[tuple[int, int, int]]:
+        """The elements from `pos` to `limit` (a parent's data), each of a known size."""
         while pos < limit:
             ident, start, end = self.element(pos, limit)
             if end == UNKNOWN:
                 raise _Broken(pos)
+            yield ident, start, end
+            pos = end
+
+    def block_group(self, pos: int, limit: int) -> None:
+        for ident, start, end in self.children(pos, limit):
             if ident == BLOCK:
                 self.block(start, end)
-            pos = end
 
     def block(self, pos: int, limit: int) -> None:
         """Count a block's frames: one, or its lace count (flags bits 1-2 set)."""
@@ -198,23 +202,15 @@ class _Walk:
         self.layout.frames[track] = self.layout.frames.get(track, 0) + frames
 
     def track_entries(self, pos: int, limit: int) -> None:
-        while pos < limit:
-            ident, start, end = self.element(pos, limit)
-            if end == UNKNOWN:
-                raise _Broken(pos)
+        for ident, start, end in self.children(pos, limit):
             if ident == TRACK_ENTRY:
                 number = self.track_number(start, end)
-                if number not in self.tracks:
-                    self.tracks.append(number)
-            pos = end
+                if number not in self.layout.order:
+                    self.layout.order.append(number)
 
     def track_number(self, pos: int, limit: int) -> int:
         number = 0
-        while pos < limit:
-            ident, start, end = self.element(pos, limit)
-            if end == UNKNOWN:
-                raise _Broken(pos)
+        for ident, start, end in self.children(pos, limit):
             if ident == TRACK_NUMBER:
                 number = int.from_bytes(self.data[start:end], "big")
-            pos = end
         return number
