@@ -209,8 +209,9 @@ def _upright(frame: Any, rotation: int) -> np.ndarray:
 
 class _Whole:
     """Checks, frame by frame and at the end, that a video stream was read whole: no packet
-    the demuxer flags as damaged, no frame over the limits, and no fewer frames (or seconds)
-    than the container declares."""
+    the demuxer flags as damaged, no frame over the limits, no fewer frames (or seconds)
+    than the container declares, and (Matroska) every block demuxed, of the video and of
+    the `audio` streams demuxed with it."""
 
     def __init__(self, stream: Any, limits: Limits, audio: Iterable[Any] = ()) -> None:
         self.limits = limits
@@ -272,7 +273,7 @@ class _Blocks:
 
     def __init__(self, container: Any, streams: list[Any]) -> None:
         declared: dict[int, int] = {}
-        if container.format.name.split(",")[0] == "matroska":
+        if streams and container.format.name.split(",")[0] == "matroska":
             layout = matroska.read_layout(Path(container.name))
             tracks = [s.index for s in container.streams if s.type != "attachment"]
             if len(tracks) == len(layout.order):  # FFmpeg makes them in the file's order
@@ -280,7 +281,7 @@ class _Blocks:
                 declared = {s.index: layout.frames.get(number[s.index], 0) for s in streams}
         self.declared = declared
         self.counted = dict.fromkeys(declared, 0)
-        self.first = streams[0].index
+        self.first = streams[0].index if streams else None
         self.kinds = {s.index: s.type for s in streams}
 
     def skipped(self, packets: int) -> None:
@@ -540,18 +541,16 @@ def join_video_parts(
         video = _part_packets(parts, vout, stats)
         streams = [inp.streams[i] for i in audio_map]
         audio = inp.demux(*streams) if audio_map else ()
-        blocks = _Blocks(inp, streams) if streams else None
+        blocks = _Blocks(inp, streams)
         for packet in heapq.merge(video, audio, key=_packet_time):
             if packet.stream.type == "video":
                 _mux(out, [packet])
                 continue
             if packet.is_corrupt:
                 raise InputError("audio data is damaged or cut short")
-            if blocks is not None:
-                blocks.packet(packet)
+            blocks.packet(packet)
             _audio(out, packet, *audio_map[packet.stream.index], stats)
-        if blocks is not None:
-            blocks.finish()
+        blocks.finish()
         for aout, copy in audio_map.values():
             if not copy:
                 _mux(out, _encoded(aout, None))
