@@ -160,7 +160,9 @@ def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
                               (["--codec", "aac"], "aac", "encodes audio, not video"),
                               (["--preset", "p4"], "libx264", "its presets are ultrafast"),
                               (["--codec", "libx265", "--preset", "hq"], "libx265",
-                               "its presets are")):
+                               "its presets are"),
+                              # x264 wrote --crf 52 to 63 as 51, without a word
+                              (["--crf", "52"], "libx264", "its --crf runs from 0 to 51")):
         res = run_veil(tagged_clip, "-o", out, *flags)
         assert res.returncode == 2, res.stderr
         assert res.stderr.count("\n") == 1 and why in res.stderr, res.stderr

@@ -332,7 +332,8 @@ class EncodeOptions(_Checked):
     codec: str = option(
         "libx264", "videos: FFmpeg video encoder (on a GPU with NVENC, its twin)", service=False
     )
-    crf: int = option(20, "videos: encoder quality (x264 CRF)", low=0, high=63, service=False)
+    crf: int = option(20, "videos: encoder quality (x264 CRF: 0-51, lower is better)", low=0,
+                      high=63, service=False)
     preset: str = option("veryfast", "videos: encoder preset", service=False)
 
 

@@ -30,6 +30,10 @@ NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster
 # its own error line past FFmpeg's logging.
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")
+# The highest --crf (NVENC: constant quality) each takes for the 8-bit frames veil writes:
+# x264 and x265 clamp a higher one to 51 without a word, NVENC refuses it (libvpx and the
+# AV1 encoders take up to 63, the option's own limit).
+CRF_HIGHEST = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51}
 _PROBE_SIZE = 256  # the test frames' side: above the smallest frame any of these takes
 
 
@@ -74,6 +78,8 @@ def _fails_to_open(codec: str, crf: int, preset: str) -> str | None:
 
     if codec in ("libx264", "libx265") and preset not in X264_PRESETS:
         return f"its presets are {', '.join(X264_PRESETS)}"
+    if crf > CRF_HIGHEST.get(codec, crf):
+        return f"its --crf runs from 0 to {CRF_HIGHEST[codec]}"
     try:
         context: Any = av.CodecContext.create(codec, "w")
     except (av.error.FFmpegError, ValueError):
