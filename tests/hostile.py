@@ -85,6 +85,11 @@ def image_seeds() -> dict[str, bytes]:
         seeds["heic"] = _save(pic, "HEIF", quality=80)
     with contextlib.suppress(KeyError, OSError):
         seeds["avif"] = _save(pic, "AVIF", quality=60)
+    with contextlib.suppress(ImportError, KeyError, OSError):
+        import pillow_jxl  # noqa: F401 - registers the plugin
+
+        seeds["jxl"] = _save(pic, "JXL", quality=80)  # a bare codestream
+        seeds["jxl-container-lossless"] = _save(rgba, "JXL", lossless=True, use_container=True)
     return {k: v for k, v in seeds.items() if v}
 
 
@@ -260,6 +265,15 @@ def ico_named_png() -> bytes:
     return struct.pack("<HHH", 0, 1, 1) + entry + png
 
 
+def jxl_flat(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A one-colour JPEG XL: 31 KB on disk, `width` x `height` pixels when decoded (its
+    plugin decodes them all as it opens the file)."""
+    import pillow_jxl  # noqa: F401 - registers the plugin
+
+    return _save(Image.new("RGB", (width, height), (90, 90, 90)), "JXL", lossless=True,
+                 effort=1)
+
+
 def mjpeg_huge_frames(side: int = 16_000, frames: int = 2) -> bytes:
     """An AVI of `frames` flat MJPEG frames, `side` x `side` pixels each."""
     import av
@@ -284,6 +298,8 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "jpeg-lying-size": ("image", jpeg_lying_size),
     "jpeg-repeated-scans": ("image", jpeg_repeated_scans),
     "ico-named-png": ("image", ico_named_png),
+    "jxl-flat-100mp": ("image", jxl_flat),  # over the limit: refused from its header
+    "jxl-flat-64mp": ("image", lambda: jxl_flat(8000, 8000)),  # at the limit: processed
     "mjpeg-16000": ("video", mjpeg_huge_frames),
 }
 

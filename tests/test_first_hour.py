@@ -25,11 +25,11 @@ def test_tests_collect_and_skip_with_reasons_without_the_shared_data(tmp_path: P
     env.pop("VEIL_REQUIRE_SHARED", None)
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "tests/test_formats.py",
-         "-k", "fixtures_come_out_clean or jpeg_xl"],
+         "-k", "fixtures_come_out_clean or jpeg_xl_metadata"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "7 skipped" in res.stdout and "needs " in res.stdout and "dirty.jxl" in res.stdout
+    assert "8 skipped" in res.stdout and "needs " in res.stdout and "dirty.jxl" in res.stdout
     collect = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert collect.returncode == 0 and "ERROR" not in collect.stdout, collect.stdout

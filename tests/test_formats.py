@@ -18,7 +18,8 @@ def _example_pixels(example_jpeg: bytes) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name", ["dirty.jpg", "dirty.png", "dirty.webp", "dirty.tiff", "dirty.heic", "dirty.avif"]
+    "name", ["dirty.jpg", "dirty.png", "dirty.webp", "dirty.tiff", "dirty.heic", "dirty.avif",
+             "dirty.jxl"]
 )
 def test_metadata_fixtures_come_out_clean(tmp_path: Path, name: str) -> None:
     src = shared(f"metadata/{name}")
@@ -30,12 +31,92 @@ def test_metadata_fixtures_come_out_clean(tmp_path: Path, name: str) -> None:
     assert identifying_tags(outs[0]) == []
 
 
-def test_jpeg_xl_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
-    res = run_veil(shared("metadata/dirty.jxl"), "-o", str(tmp_path / "out") + "/", "-q")
-    assert res.returncode == 1
-    assert "not an image veil can read" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+def test_jpeg_xl_photos_are_covered_as_the_same_pixels_in_png_are(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """A bare codestream and the ISO container, lossless: the plan is the PNG's, the output
+    a JPEG (the decoder's plugin keeps the EXIF, XMP and ICC it reads out of the output)."""
+    import pillow_jxl  # noqa: F401 - registers the plugin (veil imports it too)
+
+    pixels = _example_pixels(example_jpeg)
+    Image.fromarray(pixels).save(tmp_path / "same.png")
+    for name, container in (("bare.jxl", False), ("boxed.jxl", True)):
+        Image.fromarray(pixels).save(tmp_path / name, "JXL", lossless=True,
+                                     use_container=container)
+    res = run_veil(*(tmp_path / n for n in ("same.png", "bare.jxl", "boxed.jxl")), "-q",
+                   "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    import json
+
+    files = {f["input"]: f for f in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert files["bare.jxl"]["masks"] == files["same.png"]["masks"] != []
+    assert files["boxed.jxl"]["masks"] == files["same.png"]["masks"]
+    assert "written as JPEG (input was JXL)" in files["boxed.jxl"]["warnings"]
+    for name in ("bare.veiled.jpg", "boxed.veiled.jpg"):
+        assert Image.open(tmp_path / name).format == "JPEG"
+
+
+def test_jpeg_xl_header_gives_the_decoders_size(tmp_path: Path) -> None:
+    """veil reads a JPEG XL file's size from its header before the plugin decodes it (the
+    plugin decodes every pixel on open): each way the header can write a size."""
+    import pillow_jxl  # noqa: F401
+
+    from veil.media.jxl import read_header
+
+    # 8-multiples (the short form), each aspect-ratio code, each of the four field widths
+    sizes = [(8, 8), (16, 8), (96, 64), (120, 120), (144, 120), (160, 120), (180, 120),
+             (192, 108), (150, 120), (240, 120), (513, 1), (1, 600), (9000, 2), (2, 8193),
+             (270_000, 1)]
+    for index, (width, height) in enumerate(sizes):
+        container = index % 2 == 1
+        buf = io.BytesIO()
+        Image.new("RGB", (width, height), (9, 9, 9)).save(buf, "JXL", use_container=container,
+                                                          effort=1)
+        header = read_header(buf.getvalue())
+        with Image.open(buf) as decoded:
+            assert (header.width, header.height) == decoded.size == (width, height)
+        assert not header.animated
+
+
+# An animation of four frames, made by cjxl 0.7 from a GIF: the plugin decodes the last alone.
+ANIMATED_JXL = (
+    "/wodsCAAC4pLAggIoAIAAKwASxiLFQDUuxvjxrh7AREA9tWPDAAl/QeQAARI0A1IJGEWlEHmaPhtDGudDAgIoAIAANQ"
+    "ASygl1mFXUDABeEG9uzHGuHEvIAMA4JwBACApriFmSEQMkY+F/dKovxYNF2t6AHcpQ1yC2gEICKACAADcAEsoJdZhV1"
+    "AQAPXuxhg37l5ABgAAcvoCQAK4A8DosYFAVdT9NoD0Nazl/qpdApZJ5DQP/lhzdwEICKBCAADwAEs4aZjKg/crKAiAe"
+    "ndjjHF3LyADACAVGAAAORpbiOWjGggCJBvdSDI1ASkyQRb8yS1sP2r3vysvogBPBg=="
+)
+
+
+def test_jpeg_xl_refused_whole_animated_cut_or_too_large(tmp_path: Path) -> None:
+    """What veil cannot cover whole gets no output and one line: an animation (veil would
+    write one of its frames), a cut file, a size over --max-megapixels (read from the
+    header, before the plugin decodes a pixel)."""
+    import base64
+
+    import pillow_jxl  # noqa: F401
+
+    (tmp_path / "anim.jxl").write_bytes(base64.b64decode(ANIMATED_JXL))
+    big = io.BytesIO()
+    Image.new("RGB", (1200, 1000), (90, 90, 90)).save(big, "JXL", lossless=True, effort=1)
+    (tmp_path / "big.jxl").write_bytes(big.getvalue())
+    whole = io.BytesIO()
+    Image.effect_noise((300, 200), 60).convert("RGB").save(whole, "JXL", quality=90)
+    (tmp_path / "cut.jxl").write_bytes(whole.getvalue()[: len(whole.getvalue()) * 3 // 4])
+    for name, why in (("anim.jxl", "animated JPEG XL: veil would keep only one frame"),
+                      ("cut.jxl", "corrupt or truncated image"),
+                      ("big.jxl", "image is 1200x1000 (1 MP), over the 1 MP limit")):
+        res = run_veil(tmp_path / name, "-o", tmp_path / "out.jpg", "--max-megapixels", "1")
+        assert res.returncode == 1, res.stderr
+        assert why in res.stderr and len(res.stderr.strip().splitlines()) == 2, res.stderr
+        assert not (tmp_path / "out.jpg").exists()
+
+
+def test_jpeg_xl_metadata_is_listed_and_removed() -> None:
+    """mat2's dirty.jxl: its EXIF, ICC profile and XMP box (which the plugin does not
+    read) are listed by `veil inspect` and in the report."""
+    res = run_veil("inspect", shared("metadata/dirty.jxl"))
+    assert res.returncode == 0, res.stderr
+    assert "EXIF:Artist: jvoisin" in res.stdout and "XMP: (2894 bytes)" in res.stdout
+    assert "ICC profile" in res.stdout
 
 
 def test_gps_and_serial_number_are_removed(tmp_path: Path, example_jpeg: bytes) -> None:

@@ -83,6 +83,11 @@ FORMATS: tuple[Format, ...] = (
         "AVIF", "image", (".avif",), "image/avif", rb"....ftyp(avif|avis)", "JPEG",
         pillow=("AVIF", "HEIF"),
     ),
+    Format(
+        "JXL", "image", (".jxl",), "image/jxl",
+        rb"\xff\x0a|\x00\x00\x00\x0cJXL \r\n\x87\n",  # bare codestream, or the ISO container
+        "JPEG", pillow=("JXL",),
+    ),
     # One frame is written as PNG (no palette loss); an animation stays GIF.
     Format("GIF", "image", (".gif",), "image/gif", rb"GIF8[79]a", "PNG", pillow=("GIF",),
            save={"optimize": False}, choice="gif", frames=True),

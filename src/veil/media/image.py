@@ -6,6 +6,7 @@ file's name says.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image, ImageCms, ImageOps
 from .. import formats
 from ..errors import InputError, RefusedError
 from ..options import Limits
+from .jxl import read_header
 from .pillow import c_stderr_silenced, pillow_guarded
 from .whole import check_jpeg, check_png
 
@@ -25,6 +27,8 @@ try:  # HEIC/HEIF (iPhone) support; veil depends on it, but decode the rest with
     register_heif_opener()
 except ImportError:  # pragma: no cover
     pass
+with contextlib.suppress(ImportError):  # JPEG XL: the import registers the plugin ("JXL")
+    import pillow_jxl  # noqa: F401
 
 _SRGB = ImageCms.createProfile("sRGB")
 # Formats whose extra frames veil reads and covers (animations, TIFF pages); all frames
@@ -64,6 +68,8 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
     sniffed = formats.sniff(data[: formats.HEAD_BYTES])
     if sniffed is None or sniffed.kind != "image":
         raise InputError(f"not an image veil can read: it takes {formats.accepted()}")
+    if sniffed.name == "JXL":  # its plugin decodes every pixel as it opens the file
+        _check_jxl(data, limits)
     try:
         with pillow_guarded(limits.max_pixels), c_stderr_silenced():
             img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
@@ -85,12 +91,21 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
     except MemoryError as exc:
         raise InputError("image too large to decode in the available memory") from exc
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on this file is its fault
-        raise InputError(f"corrupt or truncated image: {_first_line(exc)}") from exc
+        # libjxl's binding says the same for every damaged file, and asks for a debug build
+        words = "libjxl cannot decode it" if sniffed.name == "JXL" else _first_line(exc)
+        raise InputError(f"corrupt or truncated image: {words}") from exc
 
 
-def _check_header(img: Image.Image, limits: Limits) -> None:
-    """Refuse what the header alone shows is too large or not one picture."""
-    width, height = img.size
+def _check_jxl(data: bytes, limits: Limits) -> None:
+    """Refuse a JPEG XL file over the size limit, or animated (its plugin would keep the
+    last frame alone), from its header: before any pixel is decoded."""
+    header = read_header(data)
+    _check_size(header.width, header.height, limits)
+    if header.animated:
+        raise RefusedError("animated JPEG XL: veil would keep only one frame")
+
+
+def _check_size(width: int, height: int, limits: Limits) -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"image header declares an empty {width}x{height} image")
     if width * height > limits.max_pixels:
@@ -98,6 +113,12 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
             f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
             f"{limits.max_megapixels:g} MP limit (possible decompression bomb)"
         )
+
+
+def _check_header(img: Image.Image, limits: Limits) -> None:
+    """Refuse what the header alone shows is too large or not one picture."""
+    width, height = img.size
+    _check_size(width, height, limits)
     frames = getattr(img, "n_frames", 1)
     # MPO and HEIF keep depth maps and bursts beside the primary photo: those are dropped.
     # Elsewhere extra frames are content a person meant to publish: every one is covered.

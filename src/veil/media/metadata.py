@@ -15,6 +15,7 @@ from PIL import ExifTags, Image
 
 from .. import formats
 from ..errors import VeilError
+from . import jxl
 from .pillow import pillow_guarded
 
 # Pillow info keys that are harmless structure, not metadata about a person, place or device.
@@ -130,9 +131,22 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
     try:
         with pillow_guarded(0):
             img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
-            return _entries(img)
+            entries = _entries(img)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
+    return entries + _jxl_entries(data) if sniffed.name == "JXL" else entries
+
+
+# A JPEG XL container's boxes of metadata that its Pillow plugin does not show (it shows the
+# EXIF box); the others hold the image (the codestream, a JPEG's reconstruction data).
+JXL_BOXES = {b"xml ": "XMP", b"jumb": "JUMBF (C2PA content credentials)",
+             b"brob": "Brotli-compressed metadata box"}
+_JXL_IMAGE_BOXES = {b"ftyp", b"jxll", b"jxlc", b"jxlp", b"jbrd", b"Exif", b"jxli"}
+
+
+def _jxl_entries(data: bytes) -> list[tuple[str, str]]:
+    return [(JXL_BOXES.get(kind, "JXL box " + kind.decode("latin-1").strip()),
+             shown_value(body)) for kind, body in jxl.boxes(data) if kind not in _JXL_IMAGE_BOXES]
 
 
 def shown_value(value: object, most: int = 100) -> str:
