@@ -55,6 +55,32 @@ def test_jpeg_xl_photos_are_covered_as_the_same_pixels_in_png_are(
         assert Image.open(tmp_path / name).format == "JPEG"
 
 
+def test_float_samples_from_0_to_1_are_read_as_the_picture_not_as_black(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """A greyscale float JPEG XL (HDR tools write them) or TIFF holds samples from 0 to 1:
+    they came out black, faces and all, and the detectors saw nothing. Now they are the
+    8-bit picture's plan and pixels."""
+    import json
+
+    import pillow_jxl  # noqa: F401
+
+    grey = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("L"))
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    floats = Image.fromarray(grey.astype(np.float32) / 255, mode="F")
+    floats.save(tmp_path / "float.jxl", "JXL", lossless=True)
+    floats.save(tmp_path / "float.tif")
+    res = run_veil(*(tmp_path / n for n in ("grey.png", "float.jxl", "float.tif")), "-q",
+                   "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    files = {f["input"]: f for f in json.loads((tmp_path / "r.json").read_text())["files"]}
+    for name in ("float.jxl", "float.tif"):
+        assert files[name]["masks"] == files["grey.png"]["masks"] != [], name
+        assert "reduced floating-point samples to 8 bits" in files[name]["warnings"]
+    png = np.asarray(Image.open(tmp_path / "grey.veiled.png").convert("L")).astype(int)
+    tif = np.asarray(Image.open(tmp_path / "float.veiled.tif").convert("L")).astype(int)
+    assert np.abs(png - tif).max() <= 1
+
+
 def test_jpeg_xl_header_gives_the_decoders_size(tmp_path: Path) -> None:
     """veil reads a JPEG XL file's size from its header before the plugin decodes it (the
     plugin decodes every pixel on open): each way the header can write a size."""

@@ -213,6 +213,11 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
     if orientation not in (1, None):
         img = ImageOps.exif_transpose(img) or img
         notes.append(f"applied EXIF orientation {orientation} to the pixels")
+    if img.mode == "F":  # float samples: JPEG XL's (and most float TIFFs') run from 0 to 1
+        samples = np.nan_to_num(np.asarray(img, np.float32))
+        scale = 255.0 if samples.max(initial=0.0) <= 1.0 else 1.0
+        img = Image.fromarray(np.clip(samples * scale + 0.5, 0, 255).astype(np.uint8))
+        notes.append("reduced floating-point samples to 8 bits")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.uint32)
         img = Image.fromarray(
