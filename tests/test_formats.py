@@ -81,6 +81,25 @@ def test_float_samples_from_0_to_1_are_read_as_the_picture_not_as_black(
     assert np.abs(png - tif).max() <= 1
 
 
+def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:
+    """veil.preview_image, which the review page shows a TIFF result through: upright,
+    scaled down only, transparency on white, no metadata."""
+    wide = np.zeros((1000, 3000, 4), np.uint8)
+    wide[..., 3] = 255
+    wide[:, :1500, :3] = 200
+    wide[:, -100:, 3] = 0  # transparent: shown as white
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, "PNG")
+    shown = Image.open(io.BytesIO(veil.preview_image(buf.getvalue())))
+    assert shown.format == "JPEG" and shown.size == (2560, 853)
+    pixels = np.asarray(shown.convert("RGB")).astype(int)
+    assert pixels[:, :1200].mean() > 190 and pixels[:, 1400:2400].mean() < 10
+    assert pixels[:, -60:].mean() > 245
+    small = Image.open(io.BytesIO(veil.preview_image(example_jpeg)))
+    assert small.size == Image.open(io.BytesIO(example_jpeg)).size
+    assert not small.getexif() and "icc_profile" not in small.info
+
+
 def test_jpeg_xl_header_gives_the_decoders_size(tmp_path: Path) -> None:
     """veil reads a JPEG XL file's size from its header before the plugin decodes it (the
     plugin decodes every pixel on open): each way the header can write a size."""

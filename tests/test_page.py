@@ -220,6 +220,34 @@ def test_video_review_toggles_tracks(page, service, tmp_path, example_clip):
     assert service.originals() == []
 
 
+def test_a_photo_the_browser_cannot_show_is_reviewed_over_its_result(
+        page, service, tmp_path, example_jpeg):
+    """Chromium shows no TIFF (nor HEIC, nor JPEG XL): both panes showed a broken image, the
+    boxes over nothing. Now the result is shown as the service's JPEG of it, the boxes are
+    drawn over that, and the page says so; the download is still the TIFF."""
+    import io
+
+    from PIL import Image
+
+    photo = tmp_path / "scan.tif"
+    Image.open(io.BytesIO(example_jpeg)).save(photo)
+    page.set_input_files("#file", str(photo))
+    page.locator("#overlay rect.region").first.wait_for(timeout=120_000)
+    page.locator("#original-note").wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#stage img');"
+        " const shown = document.getElementById('result-media');"
+        " return img.complete && img.naturalWidth > 0 && shown.naturalWidth > 0"
+        " && img.src === shown.src; }",
+        timeout=30_000)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download result").click()
+    assert download.value.suggested_filename == "scan.veiled.tiff"
+    page.get_by_role("button", name="Finish").click()
+    wait_status(page, "original was deleted")
+    assert service.originals() == []
+
+
 def test_page_upload_error_is_one_line(page, tmp_path):
     bogus = tmp_path / "notes.jpg"
     bogus.write_text("not a photo at all")

@@ -116,6 +116,24 @@ def test_review_edits_render_without_detecting(
     client.delete(f"/v1/jobs/{job['id']}")
 
 
+def test_a_tiff_result_has_a_jpeg_preview_for_the_page(client, example_jpeg, example_faces):
+    """Browsers show no TIFF: the review page shows the result through /preview, a JPEG of
+    the result (never of the original)."""
+    tiff = io.BytesIO()
+    Image.open(io.BytesIO(example_jpeg)).save(tiff, "TIFF")
+    job = post_photo(client, tiff.getvalue(), "/v1/jobs").json()
+    assert wait_job(client, job["id"])["state"] == "done"
+    result = client.get(f"/v1/jobs/{job['id']}/result")
+    assert result.headers["content-type"] == "image/tiff"
+    preview = client.get(f"/v1/jobs/{job['id']}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    shown = np.asarray(Image.open(io.BytesIO(preview.content)).convert("RGB")).astype(int)
+    masked = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB")).astype(int)
+    assert shown.shape == masked.shape and np.abs(shown - masked).mean() < 3
+    x1, y1, x2, y2 = (int(v) for v in example_faces[1])
+    assert shown[y1:y2, x1:x2].mean() < 40  # the covered face, as in the result
+
+
 def test_plan_edits_are_checked(client, example_jpeg):
     job = post_photo(client, example_jpeg, "/v1/jobs", review="true").json()
     wait_job(client, job["id"])
@@ -190,6 +208,8 @@ def test_video_job(client, service, tmp_path, example_clip):
     plan = client.get(f"/v1/jobs/{job_id}/plan").json()
     assert plan["media"] == "video" and plan["tracks"]
     assert job_id not in service.originals()
+    preview = client.get(f"/v1/jobs/{job_id}/preview")
+    assert preview.status_code == 404 and "only a photo" in preview.json()["detail"]
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -297,7 +317,8 @@ def test_upload_size_limit(client, service):
 
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/images", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= set(paths)
+    assert {"/v1/images", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result",
+            "/v1/jobs/{job_id}/preview"} <= set(paths)
     assert {"get", "put"} <= set(paths["/v1/jobs/{job_id}/plan"])
     assert "delete" in paths["/v1/jobs/{job_id}"]
     # Metadata values are shown on the user's own machine only (veil inspect), never here.

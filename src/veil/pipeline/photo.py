@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from .. import formats
 from ..audit import find_leaks
 from ..detect.base import Detector
 from ..detect.confirm import Looked
@@ -32,6 +34,9 @@ from .models import (
     models_for,
     run_detector,
 )
+
+# The longest side of a preview (a screen needs no more; the review page scales it down).
+PREVIEW_SIDE = 2560
 
 
 def detect_image(
@@ -258,6 +263,21 @@ def read_image(src: Path | str | bytes, options: Options | None = None) -> np.nd
     options = options or Options()
     data = src if isinstance(src, bytes) else read_input(Path(src))
     return decode_image(data, options.limits).pixels
+
+
+def preview_image(src: Path | str | bytes, options: Options | None = None,
+                  longest: int = PREVIEW_SIDE) -> bytes:
+    """A JPEG of a photo for a screen: its first frame as read_image reads it, at most
+    `longest` px a side, transparency flattened onto white. For showing a result in a
+    format browsers do not (the review page's TIFF results); the bytes hold pixels only."""
+    pixels = read_image(src, options)
+    height, width = pixels.shape[:2]
+    scale = longest / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    data, _ = encode_image(pixels, formats.by_name("JPEG"))
+    return data
 
 
 @one_file

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 
-from ... import VeilError, VideoPlan, parse_plan_json, plan_from_json
+from ... import Options, VeilError, VideoPlan, parse_plan_json, plan_from_json, preview_image
 from ...media.files import write_atomic
-from ..deps import CallerDep, OptionsDep, OwnedJob, StoreDep, http_error
+from ..deps import CallerDep, ConfigDep, OptionsDep, OwnedJob, StoreDep, http_error
 from ..store import Job
 from ..uploads import MediaUpload
 
@@ -81,6 +81,25 @@ async def get_result(job: OwnedJob, store: StoreDep) -> FileResponse:
         filename=f"veiled.{job.result_ext}",
         content_disposition_type="attachment",
     )
+
+
+@router.get(
+    "/{job_id}/preview",
+    summary="A photo's result as a JPEG any browser shows",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def get_preview(job: OwnedJob, store: StoreDep, config: ConfigDep) -> Response:
+    """The result's first frame, at most 2560 px a side: for a result written in a format
+    browsers do not show (TIFF). Of the result only: an original is never sent back."""
+    ready(job)
+    if job.kind != "image":
+        raise http_error(404, "only a photo's result has a preview")
+    try:
+        data = preview_image(store.result_path(job), Options(limits=config.limits))
+    except VeilError as exc:  # pragma: no cover - veil wrote the result and read it back
+        raise http_error(500, f"the result cannot be shown: {exc}") from exc
+    return Response(data, media_type="image/jpeg")
 
 
 @router.get("/{job_id}/report", summary="What was found and removed (JSON)")

@@ -9,7 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const FAINT = 0.3;
 const $ = (id) => document.getElementById(id);
 const jobs = [];
-let current = null; // { job, plan, selected, resultUrl }
+let current = null; // { job, plan, selected, resultUrl, viewUrl (what is shown of it) }
 
 function say(text) { $("status").textContent = text; }
 
@@ -97,15 +97,46 @@ async function openReview(entry) {
     stage.append(video);
   } else {
     const img = document.createElement("img");
+    const review = current;
+    img.addEventListener("error", () => { if (current === review) originalUnshown(); },
+      { once: true });
     img.src = originalUrl; img.alt = "Original photo with the mask plan drawn over it";
     stage.append(img, makeOverlay(plan));
   }
+  $("original-note").hidden = true;
   for (const id of ["add-box", "delete-box", "keep-box"]) $(id).hidden = entry.kind === "video";
   $("tracks-box").hidden = entry.kind !== "video";
   if (entry.kind === "video") drawTracks();
   else drawRegions();
   await showResult();
   say(`Reviewing ${entry.file.name}: ${describePlan()}`);
+}
+
+// Browsers show no HEIC, TIFF or JPEG XL (Chromium): the boxes go over the result instead,
+// and the page says so (the service never sends an original back, not even as a preview).
+function originalUnshown() {
+  current.originalUnshown = true;
+  $("original-note").hidden = false;
+  const img = $("stage").querySelector("img");
+  if (img && current.viewUrl) {
+    img.src = current.viewUrl;
+    img.alt = "Result with the mask plan drawn over it (this browser cannot show the original)";
+  }
+}
+
+// A result the browser cannot show either (a TIFF stays a TIFF): the service's JPEG of it.
+// The download is still the result itself.
+async function previewResult(el, review) {
+  try {
+    const blob = await (await api(`/v1/jobs/${review.job.id}/preview`)).blob();
+    if (current !== review) return;
+    if (review.previewUrl) URL.revokeObjectURL(review.previewUrl);
+    review.previewUrl = review.viewUrl = URL.createObjectURL(blob);
+    el.src = review.viewUrl;
+    if (review.originalUnshown) originalUnshown();
+  } catch (err) {
+    say(`The result cannot be shown here (${err.message}); download it to check it.`);
+  }
 }
 
 function describePlan() {
@@ -128,8 +159,14 @@ async function showResult() {
     el = document.createElement("img"); el.alt = "Anonymized result";
   }
   el.id = "result-media";
+  current.viewUrl = current.resultUrl;
+  if (current.job.kind !== "video") {
+    const review = current;
+    el.addEventListener("error", () => previewResult(el, review), { once: true });
+  }
   el.src = current.resultUrl;
   box.append(el);
+  if (current.originalUnshown) originalUnshown();
   const ext = blob.type === "video/mp4" ? "mp4" : (blob.type.split("/")[1] || "bin").replace("jpeg", "jpg");
   const stem = current.job.file.name.replace(/\.[^.]*$/, "");
   const link = $("download");
