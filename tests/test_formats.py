@@ -58,7 +58,7 @@ def test_jpeg_xl_photos_are_covered_as_the_same_pixels_in_png_are(
 def test_float_samples_from_0_to_1_are_read_as_the_picture_not_as_black(
         tmp_path: Path, example_jpeg: bytes) -> None:
     """A greyscale float JPEG XL (HDR tools write them) or TIFF holds samples from 0 to 1:
-    they came out black, faces and all, and the detectors saw nothing. Now they are the
+    they came out black, faces and all, and the detectors saw nothing. Now they give the
     8-bit picture's plan and pixels."""
     import json
 
@@ -66,9 +66,14 @@ def test_float_samples_from_0_to_1_are_read_as_the_picture_not_as_black(
 
     grey = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("L"))
     Image.fromarray(grey).save(tmp_path / "grey.png")
-    floats = Image.fromarray(grey.astype(np.float32) / 255, mode="F")
-    floats.save(tmp_path / "float.jxl", "JXL", lossless=True)
-    floats.save(tmp_path / "float.tif")
+    floats = grey.astype(np.float32) / 255
+    Image.fromarray(floats, mode="F").save(tmp_path / "float.tif")
+    # The plugin tags float samples as linear light (its grey profile says so), and veil
+    # converts them to sRGB before they become 8 bits: stored linear, they come back as the
+    # PNG's values.
+    linear = np.where(floats <= 0.04045, floats / 12.92, ((floats + 0.055) / 1.055) ** 2.4)
+    Image.fromarray(linear.astype(np.float32), mode="F").save(tmp_path / "float.jxl", "JXL",
+                                                              lossless=True)
     res = run_veil(*(tmp_path / n for n in ("grey.png", "float.jxl", "float.tif")), "-q",
                    "--report", tmp_path / "r.json")
     assert res.returncode == 0, res.stderr
@@ -79,6 +84,27 @@ def test_float_samples_from_0_to_1_are_read_as_the_picture_not_as_black(
     png = np.asarray(Image.open(tmp_path / "grey.veiled.png").convert("L")).astype(int)
     tif = np.asarray(Image.open(tmp_path / "float.veiled.tif").convert("L")).astype(int)
     assert np.abs(png - tif).max() <= 1
+
+
+def test_a_grey_photos_grey_profile_is_applied_not_ignored(tmp_path: Path) -> None:
+    """A grey ICC profile (every greyscale JPEG XL has one, as do many black-and-white
+    JPEGs) was applied after the pixels became RGB, failed, and the report said the profile
+    was unreadable. It converts the grey pixels themselves now."""
+    import json
+
+    import pillow_jxl  # noqa: F401 - a grey JPEG XL gives libjxl's grey, sRGB-curve profile
+
+    ramp = np.tile(np.linspace(0, 255, 256).astype(np.uint8), (64, 1))
+    grey_jxl = io.BytesIO()
+    Image.fromarray(ramp).save(grey_jxl, "JXL", lossless=True)
+    profile = Image.open(grey_jxl).info["icc_profile"]
+    Image.fromarray(ramp).save(tmp_path / "grey.jpg", quality=100, icc_profile=profile)
+    res = run_veil(tmp_path / "grey.jpg", "-q", "--report", tmp_path / "r.json", "--no-audit")
+    assert res.returncode == 0, res.stderr
+    warnings = json.loads((tmp_path / "r.json").read_text())["files"][0]["warnings"]
+    assert "converted colours from the embedded ICC profile to sRGB" in warnings, warnings
+    out = np.asarray(Image.open(tmp_path / "grey.veiled.jpg").convert("RGB")).astype(int)
+    assert np.abs(out - ramp[..., None]).mean() < 2  # grey with sRGB's curve: as it was
 
 
 def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:

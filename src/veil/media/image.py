@@ -213,11 +213,8 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
     if orientation not in (1, None):
         img = ImageOps.exif_transpose(img) or img
         notes.append(f"applied EXIF orientation {orientation} to the pixels")
-    if img.mode == "F":  # float samples: JPEG XL's (and most float TIFFs') run from 0 to 1
-        samples = np.nan_to_num(np.asarray(img, np.float32))
-        scale = 255.0 if samples.max(initial=0.0) <= 1.0 else 1.0
-        img = Image.fromarray(np.clip(samples * scale + 0.5, 0, 255).astype(np.uint8))
-        notes.append("reduced floating-point samples to 8 bits")
+    if img.mode == "F":
+        img, icc = _from_floats(img, icc, notes)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.uint32)
         img = Image.fromarray(
@@ -228,18 +225,12 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
     if img.mode == "CMYK" and not icc:
         notes.append("converted CMYK to RGB without a profile")
     target = "RGBA" if has_alpha else "RGB"
+    if icc:
+        img, note = _to_srgb(img, icc, target)
+        if note:
+            notes.append(note)
     if img.mode != target:  # convert() copies even to the same mode: 4 bytes a pixel
         img = img.convert(target)
-    if icc:
-        try:
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            desc = ImageCms.getProfileDescription(src).strip()
-            if "srgb" not in desc.lower():
-                converted = ImageCms.profileToProfile(img, src, _SRGB, outputMode=img.mode)
-                img = converted if converted is not None else img
-                notes.append("converted colours from the embedded ICC profile to sRGB")
-        except (ImageCms.PyCMSError, OSError):
-            notes.append("ignored an unreadable ICC profile (assumed sRGB)")
     pixels = np.asarray(img)  # read-only, one copy of the pixels (rendering works on another)
     if has_alpha:
         # Fully transparent pixels still store colour that any editor can reveal.
@@ -249,6 +240,49 @@ def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedIm
             pixels[hidden, :3] = 0
             notes.append("cleared colour stored under fully transparent pixels")
     return DecodedImage(pixels=pixels, source_format=fmt, format=sniffed, notes=notes)
+
+
+def _from_floats(img: Image.Image, icc: bytes | None,
+                 notes: list[str]) -> tuple[Image.Image, bytes | None]:
+    """Grey float samples as 8 bits, and the profile still to apply. JPEG XL's (and most
+    float TIFFs') run from 0 to 1, in linear light where its profile says so: the profile's
+    curve is applied before the samples become 8 bits (after, the darkest tones would be a
+    few steps), read off LittleCMS at the 256 grey levels and interpolated between them
+    (unoptimised: its 8-bit shortcut put linear 1/255 at 6 where sRGB has 13)."""
+    samples = np.nan_to_num(np.asarray(img, np.float32))
+    levels = samples * (255.0 if samples.max(initial=0.0) <= 1.0 else 1.0)
+    notes.append("reduced floating-point samples to 8 bits")
+    if icc:
+        ramp = Image.fromarray(np.arange(256, dtype=np.uint8)[None])
+        shown, note = _to_srgb(ramp, icc, "RGB", ImageCms.Flags.NOOPTIMIZE)
+        if note and shown.mode == "RGB":
+            levels = np.interp(levels, np.arange(256), np.asarray(shown)[0, :, 1])
+            notes.append(note)
+            icc = None
+    return Image.fromarray(np.clip(levels + 0.5, 0, 255).astype(np.uint8)), icc
+
+
+# Modes whose pixels LittleCMS converts with a profile of their own colour space (a grey or a
+# CMYK profile describes the pixels before they become RGB, and cannot be applied after).
+_CMS_MODES = ("L", "CMYK", "RGB", "RGBA")
+
+
+def _to_srgb(img: Image.Image, icc: bytes, target: str,
+             flags: ImageCms.Flags = ImageCms.Flags.NONE) -> tuple[Image.Image, str | None]:
+    """The image in sRGB by its embedded ICC profile (in `target` mode where converted), and
+    what was done; an unreadable profile, or one of another colour space, is ignored."""
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(src).strip().lower():
+            return img, None
+        if img.mode not in _CMS_MODES:
+            img = img.convert(target)
+        out_mode = target if img.mode != "L" else "RGB"
+        converted = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode,
+                                              flags=flags)
+    except (ImageCms.PyCMSError, OSError):
+        return img, "ignored an unreadable ICC profile (assumed sRGB)"
+    return converted or img, "converted colours from the embedded ICC profile to sRGB"
 
 
 def output_format(source: formats.Format, requested: str | None) -> formats.Format:
