@@ -107,6 +107,28 @@ def test_a_grey_photos_grey_profile_is_applied_not_ignored(tmp_path: Path) -> No
     assert np.abs(out - ramp[..., None]).mean() < 2  # grey with sRGB's curve: as it was
 
 
+def test_a_camera_raw_file_is_refused_not_written_as_its_preview(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """A DNG (Apple ProRAW, most raw cameras' own or converted files) or a NEF is a TIFF
+    whose first image is a small preview: `veil photo.dng` wrote that preview as the photo.
+    (In a folder they are skipped by name.)"""
+    from PIL import TiffImagePlugin
+
+    preview = Image.open(io.BytesIO(example_jpeg)).convert("RGB").resize((160, 100))
+    for name, tag, value, kind in (("pro.dng", 50706, b"\x01\x06\x00\x00", 1),
+                                   ("camera.nef", 254, 1, 4)):
+        info = TiffImagePlugin.ImageFileDirectory_v2()
+        info[tag] = value
+        info.tagtype[tag] = kind
+        preview.save(tmp_path / name, "TIFF", tiffinfo=info)
+        res = run_veil(tmp_path / name, "-o", tmp_path / "out.tif")
+        assert res.returncode == 1, res.stderr
+        assert "a camera" in res.stderr and "would read only its small preview" in res.stderr
+        assert not (tmp_path / "out.tif").exists()
+    preview.save(tmp_path / "scan.tif")  # a TIFF of its own: written
+    assert run_veil(tmp_path / "scan.tif", "-o", tmp_path / "out.tif").returncode == 0
+
+
 def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:
     """veil.preview_image, which the review page shows a TIFF result through: upright,
     scaled down only, transparency on white, no metadata."""

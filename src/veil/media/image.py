@@ -119,6 +119,8 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
     """Refuse what the header alone shows is too large or not one picture."""
     width, height = img.size
     _check_size(width, height, limits)
+    if img.format == "TIFF":
+        _check_not_raw(img)
     frames = getattr(img, "n_frames", 1)
     # MPO and HEIF keep depth maps and bursts beside the primary photo: those are dropped.
     # Elsewhere extra frames are content a person meant to publish: every one is covered.
@@ -131,6 +133,24 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
             f"{img.format} with {frames} frames of {width}x{height}: over the limit of "
             f"{FRAMES_BUDGET * limits.max_megapixels:g} MP in all frames (--max-megapixels)"
         )
+
+
+# TIFF tags: DNGVersion; NewSubfileType (bit 0: this image is a reduced copy); SubIFDs.
+_DNG_VERSION, _NEW_SUBFILE_TYPE, _SUB_IFDS = 50706, 254, 330
+
+
+def _check_not_raw(img: Image.Image) -> None:
+    """Refuse a camera raw file in TIFF's clothes (DNG, Apple ProRAW, NEF, ARW...): Pillow
+    reads its first image, a small preview, and the photo itself (the sensor's data, in a
+    sub-image) would be lost without a word. (A CR2's images differ in size: refused as
+    pages of several sizes.)"""
+    tags = getattr(img, "tag_v2", {})
+    raw = "DNG" if _DNG_VERSION in tags else None
+    if raw is None and (int(tags.get(_NEW_SUBFILE_TYPE, 0) or 0) & 1 or _SUB_IFDS in tags):
+        raw = "raw"
+    if raw:
+        raise RefusedError(f"a camera {raw} file: veil would read only its small preview; "
+                           "export the photo as JPEG or TIFF first")
 
 
 def _all_frames(img: Image.Image, sniffed: formats.Format) -> DecodedImage:
