@@ -129,6 +129,25 @@ def test_a_camera_raw_file_is_refused_not_written_as_its_preview(
     assert run_veil(tmp_path / "scan.tif", "-o", tmp_path / "out.tif").returncode == 0
 
 
+def test_a_motion_photos_video_is_named_and_not_written(
+        tmp_path: Path, example_jpeg: bytes, example_clip: Path) -> None:
+    """A motion photo (Google's, Samsung's) is a JPEG with the seconds around the shot
+    appended as an MP4, faces and all, which Pillow does not see. The output never held it
+    (pixels only); now `veil inspect` and the report say it was there."""
+    import json
+
+    photo = tmp_path / "PXL_0001.MP.jpg"
+    photo.write_bytes(example_jpeg + example_clip.read_bytes())
+    res = run_veil("inspect", photo)
+    assert res.returncode == 0 and "Motion photo video: (" in res.stdout, res.stdout
+    res = run_veil(photo, "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert "Motion photo video" in report["metadata_removed"]
+    written = (tmp_path / "PXL_0001.MP.veiled.jpg").read_bytes()
+    assert b"ftyp" not in written and len(written) < len(example_jpeg) * 2
+
+
 def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:
     """veil.preview_image, which the review page shows a TIFF result through: upright,
     scaled down only, transparency on white, no metadata."""

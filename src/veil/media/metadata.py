@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -134,7 +135,24 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
             entries = _entries(img)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
-    return entries + _jxl_entries(data) if sniffed.name == "JXL" else entries
+    if sniffed.name == "JXL":
+        entries += _jxl_entries(data)
+    if sniffed.name == "JPEG" and (start := appended_video(data)) is not None:
+        entries.append(("Motion photo video", f"({len(data) - start} bytes after the picture)"))
+    return entries
+
+
+def appended_video(data: bytes) -> int | None:
+    """Where an MP4 or QuickTime file appended to a photo starts, or None: a motion photo
+    (Google's, Samsung's) carries the seconds around the shot so, which Pillow does not see.
+    Found by its first box (`ftyp`, a small size, a printable brand), a search in C."""
+    pos = data.find(b"ftyp", 8)
+    while pos != -1:
+        size = int.from_bytes(data[pos - 4 : pos], "big")
+        if 16 <= size <= 256 and re.fullmatch(rb"[ -~]{4}", data[pos + 4 : pos + 8]):
+            return pos - 4
+        pos = data.find(b"ftyp", pos + 1)
+    return None
 
 
 # A JPEG XL container's boxes of metadata that its Pillow plugin does not show (it shows the
