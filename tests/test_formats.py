@@ -269,6 +269,24 @@ def test_heic_becomes_jpeg_and_the_report_says_so(tmp_path: Path, example_jpeg: 
     assert "written as JPEG (input was HEIF)" in (tmp_path / "r.json").read_text()
 
 
+def test_jpeg_xl_ignores_its_exif_orientation_as_libjxl_does(tmp_path: Path) -> None:
+    """A JPEG XL's orientation is its codestream's (libjxl applies it); an EXIF box's is
+    ignored, as libjxl's djxl ignores it, so the output is what JPEG XL viewers show."""
+    import pillow_jxl  # noqa: F401
+
+    stored = np.zeros((60, 100, 3), np.uint8)
+    stored[:, :20] = (255, 0, 0)  # red strip on the left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "tagged.jxl", "JXL", exif=exif.tobytes(),
+                                 lossless=True)
+    res = run_veil(tmp_path / "tagged.jxl", "-q")
+    assert res.returncode == 0, res.stderr
+    out = np.asarray(Image.open(tmp_path / "tagged.veiled.jpg").convert("RGB"))
+    assert out.shape[:2] == (60, 100)
+    assert out[:, :15, 0].mean() > 200 and out[:, -15:, 0].mean() < 60
+
+
 def test_exif_orientation_is_baked_into_pixels(tmp_path: Path) -> None:
     # A landscape image stored sideways with orientation 6 (rotate 90 CW to view).
     stored = np.zeros((60, 100, 3), np.uint8)

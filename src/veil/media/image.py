@@ -228,8 +228,11 @@ def _first_line(exc: BaseException) -> str:
 def _normalise(img: Image.Image, fmt: str, sniffed: formats.Format) -> DecodedImage:
     notes: list[str] = []
     icc = img.info.get("icc_profile")
-    # Bake the EXIF orientation into the pixels: the output carries no EXIF to say it.
-    orientation = img.getexif().get(0x0112, 1)
+    # Bake the EXIF orientation into the pixels: the output carries no EXIF to say it. JPEG
+    # XL's own orientation is in its codestream, which libjxl applies, and its EXIF's is
+    # ignored (as libjxl's djxl does), but for a JPEG it reconstructs (the plugin's `jpeg`).
+    jxl_pixels = img.format == "JXL" and not getattr(img, "jpeg", False)
+    orientation = 1 if jxl_pixels else img.getexif().get(0x0112, 1)
     if orientation not in (1, None):
         img = ImageOps.exif_transpose(img) or img
         notes.append(f"applied EXIF orientation {orientation} to the pixels")
