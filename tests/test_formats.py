@@ -148,6 +148,31 @@ def test_a_motion_photos_video_is_named_and_not_written(
     assert b"ftyp" not in written and len(written) < len(example_jpeg) * 2
 
 
+def test_content_credentials_and_unknown_jpeg_segments_are_named(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """C2PA content credentials (APP11, JUMBF: cameras and editors sign who made a photo
+    and with what) and segments veil has no name for were dropped from outputs without a
+    word; now `veil inspect` and the report name them."""
+    import json
+    import struct
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + struct.pack(">H", len(body) + 2) + body
+
+    credentials = b"JP\x00\x00\x00\x00\x00\x10jumb" + b"c2pa.signature: J. Doe, Leica M11"
+    photo = tmp_path / "signed.jpg"
+    photo.write_bytes(example_jpeg[:2] + segment(0xEB, credentials) + segment(0xE9, b"x" * 9)
+                      + example_jpeg[2:])
+    res = run_veil("inspect", photo)
+    assert "APP11 (JUMBF: C2PA content credentials): (" in res.stdout, res.stdout
+    assert "APP9: (" in res.stdout
+    res = run_veil(photo, "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    removed = json.loads((tmp_path / "r.json").read_text())["files"][0]["metadata_removed"]
+    assert {"APP11 (JUMBF: C2PA content credentials)", "APP9"} <= set(removed)
+    assert b"J. Doe" not in (tmp_path / "signed.veiled.jpg").read_bytes()
+
+
 def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:
     """veil.preview_image, which the review page shows a TIFF result through: upright,
     scaled down only, transparency on white, no metadata."""

@@ -75,6 +75,7 @@ INFO_NAMES = {
 APP_NAMES = {
     "APP1": "APP1 (EXIF/XMP)",
     "APP2": "APP2 (ICC/FlashPix/MPF)",
+    "APP11": "APP11 (JUMBF: C2PA content credentials)",
     "APP12": "APP12 (Ducky/Picture Info)",
     "APP13": "APP13 (Photoshop/IPTC)",
     "APP14": "APP14 (Adobe)",
@@ -207,9 +208,11 @@ def _entries(img: Image.Image) -> list[tuple[str, str]]:
             out.append((INFO_NAMES.get(str(key), f"{img.format}:{key}"), shown_value(value)))
     names = {name for name, _ in out}
     for marker, body in getattr(img, "applist", []):
-        if marker in APP_NAMES and APP_NAMES[marker] not in names:
-            out.append((APP_NAMES[marker], f"({len(body)} bytes)"))
-            names.add(APP_NAMES[marker])
+        # APP0 is JFIF's structure; any other segment is named (by its number where unknown)
+        name = APP_NAMES.get(marker, marker if marker != "APP0" else None)
+        if name is not None and name not in names:
+            out.append((name, f"({len(body)} bytes)"))
+            names.add(name)
     if img.format == "TIFF":
         from PIL.TiffTags import TAGS_V2
 
