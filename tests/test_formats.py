@@ -173,6 +173,39 @@ def test_content_credentials_and_unknown_jpeg_segments_are_named(
     assert b"J. Doe" not in (tmp_path / "signed.veiled.jpg").read_bytes()
 
 
+def test_png_and_webp_chunks_pillow_skips_are_named(tmp_path: Path, example_jpeg: bytes) -> None:
+    """A PNG's time of last change (tIME) and C2PA manifest (caBX), a WebP's C2PA chunk:
+    Pillow reads none of them, so they were dropped from outputs without a word."""
+    import struct
+    import zlib
+
+    def png_chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    pixels = Image.open(io.BytesIO(example_jpeg)).convert("RGB")
+    png, webp = io.BytesIO(), io.BytesIO()
+    pixels.save(png, "PNG")
+    pixels.save(webp, "WEBP")
+    end = png.getvalue().rfind(b"IEND") - 4
+    (tmp_path / "a.png").write_bytes(
+        png.getvalue()[:end] + png_chunk(b"tIME", struct.pack(">HBBBBB", 2026, 12, 7, 9, 0, 0))
+        + png_chunk(b"caBX", b"c2pa: J. Doe") + png.getvalue()[end:])
+    body = webp.getvalue()[12:] + b"C2PA" + struct.pack("<I", 12) + b"c2pa: J. Doe"
+    (tmp_path / "b.webp").write_bytes(b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body)
+    res = run_veil("inspect", tmp_path / "a.png", tmp_path / "b.webp")
+    assert res.returncode == 0, res.stderr
+    for name in ("PNG tIME (when the file was last changed): (7 bytes)",
+                 "C2PA content credentials (caBX): (12 bytes)",
+                 "C2PA content credentials: (12 bytes)"):
+        assert name in res.stdout, res.stdout
+    res = run_veil(tmp_path / "a.png", tmp_path / "b.webp", "-q")
+    assert res.returncode == 0, res.stderr
+    for out in ("a.veiled.png", "b.veiled.webp"):
+        assert b"J. Doe" not in (tmp_path / out).read_bytes()
+        assert identifying_tags(tmp_path / out) == []
+
+
 def test_a_preview_is_a_jpeg_at_most_2560_px_a_side(example_jpeg: bytes) -> None:
     """veil.preview_image, which the review page shows a TIFF result through: upright,
     scaled down only, transparency on white, no metadata."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import struct
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -138,9 +139,51 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
         return []
     if sniffed.name == "JXL":
         entries += _jxl_entries(data)
+    if sniffed.name in ("PNG", "WEBP"):
+        entries += _chunk_entries(data, sniffed.name)
     if sniffed.name == "JPEG" and (start := appended_video(data)) is not None:
         entries.append(("Motion photo video", f"({len(data) - start} bytes after the picture)"))
     return entries
+
+
+# PNG and WebP chunks Pillow reads into the picture or into its info (named above); any
+# other is named here, so that what an output drops is said (a C2PA manifest, a time).
+_SHOWN_CHUNKS = {
+    "PNG": {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT",
+            b"bKGD", b"pHYs", b"hIST", b"sPLT", b"acTL", b"fcTL", b"fdAT", b"cICP", b"mDCv",
+            b"cLLi", b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf"},
+    "WEBP": {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP", b"EXIF", b"XMP "},
+}
+CHUNK_NAMES = {b"tIME": "PNG tIME (when the file was last changed)",
+               b"caBX": "C2PA content credentials (caBX)", b"C2PA": "C2PA content credentials"}
+
+
+def _chunk_entries(data: bytes, fmt: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for kind, size in _chunks(data, fmt):
+        if kind not in _SHOWN_CHUNKS[fmt]:
+            label = kind.decode("latin-1").strip()
+            out.append((CHUNK_NAMES.get(kind, f"{fmt} chunk {label}"), f"({size} bytes)"))
+    return out
+
+
+def _chunks(data: bytes, fmt: str) -> list[tuple[bytes, int]]:
+    """A PNG's chunks or a WebP's top-level RIFF chunks, as (type, size), up to the end or
+    the first that runs past it."""
+    found: list[tuple[bytes, int]] = []
+    pos = 8 if fmt == "PNG" else 12
+    while pos + 8 <= len(data):
+        if fmt == "PNG":
+            size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            end = pos + 12 + size  # length, type, data, CRC
+        else:
+            kind, size = struct.unpack("<4sI", data[pos : pos + 8])
+            end = pos + 8 + size + size % 2  # padded to an even size
+        if end > len(data):
+            break
+        found.append((kind, size))
+        pos = end
+    return found
 
 
 def appended_video(data: bytes) -> int | None:
