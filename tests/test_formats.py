@@ -105,6 +105,16 @@ def test_a_grey_photos_grey_profile_is_applied_not_ignored(tmp_path: Path) -> No
     assert "converted colours from the embedded ICC profile to sRGB" in warnings, warnings
     out = np.asarray(Image.open(tmp_path / "grey.veiled.jpg").convert("RGB")).astype(int)
     assert np.abs(out - ramp[..., None]).mean() < 2  # grey with sRGB's curve: as it was
+    # A grey photo carrying an RGB profile (LittleCMS's sRGB renamed, so it is not skipped
+    # as sRGB) is converted as RGB, as before grey profiles were converted as grey.
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    renamed = srgb.replace("sRGB".encode("utf-16-be"), "wRGB".encode("utf-16-be"))
+    Image.fromarray(ramp).save(tmp_path / "grey.jpg", quality=100, icc_profile=renamed)
+    res = run_veil(tmp_path / "grey.jpg", "-q", "--report", tmp_path / "r.json", "--no-audit",
+                   "--overwrite")
+    assert res.returncode == 0, res.stderr
+    warnings = json.loads((tmp_path / "r.json").read_text())["files"][0]["warnings"]
+    assert "converted colours from the embedded ICC profile to sRGB" in warnings, warnings
 
 
 def test_a_camera_raw_file_is_refused_not_written_as_its_preview(

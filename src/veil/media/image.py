@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,11 +146,10 @@ def _check_not_raw(img: Image.Image) -> None:
     sub-image) would be lost without a word. (A CR2's images differ in size: refused as
     pages of several sizes.)"""
     tags = getattr(img, "tag_v2", {})
-    raw = "DNG" if _DNG_VERSION in tags else None
-    if raw is None and (int(tags.get(_NEW_SUBFILE_TYPE, 0) or 0) & 1 or _SUB_IFDS in tags):
-        raw = "raw"
-    if raw:
-        raise RefusedError(f"a camera {raw} file: veil would read only its small preview; "
+    reduced = int(tags.get(_NEW_SUBFILE_TYPE, 0) or 0) & 1
+    if _DNG_VERSION in tags or reduced or _SUB_IFDS in tags:
+        kind = "DNG" if _DNG_VERSION in tags else "raw"
+        raise RefusedError(f"a camera {kind} file: veil would read only its small preview; "
                            "export the photo as JPEG or TIFF first")
 
 
@@ -285,27 +285,40 @@ def _from_floats(img: Image.Image, icc: bytes | None,
     return Image.fromarray(np.clip(levels + 0.5, 0, 255).astype(np.uint8)), icc
 
 
-# Modes whose pixels LittleCMS converts with a profile of their own colour space (a grey or a
-# CMYK profile describes the pixels before they become RGB, and cannot be applied after).
+# Modes whose pixels LittleCMS converts as they are: a grey or a CMYK profile describes the
+# pixels before they become RGB, and cannot be applied after.
 _CMS_MODES = ("L", "CMYK", "RGB", "RGBA")
+_UNREADABLE = "ignored an unreadable ICC profile (assumed sRGB)"
 
 
 def _to_srgb(img: Image.Image, icc: bytes, target: str,
              flags: ImageCms.Flags = ImageCms.Flags.NONE) -> tuple[Image.Image, str | None]:
     """The image in sRGB by its embedded ICC profile (in `target` mode where converted), and
-    what was done; an unreadable profile, or one of another colour space, is ignored."""
+    what was done: converted as it is, else once in `target` mode (a grey photo carrying
+    an RGB profile); a profile that fits neither, or cannot be read, is ignored."""
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if "srgb" in ImageCms.getProfileDescription(src).strip().lower():
             return img, None
-        if img.mode not in _CMS_MODES:
-            img = img.convert(target)
-        out_mode = target if img.mode != "L" else "RGB"
-        converted = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode,
-                                              flags=flags)
     except (ImageCms.PyCMSError, OSError):
-        return img, "ignored an unreadable ICC profile (assumed sRGB)"
-    return converted or img, "converted colours from the embedded ICC profile to sRGB"
+        return img, _UNREADABLE
+    for pixels in _cms_inputs(img, target):
+        try:
+            converted = ImageCms.profileToProfile(
+                pixels, src, _SRGB, outputMode="RGB" if pixels.mode == "L" else target,
+                flags=flags)
+        except (ImageCms.PyCMSError, OSError):
+            continue
+        return converted or pixels, "converted colours from the embedded ICC profile to sRGB"
+    return img, _UNREADABLE
+
+
+def _cms_inputs(img: Image.Image, target: str) -> Iterator[Image.Image]:
+    """The image as LittleCMS may take it with its profile: as it is, then in `target`."""
+    if img.mode in _CMS_MODES:
+        yield img
+    if img.mode != target:
+        yield img.convert(target)
 
 
 def output_format(source: formats.Format, requested: str | None) -> formats.Format:
