@@ -141,7 +141,7 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
         entries += _jxl_entries(data)
     if sniffed.name in ("PNG", "WEBP"):
         entries += _chunk_entries(data, sniffed.name)
-    if sniffed.name == "JPEG" and (start := appended_video(data)) is not None:
+    if sniffed.name == "JPEG" and (start := _appended_video(data)) is not None:
         entries.append(("Motion photo video", f"({len(data) - start} bytes after the picture)"))
     return entries
 
@@ -186,7 +186,7 @@ def _chunks(data: bytes, fmt: str) -> list[tuple[bytes, int]]:
     return found
 
 
-def appended_video(data: bytes) -> int | None:
+def _appended_video(data: bytes) -> int | None:
     """Where an MP4 or QuickTime file appended to a photo starts, or None: a motion photo
     (Google's, Samsung's) carries the seconds around the shot so, which Pillow does not see.
     Found by its first box (`ftyp`, a small size, a printable brand), a search in C."""
