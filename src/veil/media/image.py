@@ -19,6 +19,7 @@ from .. import formats
 from ..errors import InputError, RefusedError
 from ..options import Limits
 from .jxl import read_header
+from .metadata import image_entries
 from .pillow import c_stderr_silenced, pillow_guarded
 from .whole import check_jpeg, check_png
 
@@ -51,6 +52,9 @@ class DecodedImage:
     frames: list[np.ndarray] | None = None
     durations: list[int] | None = None
     loop: int | None = None
+    # The metadata the file carried, as (name, value) (media.metadata's entries): none of
+    # it is written; the report lists the names, `veil inspect` the values.
+    metadata: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def has_alpha(self) -> bool:
@@ -80,9 +84,13 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
             elif sniffed.name == "PNG":
                 check_png(data)
             img.load()
+            metadata = _listed(img, data, sniffed.name)
             if getattr(img, "n_frames", 1) > 1 and sniffed.name in ANIMATED:
-                return _all_frames(img, sniffed)
-            return _normalise(img, str(img.format), sniffed)
+                decoded = _all_frames(img, sniffed)
+            else:
+                decoded = _normalise(img, str(img.format), sniffed)
+            decoded.metadata = metadata
+            return decoded
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -95,6 +103,15 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
         # libjxl's binding says the same for every damaged file, and asks for a debug build
         words = "libjxl cannot decode it" if sniffed.name == "JXL" else _first_line(exc)
         raise InputError(f"corrupt or truncated image: {words}") from exc
+
+
+def _listed(img: Image.Image, data: bytes, fmt: str) -> list[tuple[str, str]]:
+    """The metadata the decoded file carries, listed from the image already open (best
+    effort: a tag Pillow cannot parse never fails a photo whose pixels decoded)."""
+    try:
+        return image_entries(img, data, fmt)
+    except Exception:  # noqa: BLE001 - as metadata_entries
+        return []
 
 
 def _check_jxl(data: bytes, limits: Limits) -> None:

@@ -122,7 +122,12 @@ IFD_POINTERS = {34665, 34853, 40965}
 def describe_metadata(data: bytes) -> list[str]:
     """Names of the metadata blocks and tags in an image file (no values). Only formats in
     the table are opened, by their own plugin, as decoding does."""
-    return sorted({name for name, _ in metadata_entries(data)})
+    return entry_names(metadata_entries(data))
+
+
+def entry_names(entries: list[tuple[str, str]]) -> list[str]:
+    """The names of (name, value) entries, once each, sorted: what a report lists."""
+    return sorted({name for name, _ in entries})
 
 
 def metadata_entries(data: bytes) -> list[tuple[str, str]]:
@@ -133,15 +138,21 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
         return []
     try:
         with pillow_guarded(0):
-            img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
-            entries = _entries(img)
+            return image_entries(Image.open(io.BytesIO(data), formats=sniffed.pillow), data,
+                                 sniffed.name)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
-    if sniffed.name == "JXL":
+
+
+def image_entries(img: Image.Image, data: bytes, fmt: str) -> list[tuple[str, str]]:
+    """metadata_entries of a file `fmt` (the format table's name) that Pillow has opened
+    (or decoded: decoding lists it so, as JPEG XL's plugin decodes on every open)."""
+    entries = _entries(img)
+    if fmt == "JXL":
         entries += _jxl_entries(data)
-    if sniffed.name in ("PNG", "WEBP"):
-        entries += _chunk_entries(data, sniffed.name)
-    if sniffed.name == "JPEG" and (start := _appended_video(data)) is not None:
+    if fmt in ("PNG", "WEBP"):
+        entries += _chunk_entries(data, fmt)
+    if fmt == "JPEG" and (start := _appended_video(data)) is not None:
         entries.append(("Motion photo video", f"({len(data) - start} bytes after the picture)"))
     return entries
 

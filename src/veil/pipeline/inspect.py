@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import formats
 from ..errors import InputError, one_file
 from ..media.image import decode_image, output_format
-from ..media.metadata import metadata_entries, video_metadata_entries
+from ..media.metadata import video_metadata_entries
 from ..media.video import probe_video
 from ..options import Options
 from .photo import read_input
@@ -64,5 +64,5 @@ def inspect_file(src: Path, options: Options | None = None) -> Inspection:
     height, width = decoded.pixels.shape[:2]
     written = output_format(decoded.format, options.encode.format)
     return Inspection(src.name, "image", decoded.format.name, width, height,
-                      metadata_entries(data), written.name, list(decoded.notes))
+                      decoded.metadata, written.name, list(decoded.notes))
 

@@ -20,7 +20,7 @@ from ..errors import InputError, RefusedError, VeilError, one_file
 from ..masks import SURE_SCORE, coverage, draw_masks, geometry, mask_box
 from ..media.files import refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
-from ..media.metadata import check_output, describe_metadata
+from ..media.metadata import check_output, entry_names
 from ..options import MaskOptions, Options
 from ..plan import ImagePlan, Region, VideoPlan
 from ..report import FACE_SCORE, FileReport, StageTimer, mostly_masked_warning
@@ -161,7 +161,7 @@ def anonymize_image(
 
 def _decode(data: bytes, options: Options, report: FileReport) -> DecodedImage:
     decoded = decode_image(data, options.limits)  # first: it refuses what is not safe to open
-    report.metadata_removed = describe_metadata(data)
+    report.metadata_removed = entry_names(decoded.metadata)
     report.height, report.width = decoded.pixels.shape[:2]
     report.input_format = decoded.source_format
     report.warnings.extend(decoded.notes)
