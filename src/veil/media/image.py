@@ -84,7 +84,7 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
             elif sniffed.name == "PNG":
                 check_png(data)
             img.load()
-            metadata = _listed(img, data, sniffed.name)
+            metadata = image_entries(img, data, sniffed.name)
             if getattr(img, "n_frames", 1) > 1 and sniffed.name in ANIMATED:
                 decoded = _all_frames(img, sniffed)
             else:
@@ -103,15 +103,6 @@ def decode_image(data: bytes, limits: Limits | None = None) -> DecodedImage:
         # libjxl's binding says the same for every damaged file, and asks for a debug build
         words = "libjxl cannot decode it" if sniffed.name == "JXL" else _first_line(exc)
         raise InputError(f"corrupt or truncated image: {words}") from exc
-
-
-def _listed(img: Image.Image, data: bytes, fmt: str) -> list[tuple[str, str]]:
-    """The metadata the decoded file carries, listed from the image already open (best
-    effort: a tag Pillow cannot parse never fails a photo whose pixels decoded)."""
-    try:
-        return image_entries(img, data, fmt)
-    except Exception:  # noqa: BLE001 - as metadata_entries
-        return []
 
 
 def _check_jxl(data: bytes, limits: Limits) -> None:

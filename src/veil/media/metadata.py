@@ -11,6 +11,7 @@ import contextlib
 import io
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -19,6 +20,7 @@ from .. import formats
 from ..errors import VeilError
 from . import jxl
 from .pillow import pillow_guarded
+from .whole import png_chunks
 
 # Pillow info keys that are harmless structure, not metadata about a person, place or device.
 STRUCTURAL_INFO = {
@@ -138,16 +140,21 @@ def metadata_entries(data: bytes) -> list[tuple[str, str]]:
         return []
     try:
         with pillow_guarded(0):
-            return image_entries(Image.open(io.BytesIO(data), formats=sniffed.pillow), data,
-                                 sniffed.name)
+            img = Image.open(io.BytesIO(data), formats=sniffed.pillow)
     except Exception:  # noqa: BLE001 - listing is best effort; decoding reports real errors
         return []
+    return image_entries(img, data, sniffed.name)
 
 
 def image_entries(img: Image.Image, data: bytes, fmt: str) -> list[tuple[str, str]]:
     """metadata_entries of a file `fmt` (the format table's name) that Pillow has opened
-    (or decoded: decoding lists it so, as JPEG XL's plugin decodes on every open)."""
-    entries = _entries(img)
+    (or decoded: decoding lists it so, as JPEG XL's plugin decodes on every open). Best
+    effort: a tag Pillow cannot parse never fails a photo whose pixels decode."""
+    try:
+        with pillow_guarded(0):
+            entries = _entries(img)
+    except Exception:  # noqa: BLE001 - as above
+        return []
     if fmt == "JXL":
         entries += _jxl_entries(data)
     if fmt in ("PNG", "WEBP"):
@@ -178,23 +185,16 @@ def _chunk_entries(data: bytes, fmt: str) -> list[tuple[str, str]]:
     return out
 
 
-def _chunks(data: bytes, fmt: str) -> list[tuple[bytes, int]]:
-    """A PNG's chunks or a WebP's top-level RIFF chunks, as (type, size), up to the end or
-    the first that runs past it."""
-    found: list[tuple[bytes, int]] = []
-    pos = 8 if fmt == "PNG" else 12
+def _chunks(data: bytes, fmt: str) -> Iterator[tuple[bytes, int]]:
+    """A PNG's chunks or a WebP's top-level RIFF chunks, as (type, size)."""
+    if fmt == "PNG":
+        yield from ((kind, len(body)) for kind, body in png_chunks(data))
+        return
+    pos = 12
     while pos + 8 <= len(data):
-        if fmt == "PNG":
-            size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-            end = pos + 12 + size  # length, type, data, CRC
-        else:
-            kind, size = struct.unpack("<4sI", data[pos : pos + 8])
-            end = pos + 8 + size + size % 2  # padded to an even size
-        if end > len(data):
-            break
-        found.append((kind, size))
-        pos = end
-    return found
+        kind, size = struct.unpack("<4sI", data[pos : pos + 8])
+        yield kind, size
+        pos += 8 + size + size % 2  # padded to an even size
 
 
 def _appended_video(data: bytes) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 from ..errors import InputError, RefusedError
 
@@ -48,15 +49,19 @@ def check_png(data: bytes) -> None:
 
 def _idat(data: bytes) -> bytes:
     """The concatenated IDAT chunks: the compressed image data."""
-    parts, pos = [], 8
+    return b"".join(body for kind, body in png_chunks(data) if kind == b"IDAT")
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """A PNG's chunks as (type, data), up to IEND; a chunk cut by the end of the file gives
+    what it holds."""
+    pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"IDAT":
-            parts.append(data[pos + 8 : pos + 8 + length])
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    return b"".join(parts)
+        yield kind, data[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
+        pos += 12 + length  # length, type, data, CRC
 
 
 def _inflated_size(compressed: bytes, limit: int) -> int:
