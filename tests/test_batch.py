@@ -55,10 +55,24 @@ def test_inputs_that_would_share_an_output_each_get_one(
     (src / "a.jpg").write_bytes(example_jpeg)
     (src / "a.heic").write_bytes(_as(example_jpeg, "HEIF"))
     (src / "a.avif").write_bytes(_as(example_jpeg, "AVIF"))
-    res = run_veil(src, "-o", tmp_path / "out", "-q")
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    res = run_veil(src, "-o", out, "-q", "--report", report)
     assert res.returncode == 0, res.stderr
-    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert outputs == ["a-2.jpg", "a-3.jpg", "a.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.jpg", "a-3.jpg", "a.jpg"]
+    # The JPEG keeps its own name; the converted ones are numbered, and say whose name it is.
+    mapping = {k: Path(f["output"]).name for k, f in _report(report).items()}
+    assert mapping == {"a.avif": "a-2.jpg", "a.heic": "a-3.jpg", "a.jpg": "a.jpg"}
+    assert "written as a-2.jpg: a.jpg is written as a.jpg" in _report(report)["a.avif"]["warnings"]
+    written = {p.name: p.read_bytes() for p in out.iterdir()}
+    # A rerun maps each input to the same output: refused (it exists), never a new copy...
+    res = run_veil(src, "-o", out, "-q")
+    assert res.returncode == 1 and res.stderr.count("exists already") == 3, res.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == written
+    # ...and replaced in place when asked.
+    res = run_veil(src, "-o", out, "-q", "--overwrite", "--report", report)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.jpg", "a-3.jpg", "a.jpg"]
+    assert {k: Path(f["output"]).name for k, f in _report(report).items()} == mapping
 
 
 def test_a_format_choice_does_not_replace_an_input(tmp_path: Path, example_jpeg: bytes) -> None:

@@ -8,7 +8,9 @@ and hand each job to the engine. Rules:
 - a file whose bytes match no row of the format table is skipped with a reason, as is a
   symbolic link that leads out of its input folder (unless links are to be followed);
 - each output's suffix is that of the format it will be written as (the table says which);
-- two jobs that would write one path: the later gets a numbered name (`a-2.jpg`) and a note;
+- two jobs that would write one path: the one whose format is kept (else the first) keeps the
+  name, the other gets a numbered one (`a-2.jpg`) and a note; names depend on the batch
+  alone, not on what the output folder holds, so a rerun maps every input to the same output;
 - an output that would replace any input of the batch is refused; an existing file is
   replaced only when the caller asks (`overwrite`), otherwise that job is refused;
 - `.veil-*.part` files a killed run left in the output folders are removed.
@@ -198,16 +200,21 @@ def _named(src: Path, folder: Path, key: str, written: formats.Format) -> Path:
 
 def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
     """Give every job its own output; refuse those that would replace an input or, unless
-    `overwrite`, an existing file."""
+    `overwrite`, an existing file. Names depend on the batch alone, never on what the output
+    folder holds, so a rerun maps each input to the same output (and refuses it, unless
+    `overwrite`, instead of writing a copy under the next free number)."""
     inputs = {j.src.resolve() for j in jobs}
-    taken: set[Path] = set()
+    owners: dict[Path, BatchJob] = {}
+    for job in sorted(jobs, key=_converted):  # a file whose format is kept keeps its name
+        owners.setdefault(job.dst.resolve(), job)
+    taken = set(owners) | inputs
     for job in jobs:
-        dst = job.dst.resolve()
-        if dst in taken:
+        owner = owners[job.dst.resolve()]
+        if owner is not job:
             job.dst = _free_name(job.dst, taken)
-            job.notes.append(f"written as {job.dst.name}: another input of this batch is "
-                             "written under the name it would have had")
-            dst = job.dst.resolve()
+            job.notes.append(f"written as {job.dst.name}: {owner.key} is written as "
+                             f"{owner.dst.name}")
+        dst = job.dst.resolve()
         taken.add(dst)
         if dst == job.src.resolve():
             job.refused = "output would overwrite the input; choose another -o"
@@ -217,11 +224,15 @@ def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
             job.refused = f"output {job.dst} exists already (--overwrite replaces it)"
 
 
+def _converted(job: BatchJob) -> bool:
+    return job.dst.suffix.lower() != job.src.suffix.lower()
+
+
 def _free_name(dst: Path, taken: set[Path]) -> Path:
     number = 2
     while True:
         candidate = dst.with_name(f"{dst.stem}-{number}{dst.suffix}")
-        if candidate.resolve() not in taken and not candidate.exists():
+        if candidate.resolve() not in taken:
             return candidate
         number += 1
 
