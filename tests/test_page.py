@@ -224,7 +224,8 @@ def test_a_photo_the_browser_cannot_show_is_reviewed_over_its_result(
         page, service, tmp_path, example_jpeg):
     """Chromium shows no TIFF (nor HEIC, nor JPEG XL): both panes showed a broken image, the
     boxes over nothing. Now the result is shown as the service's JPEG of it, the boxes are
-    drawn over that, and the page says so; the download is still the TIFF."""
+    drawn over that, and the page says so; the download is still the TIFF, named as the CLI
+    names it (.tif, not the .tiff of its MIME type)."""
     import io
 
     from PIL import Image
@@ -242,7 +243,7 @@ def test_a_photo_the_browser_cannot_show_is_reviewed_over_its_result(
         timeout=30_000)
     with page.expect_download() as download:
         page.get_by_role("link", name="Download result").click()
-    assert download.value.suggested_filename == "scan.veiled.tiff"
+    assert download.value.suggested_filename == "scan.veiled.tif"  # as the CLI names it
     page.get_by_role("button", name="Finish").click()
     wait_status(page, "original was deleted")
     assert service.originals() == []

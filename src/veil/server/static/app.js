@@ -147,7 +147,8 @@ function describePlan() {
 }
 
 async function showResult() {
-  const blob = await (await api(`/v1/jobs/${current.job.id}/result`)).blob();
+  const response = await api(`/v1/jobs/${current.job.id}/result`);
+  const blob = await response.blob();
   if (current.resultUrl) URL.revokeObjectURL(current.resultUrl);
   current.resultUrl = URL.createObjectURL(blob);
   const box = $("result");
@@ -167,7 +168,9 @@ async function showResult() {
   el.src = current.resultUrl;
   box.append(el);
   if (current.originalUnshown) originalUnshown();
-  const ext = blob.type === "video/mp4" ? "mp4" : (blob.type.split("/")[1] || "bin").replace("jpeg", "jpg");
+  // The service's name for the file carries the suffix the CLI would give it (.jpg, .tif).
+  const named = /filename="?veiled\.(\w+)/.exec(response.headers.get("Content-Disposition") || "");
+  const ext = named ? named[1] : "bin";
   const stem = current.job.file.name.replace(/\.[^.]*$/, "");
   const link = $("download");
   link.href = current.resultUrl;
