@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -148,6 +149,66 @@ def test_truncated_video_writes_nothing(tmp_path: Path, tagged_clip: Path) -> No
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not [p for p in tmp_path.iterdir() if p.name != "cut.mp4"]
+
+
+def _simple_blocks(data: bytes | bytearray) -> list[int]:
+    """Where each SimpleBlock's data (its track number first) starts in a Matroska file."""
+    def vint(pos: int, marker: bool) -> tuple[int, int]:
+        length = 9 - data[pos].bit_length()
+        value = data[pos] & (0xFF >> length if marker else 0xFF)
+        for byte in data[pos + 1:pos + length]:
+            value = value << 8 | byte
+        return value, pos + length
+
+    found: list[int] = []
+
+    def walk(pos: int, end: int) -> None:
+        while pos < end:
+            ident, after_id = vint(pos, False)
+            size, body = vint(after_id, True)
+            if size == (1 << 7 * (body - after_id)) - 1:  # size unknown: to the parent's end
+                size = end - body
+            if ident in (0x18538067, 0x1F43B675):  # Segment, Cluster
+                walk(body, body + size)
+            elif ident == 0xA3:
+                found.append(body)
+            pos = body + size
+
+    walk(0, len(data))
+    return found
+
+
+def _relabelled_keyframe(folder: Path, clip: Path, audio_codec: str) -> Path:
+    """`clip` as Matroska (a keyframe every 10 frames, no B-frames) with the block of frame
+    10, a keyframe, moved from the video track (1) to the audio track (2): what one
+    flipped bit in the block's header does."""
+    mkv = folder / f"{audio_codec}.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-map", "0:v", "-map",
+                    "0:a", "-c:v", "libx264", "-bf", "0", "-g", "10", "-c:a", audio_codec,
+                    str(mkv)], check=True)
+    data = bytearray(mkv.read_bytes())
+    video = [at for at in _simple_blocks(data) if data[at] == 0x81]
+    assert len(video) == FRAMES
+    data[video[10]] = 0x82
+    relabelled = folder / "relabelled.mkv"
+    relabelled.write_bytes(data)
+    return relabelled
+
+
+@pytest.mark.parametrize("audio_codec,why", [("aac", "does not decode"),
+                                             ("libopus", "lies inside the one before it")])
+def test_a_video_frame_on_the_audio_track_is_never_copied(
+        tmp_path: Path, tagged_clip: Path, audio_codec: str, why: str) -> None:
+    """Audio is copied bit for bit, so a video frame relabelled as audio went into the
+    output's sound as it was: an unmasked picture anyone can pull out. AAC's decoder
+    refuses it; Opus's decodes anything, but the frame's time lies inside the sound's."""
+    bad = _relabelled_keyframe(tmp_path, tagged_clip, audio_codec)
+    res = run_veil(bad, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 1, res.stderr
+    assert re.search(rf"audio data is damaged: a packet at 0\.4\d\d s {why}", res.stderr)
+    assert "--audio drop" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "relabelled.veiled.mkv").exists()
+    assert not list(tmp_path.glob(".veil-*"))
 
 
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(

@@ -541,7 +541,7 @@ def join_video_parts(
         video = _part_packets(parts, vout, stats)
         streams = [inp.streams[i] for i in audio_map]
         audio = inp.demux(*streams) if audio_map else ()
-        blocks = _Blocks(inp, streams)
+        blocks, copied = _Blocks(inp, streams), _CopiedAudio()
         for packet in heapq.merge(video, audio, key=_packet_time):
             if packet.stream.type == "video":
                 _mux(out, [packet])
@@ -549,7 +549,7 @@ def join_video_parts(
             if packet.is_corrupt:
                 raise InputError("audio data is damaged or cut short")
             blocks.packet(packet)
-            _audio(out, packet, *audio_map[packet.stream.index], stats)
+            _audio(out, packet, *audio_map[packet.stream.index], stats, copied)
         blocks.finish()
         for aout, copy in audio_map.values():
             if not copy:
@@ -707,12 +707,12 @@ def _transcode(
     """Copy audio packets and re-encode every rendered video frame, counting into `stats`."""
     def frames() -> Iterator[tuple[int, Any]]:
         audio = [inp.streams[i] for i in audio_map]
-        whole = _Whole(vin, limits, audio)
+        whole, copied = _Whole(vin, limits, audio), _CopiedAudio()
         index = 0
         for packet in inp.demux(vin, *audio):
             whole.packet(packet)
             if packet.stream.type == "audio":
-                _audio(out, packet, *audio_map[packet.stream.index], stats)
+                _audio(out, packet, *audio_map[packet.stream.index], stats, copied)
                 continue
             for frame in packet.decode():
                 whole.frame(frame)
@@ -898,11 +898,49 @@ def _all(areas: list[tuple[Box, Paint]]) -> Paint:
     return paint
 
 
-def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats) -> None:
-    """One audio packet into the output: as it is, or decoded and encoded again."""
+class _CopiedAudio:
+    """Checks each audio packet before it is copied bit for bit: it must decode, and start
+    after the stream's packet before it and no earlier than that one ends. A video frame's
+    bytes that reach an audio stream (one flipped bit relabels a Matroska block) are an
+    unmasked picture, copied into the output as they are: AAC, MP3, AC-3 and FLAC decoders
+    refuse them; Opus, Vorbis and PCM decode anything, but the frame's time lies inside
+    the sound's, which is continuous."""
+
+    OVERLAP_S = 0.0015  # Matroska rounds each time to the millisecond: 1 ms, and a half
+
+    def __init__(self) -> None:
+        self.last: dict[int, tuple[float, float]] = {}  # stream -> (start, end) seconds
+
+    def check(self, packet: Any) -> None:
+        import av
+
+        at = float(packet.pts * packet.time_base) if packet.pts is not None else None
+        where = f" at {at:.3f} s" if at is not None else ""
+        try:
+            packet.decode()
+        except av.error.FFmpegError as exc:
+            raise InputError(_damaged_audio(f"a packet{where} does not decode")) from exc
+        if at is None:
+            return  # a laced frame's time is its block's
+        start, end = self.last.get(packet.stream_index, (float("-inf"), float("-inf")))
+        if at <= start or at < end - self.OVERLAP_S:
+            raise InputError(_damaged_audio(f"a packet{where} lies inside the one before it"))
+        length = float((packet.duration or 0) * packet.time_base)
+        self.last[packet.stream_index] = (at, at + length)
+
+
+def _damaged_audio(what: str) -> str:
+    return f"audio data is damaged: {what} (--audio drop writes the video without its sound)"
+
+
+def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats,
+           copied: _CopiedAudio) -> None:
+    """One audio packet into the output: as it is (once `copied` has checked it), or
+    decoded and encoded again."""
     if copy:
         if packet.dts is None:
             return
+        copied.check(packet)
         packet.stream = aout
         _mux(out, [packet])
     else:
