@@ -211,6 +211,50 @@ def test_a_video_frame_on_the_audio_track_is_never_copied(
     assert not list(tmp_path.glob(".veil-*"))
 
 
+def test_audio_that_points_into_a_video_frame_is_never_copied(
+        tmp_path: Path, tagged_clip: Path) -> None:
+    """An MP4 or MOV says where each audio chunk lies; a damaged offset points one into a
+    video keyframe, and PCM (a camera's MOV) decodes whatever it finds: veil copied 2 KB of
+    the unmasked keyframe into the output's sound."""
+    mov = tmp_path / "pcm.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tagged_clip), "-map", "0:v",
+                    "-map", "0:a", "-c:v", "libx264", "-bf", "0", "-g", "10", "-c:a",
+                    "pcm_s16le", str(mov)], check=True)
+    with av.open(str(mov)) as c:
+        keyframe = [p.pos for p in c.demux(c.streams.video[0]) if p.size][10]
+    with av.open(str(mov)) as c:
+        first_audio = next(p.pos for p in c.demux(c.streams.audio[0]) if p.size)
+    data = bytearray(mov.read_bytes())
+    at = -1
+    while (at := data.find(b"stco", at + 1)) >= 0:  # each track's chunk offsets
+        count = int.from_bytes(data[at + 8:at + 12], "big")
+        offsets = [at + 12 + 4 * i for i in range(count)]
+        if int.from_bytes(data[offsets[0]:offsets[0] + 4], "big") == first_audio:
+            data[offsets[2]:offsets[2] + 4] = keyframe.to_bytes(4, "big")
+            break
+    else:
+        pytest.fail("no audio chunk offsets found")
+    bad = tmp_path / "pointing.mov"
+    bad.write_bytes(data)
+    out = tmp_path / "out.mov"  # MOV takes PCM as it is (MP4 would re-encode it to AAC)
+    res = run_veil(bad, "-o", out, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 1, res.stderr
+    assert "audio data is damaged: a packet at " in res.stderr
+    assert "holds bytes of a video frame (--audio drop" in res.stderr
+    assert not out.exists() and not list(tmp_path.glob(".veil-*"))
+    res = run_veil(mov, "-o", out, "-q", "--profile", "fast", "--no-audit")  # undamaged
+    assert res.returncode == 0, res.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "pcm_s16le"
+    # A cluster joins parts with the sound copied from the source: the same check holds.
+    options = veil.Options()
+    plan, _ = veil.anonymize_video(mov, tmp_path / "whole.mov", options)
+    part = veil.render_video_part(bad, tmp_path / ".veil-0.part", plan, options, 0, None)
+    with pytest.raises(veil.InputError, match="holds bytes of a video frame"):
+        veil.join_video(bad, tmp_path / "joined.mov", plan, [part], options)
+    assert not (tmp_path / "joined.mov").exists()
+
+
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
         tmp_path: Path, tagged_clip: Path, example_jpeg: bytes) -> None:
     """A --codec or --preset the encoder refuses is a usage error in one line, before a

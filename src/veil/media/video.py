@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -540,8 +541,9 @@ def join_video_parts(
         stats.audio_reencoded = sum(not copy for _, copy in audio_map.values())
         video = _part_packets(parts, vout, stats)
         streams = [inp.streams[i] for i in audio_map]
-        audio = inp.demux(*streams) if audio_map else ()
-        blocks, copied = _Blocks(inp, streams), _CopiedAudio()
+        copied = _CopiedAudio()
+        audio = _source_audio(inp, streams, copied) if audio_map else iter(())
+        blocks = _Blocks(inp, streams)
         for packet in heapq.merge(video, audio, key=_packet_time):
             if packet.stream.type == "video":
                 _mux(out, [packet])
@@ -551,10 +553,21 @@ def join_video_parts(
             blocks.packet(packet)
             _audio(out, packet, *audio_map[packet.stream.index], stats, copied)
         blocks.finish()
+        copied.finish()
         for aout, copy in audio_map.values():
             if not copy:
                 _mux(out, _encoded(aout, None))
     return stats
+
+
+def _source_audio(inp: Any, streams: list[Any], copied: _CopiedAudio) -> Iterator[Any]:
+    """The audio packets of `streams`, with the video's demuxed alongside for `copied` to
+    know which bytes are the video's."""
+    for packet in inp.demux(inp.streams.video[0], *streams):
+        if packet.stream.type == "video":
+            copied.video(packet)
+        else:
+            yield packet
 
 
 def _open_part(path: Path) -> Any:
@@ -714,11 +727,13 @@ def _transcode(
             if packet.stream.type == "audio":
                 _audio(out, packet, *audio_map[packet.stream.index], stats, copied)
                 continue
+            copied.video(packet)
             for frame in packet.decode():
                 whole.frame(frame)
                 yield index, frame
                 index += 1
         whole.finish()
+        copied.finish()
 
     _encode_frames(frames(), out, vout, vin.time_base, render, stats, progress, threads)
     for aout, copy in audio_map.values():
@@ -899,38 +914,63 @@ def _all(areas: list[tuple[Box, Paint]]) -> Paint:
 
 
 class _CopiedAudio:
-    """Checks each audio packet before it is copied bit for bit: it must decode, and start
-    after the stream's packet before it and no earlier than that one ends. A video frame's
-    bytes that reach an audio stream (one flipped bit relabels a Matroska block) are an
-    unmasked picture, copied into the output as they are: AAC, MP3, AC-3 and FLAC decoders
-    refuse them; Opus, Vorbis and PCM decode anything, but the frame's time lies inside
-    the sound's, which is continuous."""
+    """Checks the audio packets copied bit for bit: each must decode, start after the
+    stream's packet before it and no earlier than that one ends, and (at the end) hold no
+    byte of the file that a video packet holds. A video frame's bytes that reach an audio
+    stream are an unmasked picture, copied into the output as they are: one flipped bit
+    relabels a Matroska block (AAC, MP3, AC-3 and FLAC decoders refuse the bytes; Opus,
+    Vorbis and PCM decode anything, but the frame's time lies inside the sound's, which is
+    continuous), or points an MP4's audio chunk into a video frame (PCM in a camera's MOV)."""
 
     OVERLAP_S = 0.0015  # Matroska rounds each time to the millisecond: 1 ms, and a half
 
     def __init__(self) -> None:
         self.last: dict[int, tuple[float, float]] = {}  # stream -> (start, end) seconds
+        self.video_bytes: array[int] = array("q")  # start, end of each video packet's bytes
+        self.audio_bytes: array[int] = array("q")  # start, end, and its time in ms
+
+    def video(self, packet: Any) -> None:
+        if packet.pos is not None and packet.pos >= 0 and packet.size:
+            self.video_bytes.extend((packet.pos, packet.pos + packet.size))
 
     def check(self, packet: Any) -> None:
         import av
 
         at = float(packet.pts * packet.time_base) if packet.pts is not None else None
-        where = f" at {at:.3f} s" if at is not None else ""
         try:
             packet.decode()
         except av.error.FFmpegError as exc:
-            raise InputError(_damaged_audio(f"a packet{where} does not decode")) from exc
+            raise InputError(_damaged_audio(at, "does not decode")) from exc
+        if packet.pos is not None and packet.pos >= 0 and packet.size:
+            self.audio_bytes.extend((packet.pos, packet.pos + packet.size,
+                                     round((at or 0.0) * 1000)))
         if at is None:
             return  # a laced frame's time is its block's
         start, end = self.last.get(packet.stream_index, (float("-inf"), float("-inf")))
         if at <= start or at < end - self.OVERLAP_S:
-            raise InputError(_damaged_audio(f"a packet{where} lies inside the one before it"))
+            raise InputError(_damaged_audio(at, "lies inside the one before it"))
         length = float((packet.duration or 0) * packet.time_base)
         self.last[packet.stream_index] = (at, at + length)
 
+    def finish(self) -> None:
+        """Raise InputError if a copied audio packet holds bytes of a video packet."""
+        if not self.video_bytes or not self.audio_bytes:
+            return
+        video = np.frombuffer(self.video_bytes, np.int64).reshape(-1, 2)
+        video = video[np.argsort(video[:, 0], kind="stable")]
+        reach = np.maximum.accumulate(video[:, 1])  # how far the video packets so far go
+        audio = np.frombuffer(self.audio_bytes, np.int64).reshape(-1, 3)
+        before = np.searchsorted(video[:, 0], audio[:, 1], side="left") - 1
+        shared = (before >= 0) & (reach[np.maximum(before, 0)] > audio[:, 0])
+        if shared.any():
+            at = int(audio[np.argmax(shared), 2]) / 1000
+            raise InputError(_damaged_audio(at, "holds bytes of a video frame"))
 
-def _damaged_audio(what: str) -> str:
-    return f"audio data is damaged: {what} (--audio drop writes the video without its sound)"
+
+def _damaged_audio(at: float | None, what: str) -> str:
+    where = f" at {at:.3f} s" if at is not None else ""
+    return (f"audio data is damaged: a packet{where} {what} (--audio drop writes the video "
+            "without its sound)")
 
 
 def _audio(out: Any, packet: Any, aout: Any, copy: bool, stats: EncodeStats,
