@@ -8,6 +8,7 @@ so a failure can be replayed:
     python tests/hostile.py                      # run the default corpus, print a summary
     python tests/hostile.py --images 2000 --videos 200 --bombs
     python tests/hostile.py --case png-rgb:1234  # replay one case, with its traceback
+    python tests/hostile.py --case mkv-h264-aac:relabel-7
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import random
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -141,6 +143,7 @@ def video_seeds() -> dict[str, bytes]:
         "mkv-h264-aac": _video("matroska", "libx264", audio="aac"),
         "webm-vp9-opus": _video("webm", "libvpx-vp9", audio="libopus"),
         "avi-mjpeg-pcm": _video("avi", "mjpeg", audio="pcm_s16le"),
+        "mov-h264-pcm": _video("mov", "libx264", audio="pcm_s16le"),  # a camera's
     }
 
 
@@ -202,6 +205,91 @@ def mutate(seed_name: str, seed: bytes, number: int) -> tuple[str, bytes]:
     rng = random.Random(f"{seed_name}:{number}")
     name = rng.choice(sorted(MUTATIONS))
     return name, MUTATIONS[name](seed, rng)
+
+
+# --- relabelled data: one track's bytes put on another ------------------------------------
+# A family of its own (cases named seed:relabel-N), so that the numbered cases above keep
+# their bytes. What one damaged field does in each container: a Matroska block's track
+# number, an MP4 chunk's offset, an AVI chunk's stream number. The judge then looks for the
+# seed's video bytes in the output's sound.
+
+
+def matroska_blocks(data: bytes | bytearray, track: int | None = None) -> list[int]:
+    """Where each SimpleBlock's data (its track number first) starts in a Matroska file,
+    of `track` only when given (one-byte track numbers, as FFmpeg writes them)."""
+    def vint(pos: int, marker: bool) -> tuple[int, int]:
+        length = 9 - data[pos].bit_length()
+        value = data[pos] & (0xFF >> length if marker else 0xFF)
+        for byte in data[pos + 1:pos + length]:
+            value = value << 8 | byte
+        return value, pos + length
+
+    found: list[int] = []
+
+    def walk(pos: int, end: int) -> None:
+        while pos < end:
+            ident, after_id = vint(pos, False)
+            size, body = vint(after_id, True)
+            if size == (1 << 7 * (body - after_id)) - 1:  # size unknown: to the parent's end
+                size = end - body
+            if ident in (0x18538067, 0x1F43B675):  # Segment, Cluster
+                walk(body, min(body + size, end))
+            elif ident == 0xA3 and (track is None or data[body] == 0x80 | track):
+                found.append(body)
+            pos = body + size
+
+    walk(0, len(data))
+    return found
+
+
+def _chunk_offsets(data: bytes) -> list[list[int]]:
+    """Where each 32-bit chunk offset of each MP4 track's stco box lies."""
+    tables, at = [], -1
+    while (at := data.find(b"stco", at + 1)) >= 4:
+        count = int.from_bytes(data[at + 8:at + 12], "big")
+        if at + 12 + 4 * count <= len(data):
+            tables.append([at + 12 + 4 * i for i in range(count)])
+    return tables
+
+
+def relabel(seed: bytes, rng: random.Random) -> bytes:
+    """The seed with one piece of one track's data said to be another track's."""
+    out = bytearray(seed)
+    if seed.startswith(b"\x1a\x45\xdf\xa3"):
+        blocks = matroska_blocks(seed)
+        at = rng.choice(blocks)
+        out[at] = 0x80 | (1 if seed[at] == 0x82 else 2)
+    elif seed[:4] == b"RIFF":
+        chunks = [m.start() for m in re.finditer(rb"0[01](dc|wb)", seed)]
+        at = rng.choice(chunks)
+        out[at + 1] = ord("1") if seed[at + 1] == ord("0") else ord("0")
+    else:
+        tables = _chunk_offsets(seed)
+        if len(tables) < 2:
+            return _flip(seed, rng)
+        one, other = rng.sample(tables, 2)
+        out[(pos := rng.choice(one)):pos + 4] = seed[(src := rng.choice(other)):src + 4]
+    return bytes(out)
+
+
+def relabel_cases(count: int, seeds: dict[str, bytes], start: int = 0) -> Iterator[Case]:
+    """`count` relabelled clips spread over the seeds with sound, numbered from `start`."""
+    names = [n for n in sorted(seeds) if _has_sound(seeds[n])]
+    for i in range(start, start + count):
+        name = f"{names[i % len(names)]}:relabel-{i}"
+        yield Case(name, "video", relabelled(name, seeds), "relabel", name.partition(":")[0])
+
+
+def relabelled(name: str, seeds: dict[str, bytes]) -> bytes:
+    seed_name = name.partition(":")[0]
+    return relabel(seeds[seed_name], random.Random(name))
+
+
+def _has_sound(data: bytes) -> bool:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        return bool(container.streams.audio)
 
 
 def cases(kind: str, count: int, seeds: dict[str, bytes], start: int = 0) -> Iterator[Case]:
@@ -338,6 +426,20 @@ def _frames(path: Path) -> int:
         return sum(1 for packet in container.demux(video=0) if packet.size)
 
 
+def _video_in_sound(seed: bytes, out: Path) -> bool:
+    """Whether the output's sound holds 32 bytes from one of the seed's video frames (an
+    unmasked picture copied as if it were sound)."""
+    import av
+
+    with av.open(io.BytesIO(seed)) as container:
+        frames = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+    with av.open(str(out)) as container:
+        streams = container.streams.audio
+        sound = b"".join(bytes(p) for p in container.demux(*streams) if p.size) if streams else b""
+    pieces = (frame[at:at + 32] for frame in frames for at in range(8, len(frame) - 32, 32))
+    return bool(sound) and any(piece in sound for piece in pieces)
+
+
 def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
     """Run one case through the engine as the CLI would, and judge what came out."""
     import time
@@ -347,7 +449,9 @@ def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
 
     started = time.perf_counter()
     src = workdir / ("in" + (".mp4" if case.kind == "video" else ".img"))
-    dst = workdir / ("out.mp4" if case.kind == "video" else "out.png")
+    # Half the clips are written as Matroska, which copies any sound as it is (PCM, Vorbis).
+    video_out = "out.mkv" if zlib.crc32(case.name.encode()) % 2 else "out.mp4"
+    dst = workdir / (video_out if case.kind == "video" else "out.png")
     src.write_bytes(case.data)
     dst.unlink(missing_ok=True)
     try:
@@ -375,6 +479,9 @@ def run_case(case: Case, workdir: Path, seeds: dict[str, bytes]) -> Outcome:
     if case.kind == "video" and (frames := _frames(dst)) < SEED_FRAMES:
         return Outcome(case.name, case.mutation, "short", seconds,
                        f"{frames} of the seed's {SEED_FRAMES} frames written")
+    if case.kind == "video" and case.seed in seeds and _video_in_sound(seeds[case.seed], dst):
+        return Outcome(case.name, case.mutation, "leak", seconds,
+                       "the output's sound holds bytes of a video frame")
     if case.kind == "image" and case.mutation in TRUNCATING and case.seed in seeds:
         before, after = _pixels(seeds[case.seed]), _pixels(case.data)
         same = before is not None and after is not None and before.shape == after.shape
@@ -428,6 +535,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=300, help="mutated image cases")
     ap.add_argument("--videos", type=int, default=30, help="mutated video cases")
+    ap.add_argument("--relabels", type=int, default=10,
+                    help="clips with one track's data said to be another's")
     ap.add_argument("--start", type=int, default=0, help="number of the first case")
     ap.add_argument("--bombs", action="store_true", help="add the hand-made bombs")
     ap.add_argument("--case", help="replay one case (seed:number or bomb:name)")
@@ -439,6 +548,8 @@ def main() -> None:
         if seed == "bomb":
             kind, make = BOMBS[rest]
             todo = [Case(args.case, kind, make(), "bomb", rest)]
+        elif rest.startswith("relabel-"):
+            todo = [Case(args.case, "video", relabelled(args.case, videos), "relabel", seed)]
         else:
             pool = images if seed in images else videos
             mutation, data = mutate(seed, pool[seed], int(rest))
@@ -447,11 +558,12 @@ def main() -> None:
         todo = [
             *cases("image", args.images, images, args.start),
             *cases("video", args.videos, videos, args.start),
+            *relabel_cases(args.relabels, videos, args.start),
         ]
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in todo:
-            outcomes.append(run_case(case, Path(tmp), images))
+            outcomes.append(run_case(case, Path(tmp), {**images, **videos}))
     peak_mib = _peak_mib()
     if args.bombs and not args.case:
         outcomes.extend(_bomb_alone(name) for name in BOMBS)

@@ -21,6 +21,7 @@ from hostile import (
     image_seeds,
     jpeg_lying_size,
     jpeg_repeated_scans,
+    matroska_blocks,
     mjpeg_huge_frames,
     mutate,
     png_short_rows,
@@ -55,8 +56,8 @@ def _judge(run: dict, seconds_each: float) -> None:
 
 def test_mutated_files_are_refused_in_one_line_or_written_whole() -> None:
     """A budgeted slice of the corpus (seeds are replayable: tests/hostile.py --case NAME)."""
-    run = _corpus("--images", "240", "--videos", "24", "--start", str(_rotating_start()),
-                  timeout=600)
+    run = _corpus("--images", "240", "--videos", "24", "--relabels", "12",
+                  "--start", str(_rotating_start()), timeout=600)
     _judge(run, seconds_each=20)
 
 
@@ -67,9 +68,11 @@ def _rotating_start() -> int:
 
 @pytest.mark.slow
 def test_the_whole_corpus_and_every_bomb() -> None:
-    """2,000 image and 200 video cases and the bombs: no traceback, no output from a cut
-    file, every case within 60 s and the whole run within 2 GiB."""
-    run = _corpus("--images", "2000", "--videos", "200", "--bombs", timeout=5400)
+    """2,000 image, 200 video and 100 relabelled-clip cases and the bombs: no traceback, no
+    output from a cut file, no video bytes in a sound, every case within 60 s and the whole
+    run within 2 GiB."""
+    run = _corpus("--images", "2000", "--videos", "200", "--relabels", "100", "--bombs",
+                  timeout=5400)
     _judge(run, seconds_each=60)
 
 
@@ -219,26 +222,6 @@ def test_a_cut_video_gives_no_output(tmp_path: Path) -> None:
 # --- Matroska: the demuxer reads past damage and loses frames without an error --------------
 
 
-def _matroska_blocks(data: bytes, track: int) -> list[int]:
-    """Where the SimpleBlocks of `track` start (their track number's byte), in a Matroska
-    file as FFmpeg writes it: one-byte track numbers, clusters of known size."""
-    from veil.media import matroska
-
-    walk = matroska._Walk(memoryview(data), len(data))
-    _, _, pos = walk.element(0, len(data))
-    _, pos = walk.vint(pos, len(data), True)
-    _, pos = walk.vint(pos, len(data), False)
-    starts = []
-    while pos < len(data):
-        ident, start, end = walk.element(pos, len(data))
-        while ident == matroska.CLUSTER and start < end:
-            child, block, start = walk.element(start, end)
-            if child == matroska.SIMPLE_BLOCK and data[block] == 0x80 | track:
-                starts.append(block)
-        pos = end
-    return starts
-
-
 def _written_or_refused(src: Path, tmp_path: Path) -> str:
     """"refused: <why>", or how many frames were written."""
     import av
@@ -280,13 +263,13 @@ def test_a_matroska_block_the_demuxer_drops_gives_no_output(tmp_path: Path) -> N
     from hostile import _video
 
     data = _video("matroska", "libx264", audio="aac")  # track 1 sound, track 2 video
-    third = _matroska_blocks(data, track=2)[2]
+    third = matroska_blocks(data, track=2)[2]
     stranger = bytearray(data)
     stranger[third] = 0x80 | 5
     laced = bytearray(data)
     laced[third + 3] |= 0x06  # after the track number and the 16-bit timestamp: the flags
     sound = bytearray(data)
-    sound[_matroska_blocks(data, track=1)[-1] + 3] |= 0x06  # the last block of all
+    sound[matroska_blocks(data, track=1)[-1] + 3] |= 0x06  # the last block of all
     for name, damaged, reason in (
         ("stranger.mkv", stranger, "a block belongs to track 5, which the file does not"),
         ("laced.mkv", laced, "video data is damaged: 2 of the 6 frames its blocks hold"),

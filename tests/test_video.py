@@ -7,7 +7,9 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -16,6 +18,7 @@ from PIL import Image
 
 import veil
 from conftest import run_veil, shared, write_clip
+from hostile import matroska_blocks
 from veil.detect.base import Detections
 from veil.masks import coverage
 from veil.media.video import WHOLE_FRAME_SHARE, Painter, encode_video, iter_frames
@@ -151,33 +154,6 @@ def test_truncated_video_writes_nothing(tmp_path: Path, tagged_clip: Path) -> No
     assert not [p for p in tmp_path.iterdir() if p.name != "cut.mp4"]
 
 
-def _simple_blocks(data: bytes | bytearray) -> list[int]:
-    """Where each SimpleBlock's data (its track number first) starts in a Matroska file."""
-    def vint(pos: int, marker: bool) -> tuple[int, int]:
-        length = 9 - data[pos].bit_length()
-        value = data[pos] & (0xFF >> length if marker else 0xFF)
-        for byte in data[pos + 1:pos + length]:
-            value = value << 8 | byte
-        return value, pos + length
-
-    found: list[int] = []
-
-    def walk(pos: int, end: int) -> None:
-        while pos < end:
-            ident, after_id = vint(pos, False)
-            size, body = vint(after_id, True)
-            if size == (1 << 7 * (body - after_id)) - 1:  # size unknown: to the parent's end
-                size = end - body
-            if ident in (0x18538067, 0x1F43B675):  # Segment, Cluster
-                walk(body, body + size)
-            elif ident == 0xA3:
-                found.append(body)
-            pos = body + size
-
-    walk(0, len(data))
-    return found
-
-
 def _relabelled_keyframe(folder: Path, clip: Path, audio_codec: str) -> Path:
     """`clip` as Matroska (a keyframe every 10 frames, no B-frames) with the block of frame
     10, a keyframe, moved from the video track (1) to the audio track (2): what one
@@ -187,7 +163,7 @@ def _relabelled_keyframe(folder: Path, clip: Path, audio_codec: str) -> Path:
                     "0:a", "-c:v", "libx264", "-bf", "0", "-g", "10", "-c:a", audio_codec,
                     str(mkv)], check=True)
     data = bytearray(mkv.read_bytes())
-    video = [at for at in _simple_blocks(data) if data[at] == 0x81]
+    video = matroska_blocks(data, track=1)
     assert len(video) == FRAMES
     data[video[10]] = 0x82
     relabelled = folder / "relabelled.mkv"
@@ -253,6 +229,67 @@ def test_audio_that_points_into_a_video_frame_is_never_copied(
     with pytest.raises(veil.InputError, match="holds bytes of a video frame"):
         veil.join_video(bad, tmp_path / "joined.mov", plan, [part], options)
     assert not (tmp_path / "joined.mov").exists()
+
+
+def _remuxed(src: Path, dst: Path, first: Callable[[int, Any], bool]) -> Path:
+    """The video packets of `src` from the first for which `first(keyframes so far,
+    packet)` holds, copied as they are into `dst`."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        keyframes, started = 0, False
+        for packet in inp.demux(inp.streams.video[0]):
+            if not packet.size:
+                continue
+            keyframes += packet.is_keyframe
+            started = started or first(keyframes, packet)
+            if started:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
+def test_frames_no_player_shows_are_not_missing(tmp_path: Path, tagged_clip: Path) -> None:
+    """Frames a header counts that give no picture: an AVI's empty chunks (frames a capture
+    dropped) and the leading pictures of an open GOP that a cut made the first (HEVC from
+    x265, cut at its second keyframe). veil refused both as cut short; a clip that starts
+    with frames no decoder can use (cut after its keyframe) still is."""
+    gaps = tmp_path / "gaps.avi"
+    with av.open(str(gaps), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for shade, pts in enumerate([0, 1, 2, 5, 6, 7, 10, 11]):  # 4 frames dropped
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), shade * 20, np.uint8),
+                                               format="rgb24")
+            frame.pts = pts
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with av.open(str(gaps)) as c:
+        assert c.streams.video[0].frames == 12
+    res = run_veil(gaps, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 0, res.stderr
+    with av.open(str(tmp_path / "gaps.veiled.mp4")) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert times == pytest.approx([0, 0.04, 0.08, 0.2, 0.24, 0.28, 0.4, 0.44])
+
+    hevc = tmp_path / "open-gop.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tagged_clip), "-an", "-c:v",
+                    "libx265", "-x265-params",
+                    "keyint=24:min-keyint=24:open-gop=1:bframes=4:b-adapt=0:scenecut=0:"
+                    "log-level=error", str(hevc)],
+                   check=True)
+    cut = _remuxed(hevc, tmp_path / "cut.mp4", lambda keyframes, _: keyframes == 2)
+    with av.open(str(cut)) as c:
+        declared, shown = c.streams.video[0].frames, sum(1 for _ in c.decode(video=0))
+    assert shown < declared  # the decoder drops the leading pictures
+    res = run_veil(cut, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 0, res.stderr
+    with av.open(str(tmp_path / "cut.veiled.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == shown
+
+    late = _remuxed(tagged_clip, tmp_path / "late.mp4", lambda _, packet: packet.pts > 0 and
+                    not packet.is_keyframe)
+    res = run_veil(late, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 1 and "video is cut short" in res.stderr, res.stderr
 
 
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(

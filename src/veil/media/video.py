@@ -212,11 +212,19 @@ class _Whole:
     """Checks, frame by frame and at the end, that a video stream was read whole: no packet
     the demuxer flags as damaged, no frame over the limits, no fewer frames (or seconds)
     than the container declares, and (Matroska) every block demuxed, of the video and of
-    the `audio` streams demuxed with it."""
+    the `audio` streams demuxed with it.
+
+    Two kinds of frame a header counts give no picture in any player, and are not missing:
+    an AVI's empty chunks (a frame dropped while capturing: the demuxer skips them, its
+    timestamps step over them) and the leading pictures of an open GOP that a cut made the
+    first (they refer to frames before the cut; the decoder drops them, and they would
+    have been shown before the first frame it gives, whose packet they follow)."""
 
     def __init__(self, stream: Any, limits: Limits, audio: Iterable[Any] = ()) -> None:
         self.limits = limits
+        self.index = stream.index
         self.declared_frames = int(stream.frames or 0)
+        self.chunks = stream.container.format.name == "avi"  # counts its empty chunks
         self.blocks = _Blocks(stream.container, [stream, *audio])  # demuxed with it
         base = stream.time_base or Fraction(1, 1_000_000)
         if stream.duration:
@@ -229,17 +237,28 @@ class _Whole:
         self.frame_seconds = float(1 / rate) if rate else 0.0
         self.frames = 0
         self.end = 0.0
+        self.packets = 0  # video packets with data, after any seek
+        self.sought_past = 0  # frames a seek went past, one packet each
+        self.packet_times: array[int] = array("q")  # each video packet's pts
+        self.last_chunk = -1  # AVI: the highest chunk number read (its dts)
+        self.first_shown: int | None = None  # the lowest pts of a decoded frame
 
     def skipped(self, frames: int) -> None:
         """A seek went past the first `frames` frames: one packet each (it lands on a
         keyframe that closes its past)."""
-        self.frames = frames
+        self.frames = self.sought_past = frames
         self.blocks.skipped(frames)
 
     def packet(self, packet: Any) -> None:
         if packet.is_corrupt:
             raise InputError(f"video data is damaged or cut short after frame {self.frames}")
         self.blocks.packet(packet)
+        if packet.stream_index == self.index and packet.size:
+            self.packets += 1
+            if packet.pts is not None:
+                self.packet_times.append(packet.pts)
+            if packet.dts is not None:
+                self.last_chunk = max(self.last_chunk, packet.dts)
 
     def frame(self, frame: Any) -> None:
         self.frames += 1
@@ -248,13 +267,15 @@ class _Whole:
         _check_size(frame.width, frame.height, self.limits)
         if frame.time is not None:
             self.end = max(self.end, float(frame.time) + self.frame_seconds)
+        if frame.pts is not None and (self.first_shown is None or frame.pts < self.first_shown):
+            self.first_shown = frame.pts
 
     def finish(self) -> None:
         if self.declared_frames and self.frames < self.declared_frames:
-            raise InputError(
-                f"video is cut short: {self.frames} of the {self.declared_frames} frames its "
-                "header declares"
-            )
+            accounted = self.frames + self._unseen()
+            if accounted < self.declared_frames:
+                raise InputError(f"video is cut short: {accounted} of the "
+                                 f"{self.declared_frames} frames its header declares")
         self.blocks.finish()
         # Where only a duration is declared (Matroska): a second or 5% may go to audio that
         # runs past the last frame; more missing means the file was cut.
@@ -264,6 +285,20 @@ class _Whole:
                 f"video is cut short: {self.end:.1f} s of the {self.declared_end:.1f} s its "
                 "header declares"
             )
+
+    def _unseen(self) -> int:
+        """Frames the header counts that no player shows: leading pictures the decoder
+        dropped and (AVI) empty chunks."""
+        leading = 0
+        if self.first_shown is not None and self.first_shown in self.packet_times:
+            # after the first shown frame's packet in decoding order: before it, a dropped
+            # packet is a damaged start, not a leading picture
+            after = self.packet_times.index(self.first_shown) + 1
+            leading = sum(1 for t in self.packet_times[after:] if t < self.first_shown)
+        empty = 0
+        if self.chunks and self.last_chunk >= 0:  # chunks numbered from 0, empty ones too
+            empty = max(0, self.last_chunk + 1 - self.sought_past - self.packets)
+        return leading + empty
 
 
 class _Blocks:
