@@ -292,6 +292,23 @@ def test_frames_no_player_shows_are_not_missing(tmp_path: Path, tagged_clip: Pat
     assert res.returncode == 1 and "video is cut short" in res.stderr, res.stderr
 
 
+def test_sound_of_a_codec_ffmpeg_does_not_know_is_named_as_left_out(
+        tmp_path: Path, tagged_clip: Path) -> None:
+    """A phone's newer audio codec, say: there is nothing to copy, and the report said only
+    "no audio in the output"."""
+    mkv = tmp_path / "clip.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tagged_clip), "-map", "0:v",
+                    "-map", "0:a", "-c", "copy", str(mkv)], check=True)
+    data = mkv.read_bytes()
+    assert data.count(b"A_AAC") == 1
+    mkv.write_bytes(data.replace(b"A_AAC", b"A_XYZ"))
+    report = tmp_path / "r.json"
+    res = run_veil(mkv, "-q", "--profile", "fast", "--no-audit", "--report", report)
+    assert res.returncode == 0, res.stderr
+    warnings = json.loads(report.read_text())["files"][0]["warnings"]
+    assert "dropped streams: audio:1 (a codec FFmpeg does not know)" in warnings
+
+
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
         tmp_path: Path, tagged_clip: Path, example_jpeg: bytes) -> None:
     """A --codec or --preset the encoder refuses is a usage error in one line, before a

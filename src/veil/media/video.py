@@ -54,7 +54,8 @@ class VideoInfo:
     frames: int  # as the container declares it; 0 when unknown
     rotation: int
     codec: str
-    dropped_streams: list[str]  # subtitle, data, attachment streams: never written
+    dropped_streams: list[str]  # subtitle, data, attachment streams, and audio of no codec
+    # FFmpeg knows: never written
 
 
 def _open(path: Path) -> Any:
@@ -170,7 +171,10 @@ def probe_video(path: Path, limits: Limits | None = None) -> VideoInfo:
             f"{s.type}:{getattr(s.codec_context, 'name', None) or s.type}"
             for s in container.streams
             if s.type not in ("video", "audio")
-        ] + [f"video:{s.index}" for s in container.streams.video[1:]]
+        ] + [f"video:{s.index}" for s in container.streams.video[1:]] + [
+            f"audio:{s.index} (a codec FFmpeg does not know)"
+            for s in container.streams.audio if s.codec_context is None
+        ]
         return VideoInfo(width, height, frames, rotation, ctx.name, dropped)
 
 
