@@ -158,6 +158,26 @@ def test_a_motion_photos_video_is_named_and_not_written(
     assert b"ftyp" not in written and len(written) < len(example_jpeg) * 2
 
 
+def test_the_further_images_of_an_mpo_are_named_and_not_written(
+        tmp_path: Path, example_jpeg: bytes) -> None:
+    """A JPEG with MPF images after the picture (a stereo camera's second view, a phone's
+    depth map, which holds the shape of a face, or its HDR gain map): the output is the
+    picture alone, and the report said nothing of what went."""
+    import json
+
+    portraits = Image.open(io.BytesIO(example_jpeg))
+    depth = portraits.convert("L").resize((portraits.width // 4, portraits.height // 4))
+    photo = tmp_path / "IMG_0001.jpg"
+    portraits.save(photo, "MPO", save_all=True, append_images=[depth.convert("RGB")])
+    res = run_veil(photo, "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert "MPF images after the picture" in report["metadata_removed"]
+    written = Image.open(tmp_path / "IMG_0001.veiled.jpg")
+    assert written.format == "JPEG" and getattr(written, "n_frames", 1) == 1
+    assert written.size == portraits.size
+
+
 def test_content_credentials_and_unknown_jpeg_segments_are_named(
         tmp_path: Path, example_jpeg: bytes) -> None:
     """C2PA content credentials (APP11, JUMBF: cameras and editors sign who made a photo

@@ -161,6 +161,10 @@ def image_entries(img: Image.Image, data: bytes, fmt: str) -> list[tuple[str, st
         entries += _chunk_entries(data, fmt)
     if fmt == "JPEG" and (start := _appended_video(data)) is not None:
         entries.append(("Motion photo video", f"({len(data) - start} bytes after the picture)"))
+    if fmt == "JPEG" and (more := getattr(img, "n_frames", 1) - 1) > 0:
+        # MPF: a stereo camera's second view, a phone's depth map or HDR gain map
+        entries.append(("MPF images after the picture", f"({more}: another view, a depth "
+                                                        "or gain map)"))
     return entries
 
 
