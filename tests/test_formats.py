@@ -178,6 +178,41 @@ def test_the_further_images_of_an_mpo_are_named_and_not_written(
     assert written.size == portraits.size
 
 
+# A 64x48 HEIC with a 16 px thumbnail beside it, made by libheif's heif-enc (-t 16).
+HEIC_WITH_THUMBNAIL = (
+    "AAAAKGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZm1pZjFoZWljbWlhZgAAAtttZXRhAAAAAAAAACFoZGxyAAAAAAAAAABw"
+    "aWN0AAAAAAAAAAAAAAAAAAAAAA5waXRtAAAAAAACAAAAGGlkYXQAAAAAAEAAMAAAAAAAEAAMAAAAYGlsb2MBAAAAREAA"
+    "BAABAAAAAAAAAwsAAQAAAAAAAAApAAIAAQAAAAAAAAABAAAAAAAAAAgAAwAAAAAAAAM0AAEAAAAAAAAALgAEAAEAAAAA"
+    "AAAAAQAAAAgAAAAIAAAAYmlpbmYAAAAAAAQAAAAVaW5mZQIAAAEAAQAAaHZjMQAAAAAVaW5mZQIAAAAAAgAAZ3JpZAAA"
+    "AAAVaW5mZQIAAAEAAwAAaHZjMQAAAAAVaW5mZQIAAAAABAAAZ3JpZAAAAAGQaXBycAAAAWRpcGNvAAAAdmh2Y0MBA3AA"
+    "AAAAAAAAAAAe8AD8/fj4AAAPAyAAAQAYQAEMAf//A3AAAAMAkAAAAwAAAwAeugJAIQABACpCAQEDcAAAAwCQAAADAAAD"
+    "AB6gIIEFlurkprm4EBAwIAAAAwAgAAADACEiAAEABkQBwXPAiQAAABRpc3BlAAAAAAAAAEAAAABAAAAAFGlzcGUAAAAA"
+    "AAAAQAAAADAAAAAQcGl4aQAAAAADCAgIAAAAdmh2Y0MBA3AAAAAAAAAAAAAe8AD8/fj4AAAPAyAAAQAYQAEMAf//A3AA"
+    "AAMAkAAAAwAAAwAeugJAIQABACpCAQEDcAAAAwCQAAADAAADAB6gIIEFluqumubgQEDAgAAAAwCAAAADAIQiAAEABkQB"
+    "wXPBiQAAABRpc3BlAAAAAAAAAEAAAABAAAAAFGlzcGUAAAAAAAAAEAAAAAwAAAAQcGl4aQAAAAADCAgIAAAAJGlwbWEA"
+    "AAAAAAAABAABAoECAAICA4QAAwKFBgAEAgeIAAAANmlyZWYAAAAAAAAADmRpbWcAAgABAAEAAAAOZGltZwAEAAEAAwAA"
+    "AA50aG1iAAQAAQACAAAAX21kYXQAAAAlKAGvGYDuQPlodqw9OJNl0oaOZwe6rjqB2bA/PdLfpSgNAqmbtAAAACooAa8Z"
+    "ITKW7iBM0UbbVUajsk7TQLwGco1LZG9nDstaxKv6avdAuK+L1cA=")
+
+
+def test_images_beside_a_heif_picture_are_named(tmp_path: Path) -> None:
+    """HEIF keeps other images beside the picture: a thumbnail, an iPhone portrait's depth
+    map, an HDR gain map. The depth map went unlisted (its key was taken for structure),
+    the thumbnail was listed by pillow-heif's key; the output holds none of them."""
+    import base64
+    import json
+
+    photo = tmp_path / "IMG_0002.heic"
+    photo.write_bytes(base64.b64decode("".join(HEIC_WITH_THUMBNAIL)))
+    res = run_veil("inspect", photo)
+    assert res.returncode == 0 and "  Thumbnail: 16" in res.stdout, res.stdout
+    res = run_veil(photo, "-q", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["files"][0]["metadata_removed"] == [
+        "Thumbnail"]
+    assert "depth_images" not in veil.media.metadata.STRUCTURAL_INFO
+
+
 def test_content_credentials_and_unknown_jpeg_segments_are_named(
         tmp_path: Path, example_jpeg: bytes) -> None:
     """C2PA content credentials (APP11, JUMBF: cameras and editors sign who made a photo

@@ -55,7 +55,6 @@ STRUCTURAL_INFO = {
     "primary",
     "mode",
     "original_orientation",
-    "depth_images",
     "palette",
     "chroma",
     "icc_profile_type",
@@ -74,6 +73,11 @@ INFO_NAMES = {
     "comment": "Comment",
     "dateTime": "Date",
     "thumbnail": "Thumbnail",
+    # HEIF's images beside the picture (pillow-heif): a smaller copy, an iPhone portrait's
+    # depth map (the shape of the scene, faces included), an HDR gain map or a matte
+    "thumbnails": "Thumbnail",
+    "depth_images": "Depth map",
+    "aux": "Auxiliary images",
 }
 APP_NAMES = {
     "APP1": "APP1 (EXIF/XMP)",
