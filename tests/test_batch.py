@@ -75,6 +75,21 @@ def test_inputs_that_would_share_an_output_each_get_one(
     assert {k: Path(f["output"]).name for k, f in _report(report).items()} == mapping
 
 
+def test_names_one_file_on_macos_are_one_name(tmp_path: Path, example_jpeg: bytes) -> None:
+    """`P.jpg` and `p.jpg`, or an é composed and decomposed, are one file on macOS and
+    Windows: the second output written replaced the first."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "P.jpg").write_bytes(example_jpeg)
+    (src / "p.heic").write_bytes(_as(example_jpeg, "HEIF"))
+    (src / "caf\u00e9.jpg").write_bytes(example_jpeg)
+    (src / "cafe\u0301.heic").write_bytes(_as(example_jpeg, "HEIF"))
+    res = run_veil(src, "-o", tmp_path / "out", "-q")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["P.jpg", "p-2.jpg", "caf\u00e9.jpg", "cafe\u0301-2.jpg"])
+
+
 def test_a_format_choice_does_not_replace_an_input(tmp_path: Path, example_jpeg: bytes) -> None:
     src = tmp_path / "in"
     src.mkdir()

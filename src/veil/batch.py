@@ -11,6 +11,8 @@ and hand each job to the engine. Rules:
 - two jobs that would write one path: the one whose format is kept (else the first) keeps the
   name, the other gets a numbered one (`a-2.jpg`) and a note; names depend on the batch
   alone, not on what the output folder holds, so a rerun maps every input to the same output;
+  names that differ only in case or Unicode normalization are one name (they are one file
+  on macOS and Windows);
 - an output that would replace any input of the batch is refused; an existing file is
   replaced only when the caller asks (`overwrite`), otherwise that job is refused;
 - `.veil-*.part` files a killed run left in the output folders are removed.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,20 +206,20 @@ def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
     `overwrite`, an existing file. Names depend on the batch alone, never on what the output
     folder holds, so a rerun maps each input to the same output (and refuses it, unless
     `overwrite`, instead of writing a copy under the next free number)."""
-    inputs = {j.src.resolve() for j in jobs}
-    owners: dict[Path, BatchJob] = {}
+    inputs = {_place(j.src) for j in jobs}
+    owners: dict[str, BatchJob] = {}
     for job in sorted(jobs, key=_converted):  # a file whose format is kept keeps its name
-        owners.setdefault(job.dst.resolve(), job)
+        owners.setdefault(_place(job.dst), job)
     taken = set(owners) | inputs
     for job in jobs:
-        owner = owners[job.dst.resolve()]
+        owner = owners[_place(job.dst)]
         if owner is not job:
             job.dst = _free_name(job.dst, taken)
             job.notes.append(f"written as {job.dst.name}: {owner.key} is written as "
                              f"{owner.dst.name}")
-        dst = job.dst.resolve()
+        dst = _place(job.dst)
         taken.add(dst)
-        if dst == job.src.resolve():
+        if dst == _place(job.src):
             job.refused = "output would overwrite the input; choose another -o"
         elif dst in inputs:
             job.refused = f"output {job.dst.name} would replace another input of this batch"
@@ -224,15 +227,22 @@ def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
             job.refused = f"output {job.dst} exists already (--overwrite replaces it)"
 
 
+def _place(path: Path) -> str:
+    """Where a path leads, as a folder that ignores case and Unicode normalization sees it
+    (macOS's and Windows's do): `P.jpg` and `p.jpg` are one file there, and the second
+    output written would replace the first."""
+    return unicodedata.normalize("NFC", str(path.resolve())).casefold()
+
+
 def _converted(job: BatchJob) -> bool:
     return job.dst.suffix.lower() != job.src.suffix.lower()
 
 
-def _free_name(dst: Path, taken: set[Path]) -> Path:
+def _free_name(dst: Path, taken: set[str]) -> Path:
     number = 2
     while True:
         candidate = dst.with_name(f"{dst.stem}-{number}{dst.suffix}")
-        if candidate.resolve() not in taken:
+        if _place(candidate) not in taken:
             return candidate
         number += 1
 
