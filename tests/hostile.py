@@ -69,6 +69,8 @@ def image_seeds() -> dict[str, bytes]:
     seeds = {
         "jpeg": _save(pic, "JPEG", quality=90),
         "jpeg-progressive": _save(pic, "JPEG", quality=90, progressive=True),
+        # a phone's JPEG with a depth or gain map after it (MPF offsets to damage)
+        "jpeg-mpo": _save(pic, "MPO", save_all=True, append_images=[pic.convert("L")]),
         "png-rgb": _save(pic, "PNG"),
         "png-rgba-interlaced": _save(rgba, "PNG", interlace=1),
         "png-palette": _save(pic.convert("P"), "PNG"),
