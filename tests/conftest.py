@@ -104,7 +104,8 @@ def example_clip(tmp_path_factory: pytest.TempPathFactory, example_jpeg: bytes) 
 
 
 def run_veil(
-    *args: str | Path, cwd: Path | None = None, env: dict | None = None, prelude: str = ""
+    *args: str | Path, cwd: Path | None = None, env: dict | None = None, prelude: str = "",
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     """Run the real `veil` command in a fresh interpreter (as a user would)."""
     code = prelude + "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -114,7 +115,7 @@ def run_veil(
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=timeout,
     )
 
 

@@ -148,6 +148,25 @@ def test_links_out_of_the_input_folder_are_not_followed(
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["linked.jpg", "p.jpg"]
 
 
+def test_followed_links_never_walk_a_folder_twice(tmp_path: Path, example_jpeg: bytes) -> None:
+    """With --follow-symlinks, a link back up the tree (`sub/up -> ..`) was walked 40
+    levels deep, until the system refused the path: the one photo was read and written 41
+    times. With a second link to that folder the ways down doubled at every level, and
+    veil never finished."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "p.jpg").write_bytes(example_jpeg)
+    os.symlink("..", src / "sub" / "up")
+    os.symlink(src / "sub", src / "again")  # a second way to the same folder
+    res = run_veil(src, "-o", tmp_path / "out", "--follow-symlinks", "--profile", "fast",
+                   "--no-audit", timeout=120)
+    assert res.returncode == 0, res.stderr
+    written = sorted(p.relative_to(tmp_path / "out").as_posix()
+                     for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["p.jpg"]
+    assert res.stderr.count("a link to a folder already walked (not followed again)") == 2
+
+
 def test_parts_left_by_a_killed_run_are_removed(tmp_path: Path, example_jpeg: bytes) -> None:
     src = tmp_path / "in"
     src.mkdir()

@@ -132,11 +132,14 @@ def walk(
     skipped = skipped if skipped is not None else []
     top = root.resolve()
     avoid = skip.resolve() if skip is not None else None
+    walked = {_folder_id(root)}  # followed links can lead back up: each folder once
     for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
         here = Path(dirpath)
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and (here / d).resolve() != avoid
         )
+        if follow_symlinks:
+            dirnames[:] = _unwalked(here, dirnames, walked, skipped)
         for name in sorted(filenames):
             path = here / name
             if name.startswith(".") or SUFFIX + "." in name:
@@ -148,6 +151,30 @@ def walk(
                 yield path
             else:
                 skipped.append((path, "not a photo or video veil reads (by its name)"))
+
+
+def _folder_id(folder: Path) -> tuple[int, int]:
+    stat = folder.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _unwalked(here: Path, names: list[str], walked: set[tuple[int, int]],
+              skipped: list[tuple[Path, str]]) -> list[str]:
+    """The sub-folders of `here` not walked yet; a link to one that was (a loop back up, or a
+    second way to the same folder) is skipped with a reason, so no file is read twice."""
+    keep = []
+    for name in names:
+        try:
+            folder = _folder_id(here / name)
+        except OSError:
+            continue
+        if folder in walked:
+            skipped.append((here / name, "a link to a folder already walked (not followed "
+                                         "again)"))
+        else:
+            walked.add(folder)
+            keep.append(name)
+    return keep
 
 
 def _inside(path: Path, folder: Path) -> bool:
