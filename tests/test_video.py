@@ -309,6 +309,27 @@ def test_sound_of_a_codec_ffmpeg_does_not_know_is_named_as_left_out(
     assert "dropped streams: audio:1 (a codec FFmpeg does not know)" in warnings
 
 
+@pytest.mark.parametrize("source,audio_codec,output,written", [
+    ("mkv", "libopus", "mov", "aac"),  # QuickTime's muxer claims Opus and FLAC, then fails
+    ("mkv", "flac", "mov", "aac"),
+    ("mov", "pcm_alaw", "mkv", "aac"),  # Matroska holds no A-law
+    ("mkv", "pcm_s16le", "mov", "pcm_s16le"),  # a camera's PCM stays as it is
+])
+def test_sound_an_output_cannot_hold_is_encoded_again(
+        tmp_path: Path, tagged_clip: Path, source: str, audio_codec: str, output: str,
+        written: str) -> None:
+    """`-o out.mov` of an MKV with Opus sound failed with "video stops decoding: Invalid
+    argument", blaming the input for what the output container could not hold."""
+    src = tmp_path / f"in.{source}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tagged_clip), "-map", "0:v",
+                    "-map", "0:a", "-c:v", "copy", "-c:a", audio_codec, str(src)], check=True)
+    out = tmp_path / f"out.{output}"
+    res = run_veil(src, "-o", out, "-q", "--profile", "fast", "--no-audit")
+    assert res.returncode == 0, res.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == written
+
+
 def test_an_encoder_that_cannot_write_stops_the_run_before_any_work(
         tmp_path: Path, tagged_clip: Path, example_jpeg: bytes) -> None:
     """A --codec or --preset the encoder refuses is a usage error in one line, before a

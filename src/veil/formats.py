@@ -55,6 +55,13 @@ _HEIF_BRANDS = rb"heic|heix|heim|heis|hevc|hevx|mif1|msf1"
 
 # Order matters where one format's signature is a prefix of another's: the ISO base media
 # rows (HEIF, AVIF, MOV) come before MP4, which takes any other brand; WebM before MKV.
+
+# The sound QuickTime's muxer writes as it is; any other (Opus, FLAC, Vorbis) is encoded
+# again to AAC, as for MP4 (the muxer refused them, and the error blamed the input).
+_MOV_AUDIO = ("aac", "mp3", "mp2", "alac", "ac3", "eac3", "adpcm_ima_qt", "pcm_u8", "pcm_s8",
+              "pcm_alaw", "pcm_mulaw", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+              "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be")
+
 FORMATS: tuple[Format, ...] = (
     Format(
         "JPEG", "image", (".jpg", ".jpeg", ".jpe"), "image/jpeg", rb"\xff\xd8\xff", "JPEG",
@@ -98,7 +105,7 @@ FORMATS: tuple[Format, ...] = (
     # Old QuickTime files start with a bare atom instead of an ftyp box.
     Format(
         "MOV", "video", (".mov",), "video/quicktime", rb"....(ftypqt  |moov|mdat|wide|free)",
-        "MP4", demuxer="mov", muxer="mov",
+        "MP4", demuxer="mov", muxer="mov", audio_copy=_MOV_AUDIO,
     ),
     Format(
         "MP4", "video", (".mp4", ".m4v"), "video/mp4", rb"....ftyp", "MP4",

@@ -737,7 +737,10 @@ def _add_audio(inp: Any, out: Any, options: EncodeOptions,
         name = ain.codec_context.name if ain.codec_context is not None else None
         if name is None:
             continue  # a stream with no codec: nothing to copy
-        copy = written.audio_copy is None or name in written.audio_copy
+        # the table's list where it has one (a muxer may claim a codec it then refuses to
+        # write: QuickTime and Opus), and always what FFmpeg's muxer says it can hold
+        copy = (written.audio_copy is None or name in written.audio_copy) and (
+            name in out.supported_codecs)
         aout = out.add_stream_from_template(ain) if copy else out.add_stream("aac", rate=ain.rate)
         aout.metadata.clear()
         audio_map[ain.index] = (aout, copy)
