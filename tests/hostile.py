@@ -244,7 +244,7 @@ def matroska_blocks(data: bytes | bytearray, track: int | None = None) -> list[i
     return found
 
 
-def _chunk_offsets(data: bytes) -> list[list[int]]:
+def chunk_offsets(data: bytes) -> list[list[int]]:
     """Where each 32-bit chunk offset of each MP4 track's stco box lies."""
     tables, at = [], -1
     while (at := data.find(b"stco", at + 1)) >= 4:
@@ -266,7 +266,7 @@ def relabel(seed: bytes, rng: random.Random) -> bytes:
         at = rng.choice(chunks)
         out[at + 1] = ord("1") if seed[at + 1] == ord("0") else ord("0")
     else:
-        tables = _chunk_offsets(seed)
+        tables = chunk_offsets(seed)
         if len(tables) < 2:
             return _flip(seed, rng)
         one, other = rng.sample(tables, 2)

@@ -18,7 +18,7 @@ from PIL import Image
 
 import veil
 from conftest import run_veil, shared, write_clip
-from hostile import matroska_blocks
+from hostile import chunk_offsets, matroska_blocks
 from veil.detect.base import Detections
 from veil.masks import coverage
 from veil.media.video import WHOLE_FRAME_SHARE, Painter, encode_video, iter_frames
@@ -201,15 +201,11 @@ def test_audio_that_points_into_a_video_frame_is_never_copied(
     with av.open(str(mov)) as c:
         first_audio = next(p.pos for p in c.demux(c.streams.audio[0]) if p.size)
     data = bytearray(mov.read_bytes())
-    at = -1
-    while (at := data.find(b"stco", at + 1)) >= 0:  # each track's chunk offsets
-        count = int.from_bytes(data[at + 8:at + 12], "big")
-        offsets = [at + 12 + 4 * i for i in range(count)]
-        if int.from_bytes(data[offsets[0]:offsets[0] + 4], "big") == first_audio:
-            data[offsets[2]:offsets[2] + 4] = keyframe.to_bytes(4, "big")
-            break
-    else:
-        pytest.fail("no audio chunk offsets found")
+    audio_offsets = [table for table in chunk_offsets(bytes(data))  # each track's table
+                     if int.from_bytes(data[table[0]:table[0] + 4], "big") == first_audio]
+    assert len(audio_offsets) == 1
+    at = audio_offsets[0][2]
+    data[at:at + 4] = keyframe.to_bytes(4, "big")
     bad = tmp_path / "pointing.mov"
     bad.write_bytes(data)
     out = tmp_path / "out.mov"  # MOV takes PCM as it is (MP4 would re-encode it to AAC)
