@@ -7,9 +7,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import run_veil
@@ -191,3 +193,68 @@ def test_files_veil_does_not_read_are_named_not_hidden(tmp_path: Path, example_j
     res = run_veil(src, "-o", tmp_path / "out")
     assert res.returncode == 0, res.stderr
     assert "notes.txt: skipped" in res.stderr
+
+
+def test_report_and_plan_files_never_replace_an_input_or_an_output(
+    tmp_path: Path, example_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--report photo.jpg` replaced the photo with JSON, after the whole run; so did
+    `--plan-out` and `veil detect -o` (and a folder there was a traceback). Each is refused
+    with one line before any work, and nothing is written."""
+    from veil.cli import main
+
+    src, other = tmp_path / "x.jpg", tmp_path / "IMG_0002.jpg"
+    src.write_bytes(example_jpeg)
+    other.write_bytes(example_jpeg)
+    (tmp_path / "p.json").write_text('{"version": 1, "files": {}}')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    cases = {
+        "that is an input of this run": [[src, "--report", src], [src, "--plan-out", src],
+                                         ["detect", src, "-o", src]],
+        "that is where x.jpg is written": [[src, "-o", tmp_path / "o.jpg", "--report",
+                                            tmp_path / "o.jpg"]],
+        "not a report or plan veil wrote (--overwrite replaces it)": [[src, "--report", other],
+                                                                      ["detect", src, "-o",
+                                                                       other]],
+        "that is a folder": [[src, "--report", tmp_path]],
+        "is a file, not a folder": [[src, "--report", other / "r.json"]],
+        "--plan-out names that file too": [[src, "--report", tmp_path / "r.json",
+                                            "--plan-out", tmp_path / "r.json"]],
+        "that is the plan this run reads": [[src, "--plan-in", tmp_path / "p.json",
+                                             "--report", tmp_path / "p.json"]],
+        "names a folder; name a file": [["detect", src, "-o", f"{tmp_path / 'plans'}/"],
+                                        [src, "--report", f"{tmp_path / 'r'}/"]],
+    }
+    for reason, runs in cases.items():
+        for args in runs:
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # a usage mistake the parser sees
+                code = exc.code
+            assert code == 2, args
+            err = capsys.readouterr().err.strip()
+            assert reason in err and "\n" not in err, (args, err)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_report_replaces_a_file_veil_did_not_write_only_when_asked(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """With --overwrite a report may replace any file but an input; a plan that cannot be
+    written is one line and a failed run, not a traceback after the outputs."""
+    src, notes = tmp_path / "x.jpg", tmp_path / "notes.txt"
+    src.write_bytes(example_jpeg)
+    notes.write_text("mine")
+    unwritable = Path("/sys/veil-plan.json")  # not even root may create a file there
+    args = [src, "-o", tmp_path / "o.jpg", "--no-audit", "--report", notes]
+    if sys.platform.startswith("linux"):
+        args += ["--plan-out", unwritable]
+    res = run_veil(*args, "--overwrite")
+    assert (tmp_path / "o.jpg").exists() and json.loads(notes.read_text())["tool"] == "veil"
+    if sys.platform.startswith("linux"):
+        assert res.returncode == 1 and not unwritable.exists()
+        assert "veil: --plan-out /sys/veil-plan.json: cannot be written: " in res.stderr
+    else:
+        assert res.returncode == 0, res.stderr
+    res = run_veil(src, "-o", tmp_path / "o2.jpg", "--no-audit", "--report", notes)
+    assert res.returncode == 0, res.stderr  # veil's own report is replaced: a rerun works

@@ -9,7 +9,7 @@ classifies people, and no output or API returns face crops.
 from __future__ import annotations
 
 from ._version import __version__
-from .batch import Batch, BatchJob, plan_batch, remove_stale_parts
+from .batch import Batch, BatchJob, check_side_file, plan_batch, remove_stale_parts
 from .errors import (
     InputError,
     InternalError,
@@ -91,6 +91,7 @@ __all__ = [
     "Batch",
     "BatchJob",
     "plan_batch",
+    "check_side_file",
     "remove_stale_parts",
     "part_path",
     # videos

@@ -15,11 +15,16 @@ and hand each job to the engine. Rules:
   on macOS and Windows);
 - an output that would replace any input of the batch is refused; an existing file is
   replaced only when the caller asks (`overwrite`), otherwise that job is refused;
-- `.veil-*.part` files a killed run left in the output folders are removed.
+- `.veil-*.part` files a killed run left in the output folders are removed;
+- a file the run writes beside its outputs (a report, a plan) is checked before any work
+  (`check_side_file`): never an input or an output of the batch, never a folder, and an
+  existing file only when veil wrote it (a report or plan of an earlier run) or the caller
+  asks (`overwrite`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import unicodedata
@@ -272,6 +277,59 @@ def _free_name(dst: Path, taken: set[str]) -> Path:
         if _place(candidate) not in taken:
             return candidate
         number += 1
+
+
+def check_side_file(path: Path, flag: str, batch: Batch, overwrite: bool = False,
+                    reads: Sequence[Path] = (), also: dict[str, Path] | None = None) -> None:
+    """Raise VeilError, before any work, when the file a run writes besides its outputs (a
+    report or plan, named by the flag `flag`) would replace an input, a file the run `reads`
+    (a plan), an output of the batch, another such file (`also`, by flag) or a folder, or
+    lie under a file; or when it exists and is not a report or plan veil wrote, unless
+    `overwrite` (`--report IMG_0002.jpg`, one digit off, would otherwise replace an
+    original)."""
+    said = f"{flag} {path}"
+    if path.is_dir():
+        raise VeilError(f"{said}: that is a folder; name a file (report.json, plan.json)")
+    for above in path.absolute().parents:
+        if above.exists():
+            if not above.is_dir():
+                raise VeilError(f"{said}: {above} is a file, not a folder")
+            break
+    place = _place(path)
+    for job in batch.jobs:
+        if place == _place(job.src) or _same_file(path, job.src):
+            raise VeilError(f"{said}: that is an input of this run; an input is never replaced")
+        if place == _place(job.dst):
+            raise VeilError(f"{said}: that is where {job.key} is written; name another file")
+    if any(place == _place(read) or _same_file(path, read) for read in reads):
+        raise VeilError(f"{said}: that is the plan this run reads; name another file")
+    for other, other_path in (also or {}).items():
+        if other != flag and place == _place(other_path):
+            raise VeilError(f"{said}: {other} names that file too; name two files")
+    if path.exists() and not overwrite and not _written_by_veil(path):
+        raise VeilError(f"{said}: that file exists and is not a report or plan veil wrote "
+                        "(--overwrite replaces it)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names (a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _written_by_veil(path: Path) -> bool:
+    """A JSON report (`"tool": "veil"`) or plan (`version` and `files`) of an earlier run."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(1) != b"{":
+                return False
+            data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (
+        data.get("tool") == "veil" or {"version", "files"} <= set(data))
 
 
 def remove_stale_parts(folders: set[Path], made_since: float | None = None) -> int:

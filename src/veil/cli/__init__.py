@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import VeilError, check_encoder, plan_batch
+from .. import Batch, VeilError, check_encoder, check_side_file, plan_batch
 from .parsers import COMMANDS, anonymize_parser, detect_parser, inspect_parser, parse
 from .run import BLUR_WARNING, EXIT_SOME_FAILED, EXIT_USAGE, run_anonymize, run_detect
 from .terminal import say, shown
@@ -46,6 +46,7 @@ def _batch_run(args: argparse.Namespace, detect_mode: bool) -> int:
         say(f"veil: nothing to do: no photo or video veil reads in "
             f"{', '.join(shown(p) for p in inputs)}{found}")
         return EXIT_SOME_FAILED
+    _check_side_files(args, batch, detect_mode)
     if detect_mode:
         code = run_detect(args, batch.jobs)
     else:
@@ -58,6 +59,16 @@ def _batch_run(args: argparse.Namespace, detect_mode: bool) -> int:
         say(f"veil: example written to {shown(args.inputs[0].parent)}/ "
             "(example.jpg, example.veiled.jpg, report.json)")
     return max(code, EXIT_SOME_FAILED) if missing else code
+
+
+def _check_side_files(args: argparse.Namespace, batch: Batch, detect_mode: bool) -> None:
+    """The report and plan files: refused before any work (an input, an output, a folder...)."""
+    named = {"-o": args.output} if detect_mode else {
+        "--report": args.report, "--plan-out": args.plan_out}
+    given = {flag: Path(path) for flag, path in named.items() if path is not None}
+    reads = [] if detect_mode or not args.plan_in else [args.plan_in]
+    for flag, path in given.items():
+        check_side_file(path, flag, batch, args.overwrite, reads, given)
 
 
 def _service(command: str, argv: Sequence[str]) -> int:

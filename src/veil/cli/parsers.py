@@ -5,6 +5,7 @@ one line (veil.options.CommandParser)."""
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +55,15 @@ GROUP_TITLES = {
 }
 
 
+def file_name(text: str) -> Path:
+    """A report or plan file to write: a name that ends in / names a folder, and would
+    otherwise be written as a file of that name."""
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text} names a folder; name a file (report.json, "
+                                         "plan.json)")
+    return Path(text)
+
+
 def _add_options(p: argparse.ArgumentParser, groups: Sequence[str]) -> None:
     for group in groups:
         section = p.add_argument_group(GROUP_TITLES[group])
@@ -80,8 +90,9 @@ def anonymize_parser() -> CommandParser:
     run = p.add_argument_group("run")
     run.add_argument("--overwrite", action="store_true",
                      help="replace outputs that exist already (never an input)")
-    run.add_argument("--report", type=Path, help="write a JSON report of the run here")
-    run.add_argument("--plan-out", type=Path, help="also write the mask plan (JSON) here")
+    run.add_argument("--report", type=file_name, help="write a JSON report of the run here")
+    run.add_argument("--plan-out", type=file_name,
+                     help="also write the mask plan (JSON) here")
     run.add_argument("--plan-in", type=Path, help="render this (reviewed) plan; detect nothing")
     run.add_argument("--jobs", type=int, default=0,
                      help="photos processed at once in a folder, one process each "
@@ -107,7 +118,10 @@ def detect_parser() -> CommandParser:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="photos, videos or folders (walked recursively)")
-    p.add_argument("-o", "--output", help="write the plan here (default: print it)")
+    p.add_argument("-o", "--output", type=file_name,
+                   help="write the plan here (default: print it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a file at -o that is not a plan veil wrote (never an input)")
     _add_options(p, ("detect", "limits"))
     _add_walk_flags(p)
     return p

@@ -58,7 +58,8 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
             failed += 1
             say(f"veil: {shown(job.src)}: {exc}")
     if args.output:
-        plans.dump(Path(args.output))
+        if not write_side_file("-o", Path(args.output), plans.dump):
+            return EXIT_SOME_FAILED
         if not args.quiet:
             say(f"veil: plan for {len(plans.files)} of {len(jobs)} files written to "
                 f"{shown(Path(args.output))}" + (f"; {failed} failed" if failed else ""))
@@ -158,13 +159,25 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
         report.files.append(file_report)
         if made is not None:
             plans.files[batch.jobs[index].key] = made
-    if args.plan_out:
-        plans.dump(args.plan_out)
-    if args.report:
-        report.write(args.report)
+    written = all([write_side_file("--plan-out", args.plan_out, plans.dump)
+                   if args.plan_out else True,
+                   write_side_file("--report", args.report, report.write)
+                   if args.report else True])
     if not args.quiet:
         say(summary_line(report))
-    return EXIT_OK if all(f.status == "ok" for f in report.files) else EXIT_SOME_FAILED
+    ok = written and all(f.status == "ok" for f in report.files)
+    return EXIT_OK if ok else EXIT_SOME_FAILED
+
+
+def write_side_file(flag: str, path: Path, write: Callable[[Path], None]) -> bool:
+    """Write a report or plan; a failure (a full disk, a folder it may not write to) is one
+    line and a failed run, not a traceback after the outputs were written."""
+    try:
+        write(path)
+    except OSError as exc:
+        say(f"veil: {flag} {shown(path)}: cannot be written: {exc.strerror or exc}")
+        return False
+    return True
 
 
 def _said(job: BatchJob, report: FileReport, quiet: bool) -> None:
