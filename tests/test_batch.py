@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -258,3 +259,33 @@ def test_report_replaces_a_file_veil_did_not_write_only_when_asked(
         assert res.returncode == 0, res.stderr
     res = run_veil(src, "-o", tmp_path / "o2.jpg", "--no-audit", "--report", notes)
     assert res.returncode == 0, res.stderr  # veil's own report is replaced: a rerun works
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_pipe_named_like_a_photo_is_skipped_not_waited_on(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A FIFO named pipe.jpg in a folder: reading it waits for a writer, and the whole batch
+    waited for ever. It is skipped with a reason (the rest is written); given directly, to
+    inspect or to the Python API, it is one line, never a wait."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(example_jpeg)
+    fifo = src / "pipe.jpg"
+    os.mkfifo(fifo)
+    report = tmp_path / "r.json"
+    res = run_veil(src, "-o", tmp_path / "out", "--no-audit", "--report", report, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]
+    reason = "not a regular file (a pipe, socket or device); veil reads files"
+    assert json.loads(report.read_text())["skipped"] == [{"input": str(fifo), "reason": reason}]
+    for args in ([fifo], ["inspect", fifo], ["detect", fifo]):
+        res = run_veil(*args, timeout=60)
+        assert res.returncode == 1 and reason in res.stderr, (args, res.stderr)
+    code = ("import sys, veil\n"
+            "for call in (lambda: veil.inspect_file(sys.argv[1]), lambda: veil.read_input("
+            "sys.argv[1]), lambda: veil.anonymize_video(sys.argv[1], sys.argv[2])):\n"
+            "    try:\n        call()\n    except veil.InputError as exc:\n        print(exc)\n")
+    api = subprocess.run([sys.executable, "-c", code, fifo, tmp_path / "v.mp4"],
+                         capture_output=True, text=True, timeout=120)
+    assert api.stdout.splitlines() == [reason] * 3, api.stderr

@@ -6,7 +6,8 @@ and hand each job to the engine. Rules:
 - folders are walked sorted; hidden files, veil's own outputs (`*.veiled.*`, `.veil-*.part`)
   and the output folder itself (when it lies inside an input folder) are not inputs;
 - a file whose bytes match no row of the format table is skipped with a reason, as is a
-  symbolic link that leads out of its input folder (unless links are to be followed);
+  symbolic link that leads out of its input folder (unless links are to be followed) and
+  a pipe, socket or device (reading one can wait for ever);
 - each output's suffix is that of the format it will be written as (the table says which);
 - two jobs that would write one path: the one whose format is kept (else the first) keeps the
   name, the other gets a numbered one (`a-2.jpg`) and a note; names depend on the batch
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from . import formats
 from .errors import VeilError
-from .media.files import TEMP_PREFIX, TEMP_SUFFIX
+from .media.files import NOT_REGULAR, TEMP_PREFIX, TEMP_SUFFIX, is_special
 from .media.image import has_frames
 
 SUFFIX = ".veiled"
@@ -111,6 +112,9 @@ def _jobs_of(
     follow: bool,
     skipped: list[tuple[Path, str]],
 ) -> Iterator[BatchJob]:
+    if is_special(item):
+        skipped.append((item, NOT_REGULAR))
+        return
     if not item.is_dir():
         kind, written = _written_as(item, requested)
         if output is None or out_is_dir:
@@ -151,6 +155,9 @@ def walk(
                 continue
             if not follow_symlinks and path.is_symlink() and not _inside(path.resolve(), top):
                 skipped.append((path, "a link to a file outside the input folder (not followed)"))
+                continue
+            if is_special(path):
+                skipped.append((path, NOT_REGULAR))
                 continue
             if path.suffix.lower() in formats.PHOTO_SUFFIXES | formats.VIDEO_SUFFIXES:
                 yield path

@@ -2,21 +2,40 @@
 
 Every output (photos, videos, plans, reports) is written to a temporary file beside its
 destination, named `.veil-*.part`, and renamed over it only when complete; on any failure
-the temporary file is removed and nothing is left at the destination.
+the temporary file is removed and nothing is left at the destination. Inputs are read only
+when they are regular files (`check_regular`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import VeilError
+from ..errors import InputError, VeilError
 
 TEMP_PREFIX, TEMP_SUFFIX = ".veil-", ".part"
+NOT_REGULAR = "not a regular file (a pipe, socket or device); veil reads files"
+
+
+def is_special(path: Path) -> bool:
+    """A path that leads to a pipe, socket or device: opening a pipe waits for a writer and
+    a device may never end, so reading one (a FIFO named x.jpg in a folder) stalls a run."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # gone or unreadable: the read that follows says why
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def check_regular(path: Path) -> None:
+    """InputError (one line) before reading an input that is not a regular file."""
+    if is_special(path):
+        raise InputError(NOT_REGULAR)
 
 
 def part_path(folder: Path) -> Path:

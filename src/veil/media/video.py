@@ -29,7 +29,7 @@ from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
 from . import matroska
 from .encoders import encoder_settings, error_words
-from .files import atomic_output
+from .files import atomic_output, check_regular
 
 # A rectangle of an upright frame in pixels: x1, y1, x2, y2 (x2 and y2 not included).
 Box = tuple[int, int, int, int]
@@ -62,6 +62,7 @@ def _open(path: Path) -> Any:
     """Open a video with the demuxer of the format its bytes match (never by its name)."""
     import av
 
+    check_regular(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(formats.HEAD_BYTES)

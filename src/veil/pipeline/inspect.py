@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import formats
 from ..errors import InputError, one_file
+from ..media.files import check_regular
 from ..media.image import decode_image, output_format
 from ..media.metadata import video_metadata_entries
 from ..media.video import probe_video
@@ -44,6 +45,7 @@ def inspect_file(src: Path, options: Options | None = None) -> Inspection:
     metadata; InputError with one line when veil would not read it."""
     options = options or Options()
     src = Path(src)
+    check_regular(src)
     try:
         with open(src, "rb") as fh:
             sniffed = formats.sniff(fh.read(formats.HEAD_BYTES))

@@ -18,7 +18,7 @@ from ..detect.base import Detector
 from ..detect.confirm import Looked
 from ..errors import InputError, RefusedError, VeilError, one_file
 from ..masks import SURE_SCORE, coverage, draw_masks, geometry, mask_box
-from ..media.files import refuse_overwrite, write_atomic
+from ..media.files import check_regular, refuse_overwrite, write_atomic
 from ..media.image import DecodedImage, decode_image, encode_image, output_format
 from ..media.metadata import check_output, entry_names
 from ..options import MaskOptions, Options
@@ -247,6 +247,7 @@ def _audit(
 
 def read_input(src: Path) -> bytes:
     """The bytes of an input file; InputError with a one-line reason when it cannot be read."""
+    check_regular(Path(src))
     try:
         return Path(src).read_bytes()
     except IsADirectoryError as exc:
