@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -91,6 +92,35 @@ def test_file_missing_from_plan_is_not_rendered(tmp_path: Path, example_jpeg: by
     res = run_veil(src, "--plan-in", tmp_path / "plan.json", "-q")
     assert res.returncode == 1 and "not in the plan" in res.stderr
     assert not (tmp_path / "p.veiled.jpg").exists()
+
+
+def test_a_plan_is_rendered_only_on_the_file_it_was_made_from(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """Burst photos share a size: a plan keyed IMG_0001.jpg, rendered after another photo
+    took that name (a second card dumped into the folder), covered where the first photo's
+    faces were and left this one's visible. Each plan entry holds the sha256 of its file."""
+    src = tmp_path / "in"
+    src.mkdir()
+    first, second = src / "IMG_0001.jpg", src / "IMG_0002.jpg"
+    first.write_bytes(example_jpeg)
+    Image.open(io.BytesIO(example_jpeg)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    plan_file = tmp_path / "plan.json"
+    assert run_veil("detect", src, "-o", plan_file, "-q").returncode == 0
+    plan = json.loads(plan_file.read_text())
+    assert plan["files"]["IMG_0001.jpg"]["sha256"] == hashlib.sha256(example_jpeg).hexdigest()
+    first.rename(src / "earlier.jpg")
+    second.rename(first)
+    res = run_veil(first, "-o", tmp_path / "out.jpg", "--plan-in", plan_file, "-q")
+    assert res.returncode == 1 and "the plan was made from another file" in res.stderr
+    assert not (tmp_path / "out.jpg").exists()
+    # Deleting the entry's sha256 applies it anyway: a person's decision, not an accident.
+    del plan["files"]["IMG_0001.jpg"]["sha256"]
+    plan_file.write_text(json.dumps(plan))
+    res = run_veil(first, "-o", tmp_path / "out.jpg", "--plan-in", plan_file, "-q")
+    assert res.returncode == 0, res.stderr
+    with pytest.raises(veil.VeilError, match="sha256 must be 64 lowercase hex digits"):
+        veil.plan_from_json({"width": 9, "height": 9, "sha256": "abc", "regions": []})
 
 
 @pytest.mark.parametrize(

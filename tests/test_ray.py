@@ -134,6 +134,13 @@ def test_a_reviewed_plan_renders_on_the_cluster(
     assert video["kept_visible"] == 1 and video["regions_masked"] == len(tracks) - 1
     # no detection ran: the reviewed plan is rendered in 4 parts, joined
     assert report["ray"]["split"] == [{"input": "v.mp4", "spans": 0, "parts": 4, "joined": True}]
+    # A video with other bytes under that name is not rendered from the plan.
+    with (src / "v.mp4").open("ab") as fh:
+        fh.write(b"\0")
+    res = run_veil(src / "v.mp4", "-o", tmp_path / "other.mp4", "--plan-in", plan,
+                   f"--ray={two_nodes.address}")
+    assert res.returncode == 1 and "the plan was made from another file" in res.stderr
+    assert not (tmp_path / "other.mp4").exists()
 
 
 def _uneven_clip(path: Path, sheet: np.ndarray) -> Path:

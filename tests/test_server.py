@@ -147,6 +147,7 @@ def test_plan_edits_are_checked(client, example_jpeg):
             json.dumps({"media": "video", "width": 1, "height": 1, "frames": 1}).encode(),
             "image plan",
         ),
+        (json.dumps({**plan, "sha256": "0" * 64}).encode(), "made from another file"),
     ]
     for body, reason in cases:
         response = client.put(url, content=body, headers={"content-type": "application/json"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -465,6 +466,14 @@ def test_veil_detect_plans_what_veil_renders(tmp_path: Path, tagged_clip: Path) 
     detected, made = (json.loads((tmp_path / name).read_text())["files"]["clip.mp4"]
                       for name in ("detected.json", "made.json"))
     assert detected["tracks"] and detected == made
+    assert detected["sha256"] == hashlib.sha256(tagged_clip.read_bytes()).hexdigest()
+    # The plan is rendered on its own file only (one byte more: another file).
+    other = tmp_path / "other" / "clip.mp4"
+    other.parent.mkdir()
+    other.write_bytes(tagged_clip.read_bytes() + b"\0")
+    res = run_veil(other, "-o", tmp_path / "o.mp4", "--plan-in", tmp_path / "detected.json")
+    assert res.returncode == 1 and "the plan was made from another file" in res.stderr
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_video_plan_keep_leaves_a_track_visible(tmp_path: Path, tagged_clip: Path) -> None:

@@ -56,9 +56,7 @@ def outcome(job: BatchJob, given: PlanSet | None, attempt: Callable[[Plan | None
     try:
         plan: Plan | None = None
         if given is not None:
-            if job.key not in given.files:
-                raise VeilError("not in the plan given with --plan-in (nothing rendered)")
-            plan = given.files[job.key]
+            plan = given.for_file(job.key, job.src)
         report, made = attempt(plan)
         report.warnings.extend(job.notes)
         return report, made

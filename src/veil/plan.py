@@ -1,19 +1,23 @@
 """The mask plan: the regions to cover in each image, as plain data with a JSON form.
 
 A plan is what detection produces, what a person reviews and edits, and the only input
-rendering needs. It holds geometry and nothing else about a person.
+rendering needs. It holds geometry and nothing else about a person. A plan file's entries
+also hold the SHA-256 of the file each was made from (`sha256`): the regions of one burst
+photo are never rendered onto another of the same size that took its name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import VeilError
-from .media.files import write_atomic
+from .errors import InputError, VeilError
+from .media.files import file_sha256, write_atomic
 
 PLAN_VERSION = 1
 # What a plan may hold: beyond these it is refused (a plan is data a person may have edited,
@@ -26,6 +30,7 @@ REACH = 4  # how many image sizes past its edges a box may reach
 SHAPES = ("box", "ellipse")
 CATEGORIES = ("face", "plate", "text")  # what a region covers
 MAX_MARGIN = 3.0  # as --margin allows
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # The source of a region (or a video box) that the leak audit found: where the plan had gone
 # wrong, so masks.geometry gives it the whole margin however sure it is.
 AUDIT = "audit"
@@ -92,6 +97,16 @@ def _list(value: Any, what: str, most: int) -> list[Any]:
         raise VeilError(f"plan: {what} must be a list, not {_shown(value)}")
     if len(value) > most:
         raise VeilError(f"plan: {what} holds {len(value)} entries, over the limit of {most}")
+    return value
+
+
+def _sha256(data: dict[str, Any]) -> str | None:
+    """The optional fingerprint of the file a plan entry was made from."""
+    value = data.get("sha256")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not SHA256.fullmatch(value):
+        raise VeilError(f"plan: sha256 must be 64 lowercase hex digits, not {_shown(value)}")
     return value
 
 
@@ -215,12 +230,14 @@ class ImagePlan:
     width: int
     height: int
     regions: list[Region] = field(default_factory=list)
+    sha256: str | None = None  # of the file it was made from, in a plan file
 
     def to_json(self) -> dict[str, Any]:
         return {
             "media": "image",
             "width": self.width,
             "height": self.height,
+            **({"sha256": self.sha256} if self.sha256 else {}),
             "regions": [r.to_json() for r in self.regions],
         }
 
@@ -235,7 +252,8 @@ class ImagePlan:
         width = _integer(data["width"], "width", 1, 1_000_000)
         height = _integer(data["height"], "height", 1, 1_000_000)
         regions = _list(data.get("regions", []), "regions", MAX_REGIONS)
-        return cls(width, height, [Region.from_json(r, width, height) for r in regions])
+        return cls(width, height, [Region.from_json(r, width, height) for r in regions],
+                   _sha256(data))
 
     def drop_faint(self, min_score: float) -> None:
         """Forget detections scored under `min_score` (never a region a person drew)."""
@@ -323,6 +341,7 @@ class VideoPlan:
     tracks: list[VideoTrack] = field(default_factory=list)
     # (first frame, last frame, region), inclusive; drawn by a person.
     regions: list[tuple[int, int, Region]] = field(default_factory=list)
+    sha256: str | None = None  # of the file it was made from, in a plan file
 
     def regions_by_frame(self) -> list[list[Region]]:
         """What to cover in each frame (tracks a person kept visible are left out), built
@@ -346,6 +365,7 @@ class VideoPlan:
             "width": self.width,
             "height": self.height,
             "frames": self.frames,
+            **({"sha256": self.sha256} if self.sha256 else {}),
             "tracks": [t.to_json() for t in self.tracks],
             "regions": [{**r.to_json(), "frames": [a, b]} for a, b, r in self.regions],
         }
@@ -373,7 +393,7 @@ class VideoPlan:
             VideoTrack.from_json(t, width, height, frames)
             for t in _list(data.get("tracks", []), "tracks", MAX_TRACKS)
         ]
-        return cls(width, height, frames, tracks, regions)
+        return cls(width, height, frames, tracks, regions, _sha256(data))
 
 
 def plan_from_json(data: Any) -> ImagePlan | VideoPlan:
@@ -402,6 +422,29 @@ class PlanSet:
         if not isinstance(files, dict):
             raise VeilError("plan 'files' must be an object")
         return cls({str(k): plan_from_json(v) for k, v in files.items()})
+
+    def add(self, key: str, plan: ImagePlan | VideoPlan, src: Path) -> None:
+        """Hold `plan` as the plan of `key`, marked with the SHA-256 of `src`, the file it
+        was made from (a plan rendered again keeps the mark it came with)."""
+        with contextlib.suppress(OSError):  # gone since it was read: the plan goes unmarked
+            plan.sha256 = plan.sha256 or file_sha256(src)
+        self.files[key] = plan
+
+    def for_file(self, key: str, src: Path) -> ImagePlan | VideoPlan:
+        """The plan of `key`, to render onto `src`; VeilError when there is none, or when it
+        was made from a file with other bytes (a photo renamed into its place: its regions
+        would miss this one's faces)."""
+        if key not in self.files:
+            raise VeilError("not in the plan given with --plan-in (nothing rendered)")
+        plan = self.files[key]
+        try:
+            made_from = plan.sha256 is None or plan.sha256 == file_sha256(src)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}") from exc
+        if not made_from:
+            raise VeilError("the plan was made from another file (its sha256 differs): "
+                            "detect this one again, or delete the entry's sha256 to apply it")
+        return plan
 
     def dump(self, path: Path) -> None:
         """Write the plan as JSON, all or nothing."""

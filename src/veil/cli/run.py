@@ -51,9 +51,9 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
     for job in bar(jobs, args.quiet):
         try:
             if job.kind == "video":  # detect writes no output: a refused output does not matter
-                plans.files[job.key] = plan_video(job.src, options, threads=args.threads)
+                plans.add(job.key, plan_video(job.src, options, threads=args.threads), job.src)
             else:
-                plans.files[job.key] = plan_image(read_input(job.src), options, models)
+                plans.add(job.key, plan_image(read_input(job.src), options, models), job.src)
         except VeilError as exc:
             failed += 1
             say(f"veil: {shown(job.src)}: {exc}")
@@ -157,8 +157,8 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
     for index in range(len(batch.jobs)):
         file_report, made = results[index]
         report.files.append(file_report)
-        if made is not None:
-            plans.files[batch.jobs[index].key] = made
+        if made is not None and args.plan_out:
+            plans.add(batch.jobs[index].key, made, batch.jobs[index].src)
     written = all([write_side_file("--plan-out", args.plan_out, plans.dump)
                    if args.plan_out else True,
                    write_side_file("--report", args.report, report.write)

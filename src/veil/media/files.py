@@ -9,6 +9,7 @@ when they are regular files (`check_regular`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -30,6 +31,15 @@ def is_special(path: Path) -> bool:
     except OSError:
         return False  # gone or unreadable: the read that follows says why
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in pieces: a video may be larger than memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def check_regular(path: Path) -> None:

@@ -137,7 +137,7 @@ class RayPool:
         if job.kind != "video" or job.refused or actors < 2:
             return [_Task(index, job, "run", (job, _plans_for(job, given)))]
         if given is not None:
-            plan = given.files.get(job.key)
+            plan = _given_plan(job, given)
             if not isinstance(plan, VideoPlan):  # the whole run says why
                 return [_Task(index, job, "run", (job, _plans_for(job, given)))]
             self.splits[index] = _Split(0)
@@ -324,6 +324,15 @@ def _setup_error(exc: Exception) -> VeilError:
     if isinstance(cause, VeilError):
         return cause
     return SetupError(f"a Ray worker could not start: {type(cause or exc).__name__}")
+
+
+def _given_plan(job: BatchJob, given: PlanSet) -> Plan | None:
+    """The job's plan when it may be rendered on its file; None sends the job whole to an
+    actor, whose run says why not (not in the plan, made from another file)."""
+    try:
+        return given.for_file(job.key, job.src)
+    except VeilError:
+        return None
 
 
 def _plans_for(job: BatchJob, given: PlanSet | None) -> PlanSet | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 
 from ... import Options, VeilError, VideoPlan, parse_plan_json, plan_from_json, preview_image
-from ...media.files import write_atomic
+from ...media.files import file_sha256, write_atomic
 from ..deps import CallerDep, ConfigDep, OptionsDep, OwnedJob, StoreDep, http_error
 from ..store import Job
 from ..uploads import MediaUpload
@@ -130,7 +131,8 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
     current = json.loads(store.plan_path(job.id).read_text())
     try:
         data = parse_plan_json(await request.body())
-        _check_made_for(job, data, current)  # first: a plan for another file says so
+        # first: a plan for another file says so
+        _check_made_for(job, data, current, store.original_path(job.id))
         plan = plan_from_json(data)
     except VeilError as exc:
         raise http_error(422, str(exc)) from exc
@@ -141,11 +143,14 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
     return describe(store.get(job.id) or job)
 
 
-def _check_made_for(job: Job, data: Any, current: dict[str, Any]) -> None:
-    """An edited plan must be for this job's medium and size (checked before the plan's own
-    fields, so that a plan for another file gets that reason)."""
+def _check_made_for(job: Job, data: Any, current: dict[str, Any], original: Path) -> None:
+    """An edited plan must be for this job's medium and size, and, when it says which file
+    it was made from (a plan file's sha256), for this job's original (checked before the
+    plan's own fields, so that a plan for another file gets that reason)."""
     if not isinstance(data, dict):
         return  # plan_from_json says what is wrong with it
+    if isinstance(data.get("sha256"), str) and data["sha256"] != file_sha256(original):
+        raise VeilError("the plan was made from another file (its sha256 differs)")
     if (data.get("media") == "video") != (job.kind == "video"):
         raise VeilError(f"this job needs a {job.kind} plan")
     size = data.get("width"), data.get("height")
