@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,27 @@ def test_full_disk_leaves_no_partial_output(tmp_path: Path, example_jpeg: bytes)
     assert "cannot write" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "out.png").exists()
     _no_output_left(tmp_path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM ends a Windows process at once")
+def test_a_stopped_run_leaves_no_partial_output(tmp_path: Path, example_clip: Path) -> None:
+    """`timeout`, `kill` and a stopping container send SIGTERM: veil died on the spot and
+    left the half-encoded video (`.veil-*.part`) in the output folder. It stops as Ctrl-C
+    does now: one line, exit 128 + 15, nothing left."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = subprocess.Popen(
+        [sys.executable, "-c", code, str(example_clip), "-o", str(out / "c.mp4"), "--no-audit"],
+        stderr=subprocess.PIPE, text=True)
+    while not any(p.name.endswith(".part") for p in out.iterdir()):
+        assert run.poll() is None, "the run ended before it wrote anything"
+        time.sleep(0.02)
+    run.terminate()
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 143, err
+    assert err.strip() == "veil: stopped (SIGTERM); no partial output was left behind"
+    assert list(out.iterdir()) == []
 
 
 def test_output_never_overwrites_the_input(tmp_path: Path, example_jpeg: bytes) -> None:

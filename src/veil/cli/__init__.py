@@ -8,8 +8,11 @@ flags for what a user can choose are made from the options table (veil.options).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import Batch, VeilError, check_encoder, check_side_file, plan_batch
@@ -80,11 +83,41 @@ def _service(command: str, argv: Sequence[str]) -> int:
     return (serve_main if command == "serve" else keys_main)(argv)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`timeout`, `kill`, a closed terminal, a container stopping): stop
+    as Ctrl-C does, removing temporary outputs on the way out, instead of dying with a
+    half-written `.veil-*.part` left in the output folder."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    kept = {}
+    names = ("SIGTERM", "SIGHUP") if threading.current_thread() is threading.main_thread() else ()
+    for name in names:
+        number = getattr(signal, name, None)
+        # only where they would kill us: `nohup` ignores SIGHUP, and so do we then
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            kept[number] = signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
+
+
 def _dispatch(argv: list[str]) -> int:
     command = argv[0] if argv and argv[0] in COMMANDS else "anonymize"
     rest = argv[1:] if argv and argv[0] == command else argv
-    if command in ("serve", "keys"):
+    if command in ("serve", "keys"):  # the service handles its own signals
         return _service(command, rest)
+    with _stopped_by_signals():
+        return _batch_command(command, rest)
+
+
+def _batch_command(command: str, rest: list[str]) -> int:
     if command == "inspect":
         from .inspect import run_inspect
 
@@ -101,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VeilError as exc:  # SetupError included: veil itself or the request is unusable
         say(f"veil: {exc}")
         return EXIT_USAGE
+    except Stopped as exc:
+        say(f"veil: stopped ({exc}); no partial output was left behind")
+        return 128 + signal.Signals[str(exc)].value
     except KeyboardInterrupt:
         say("veil: interrupted; no partial output was left behind")
         return 130
