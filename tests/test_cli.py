@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import covered_share, identifying_tags, run_veil, shared
@@ -113,3 +116,22 @@ def test_example_command_runs_on_the_bundled_photo(tmp_path: Path) -> None:
     assert (tmp_path / "ex" / "example.veiled.jpg").exists()
     report = json.loads((tmp_path / "ex" / "report.json").read_text())
     assert report["summary"]["faces"] >= 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux lets a file name be any bytes")
+def test_report_of_a_file_name_that_is_not_utf8_is_valid_unicode(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A file named b'caf\\xe9.jpg' (Latin-1, from an old camera card) gave the report lone
+    surrogates (`"caf\\udce9.jpg"`), JSON that strict parsers (Rust's serde, Go's, jq's)
+    refuse or mangle. Its bytes are written as `\\xe9`."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (Path(os.fsdecode(bytes(folder) + b"/caf\xe9.jpg"))).write_bytes(example_jpeg)
+    res = run_veil(folder, "-o", tmp_path / "out", "--no-audit", "-q", "--report",
+                   tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_bytes().decode("utf-8"))
+    entry = report["files"][0]
+    assert entry["input"] == "caf\\xe9.jpg" and entry["output"].endswith("caf\\xe9.jpg")
+    json.dumps(report, ensure_ascii=False).encode("utf-8")  # no lone surrogate anywhere

@@ -112,7 +112,7 @@ class RunReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return valid_text({
             "tool": "veil",
             "version": __version__,
             "report_version": REPORT_VERSION,
@@ -121,11 +121,28 @@ class RunReport:
             "files": [f.to_json() for f in self.files],
             "skipped": self.skipped,
             **({"ray": self.ray} if self.ray is not None else {}),
-        }
+        })
 
     def write(self, path: Path) -> None:
         """Write the report as JSON (atomically, like every output)."""
         write_atomic(Path(path), (json.dumps(self.to_json(), indent=1) + "\n").encode())
+
+
+def valid_text(value: Any) -> Any:
+    """`value` with every text valid Unicode: a file name that is not UTF-8 reaches Python
+    holding lone surrogates, which JSON would carry as `\\udcff`, text strict parsers
+    refuse; its bytes are written as `\\xff` instead."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no file name makes
+            raw = value.encode("utf-8", "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_text(v) for v in value]
+    return value
 
 
 class StageTimer:
