@@ -412,6 +412,26 @@ def test_results_expire(tmp_path, example_jpeg):
         svc.stop()
 
 
+def test_a_data_dir_holding_other_files_is_refused(tmp_path, example_jpeg):
+    """At every start the service deletes each file in originals/, results/ and tmp/ that no
+    job owns: `--data-dir ~/evidence` deleted ~/evidence/originals/IMG_0001.jpg. A folder
+    that is neither new, empty nor veil's own is refused before anything is touched."""
+    evidence = tmp_path / "evidence"
+    (evidence / "originals").mkdir(parents=True)
+    photo = evidence / "originals" / "IMG_0001.jpg"
+    photo.write_bytes(example_jpeg)
+    before = sorted(p.relative_to(evidence) for p in evidence.rglob("*"))
+    for args in (["serve", "--port", "1"], ["keys", "list"]):
+        res = run_veil(*args, "--data-dir", evidence, timeout=120)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip().endswith("name a new or empty one"), res.stderr
+    assert sorted(p.relative_to(evidence) for p in evidence.rglob("*")) == before
+    assert photo.read_bytes() == example_jpeg
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_veil("keys", "list", "--data-dir", empty).returncode == 0  # new or empty: fine
+
+
 def test_api_keys_and_rate_limit(tmp_path, example_jpeg):
     data = tmp_path / "data"
     keys = [run_veil("keys", "add", name, "--data-dir", data).stdout.strip() for name in "ab"]

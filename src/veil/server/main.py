@@ -124,7 +124,11 @@ def serve_main(argv: Sequence[str]) -> int:
         rate_limit=args.rate_limit,
         ray=args.ray,
     )
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except VeilError as exc:
+        print(f"veil serve: {exc}", file=sys.stderr)
+        return 2
     # No access log: it would hold client addresses; the app logs requests without them.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
@@ -146,7 +150,11 @@ def keys_main(argv: Sequence[str]) -> int:
         help="the service's data folder (default ./veil-data)",
     )
     args = p.parse_args(argv)
-    store = Store(args.data_dir)
+    try:
+        store = Store(args.data_dir)
+    except VeilError as exc:
+        print(f"veil keys: {exc}", file=sys.stderr)
+        return 2
     if args.action == "list":
         for name in store.key_names():
             print(name)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import VeilError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -113,11 +115,27 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+DATABASE = "jobs.sqlite3"
+
+
+def _check_root(root: Path) -> None:
+    """VeilError unless `root` is new, empty or a data folder veil made (it holds the
+    database): at every start the store deletes each file in originals/, results/ and tmp/
+    that no job owns, and `--data-dir ~/evidence` would have deleted ~/evidence/originals."""
+    if root.exists() and not root.is_dir():
+        raise VeilError(f"--data-dir {root}: that is a file, not a folder")
+    if root.is_dir() and not (root / DATABASE).is_file() and any(root.iterdir()):
+        raise VeilError(f"--data-dir {root}: that folder holds files veil did not put there, "
+                        "and veil deletes what it does not own in its data folder; name a new "
+                        "or empty one")
+
+
 class Store:
     """Rows in SQLite, bytes in files. Every method opens its own short transaction."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        _check_root(self.root)
         self.originals = self.root / "originals"
         self.results = self.root / "results"
         self.tmp = self.root / "tmp"
@@ -125,7 +143,7 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o700)
         self.db = sqlite3.connect(
-            self.root / "jobs.sqlite3", timeout=30, isolation_level=None, check_same_thread=False
+            self.root / DATABASE, timeout=30, isolation_level=None, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
