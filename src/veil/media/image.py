@@ -210,7 +210,8 @@ def encode_frames(
     the result reads back frame by frame at the right size."""
     if not fmt.frames or fmt.save is None:
         raise RefusedError(f"{fmt.name} holds one picture and this file has {len(frames)} "
-                           "frames: choose --format webp, png, gif or tiff")
+                           "frames: choose --format webp, png, gif or tiff (or an -o name "
+                           "ending in one)")
     images = [Image.fromarray(f) for f in frames]
     args: dict[str, object] = {**fmt.save, "save_all": True, "append_images": images[1:]}
     if fmt.name != "TIFF":
