@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -289,3 +292,65 @@ def test_a_pipe_named_like_a_photo_is_skipped_not_waited_on(
     api = subprocess.run([sys.executable, "-c", code, fifo, tmp_path / "v.mp4"],
                          capture_output=True, text=True, timeout=120)
     assert api.stdout.splitlines() == [reason] * 3, api.stderr
+
+
+VEIL = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The photo pool's worker processes of a veil process (not multiprocessing's tracker)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"multiprocessing" in command and b"resource_tracker" not in command:
+            found.append(int(child))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds workers in Linux's /proc")
+def test_a_dead_worker_costs_the_batch_nothing_but_its_own_file(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A photo that crashes a decoder kills its worker process, and that broke the whole
+    pool: every photo still queued failed with it (11 of 12 here). Now the jobs the dead
+    worker had not begun run on a new pool and those it had begun each run alone, so the
+    killed worker's photos, innocent, are all written."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"p{i:02}.jpg").write_bytes(example_jpeg)
+    run = subprocess.Popen(
+        [sys.executable, "-c", VEIL, folder, "-o", out, "--jobs", "2", "--no-audit", "-q"],
+        stderr=subprocess.PIPE, text=True)
+    while not (out.exists() and any(out.iterdir())):
+        assert run.poll() is None, run.communicate()[1]
+        time.sleep(0.02)
+    os.kill(_workers_of(run.pid)[0], signal.SIGKILL)  # what a decoder crash looks like
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [f"p{i:02}.jpg" for i in range(12)]
+
+
+def test_the_photo_that_kills_its_worker_fails_alone(tmp_path: Path, example_jpeg: bytes) -> None:
+    """A photo whose worker dies every time (here: a CPU-time limit the kernel enforces with
+    SIGXCPU, which only the 30-megapixel one reaches) fails with that reason after a run of
+    its own; the photo beside it is written."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    noise = np.random.default_rng(1).integers(0, 255, (5000, 6000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "a-huge.jpg", quality=80)  # ~70 s of CPU here
+    Image.open(io.BytesIO(example_jpeg)).crop((0, 0, 400, 400)).save(folder / "b.jpg")
+
+    def limit_cpu() -> None:  # each process may use 10 s of CPU; the kernel kills it past that
+        resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    res = subprocess.run(
+        [sys.executable, "-c", VEIL, folder, "-o", out, "--jobs", "2", "--profile", "thorough",
+         "--no-audit", "-q"],
+        capture_output=True, text=True, preexec_fn=limit_cpu, timeout=600)
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("veil: " + str(folder / "a-huge.jpg") + ": failed: internal "
+                                  "error: its worker process died on it (a decoder crash: the "
+                                  "file may be damaged or hostile)")
+    assert [p.name for p in out.iterdir()] == ["b.jpg"]

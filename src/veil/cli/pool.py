@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import (
     Executor,
     Future,
@@ -18,6 +18,8 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     as_completed,
 )
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models, resolve_device
 from ..jobs import Plan, anonymize_one, outcome
@@ -26,20 +28,31 @@ Result = tuple[FileReport, Plan | None]
 # Default workers at most: each holds its models and one photo (up to --max-megapixels) in
 # memory; --jobs asks for more.
 DEFAULT_MOST = 8
+CRASHED = ("internal error: its worker process died on it (a decoder crash: the file may be "
+           "damaged or hostile)")
 _models: Models | None = None  # a worker's own, loaded once by _start
+_started: Any = None  # a worker's view of which jobs of its round have begun (shared bytes)
 
 
-def _start(profile: str, threads: int, need_models: bool, backend: str, device: str) -> None:
-    global _models
+def _start(profile: str, threads: int, need_models: bool, backend: str, device: str,
+           started: Any = None) -> None:
+    global _models, _started
     _models = load_models(profile, threads, backend, device) if need_models else None
+    _started = started
 
 
-def _work(job: BatchJob, options: Options, given: PlanSet | None, threads: int) -> Result:
+def _work(position: int, job: BatchJob, options: Options, given: PlanSet | None,
+          threads: int) -> Result:
+    if _started is not None:
+        _started[position] = 1
     return outcome(job, given, lambda plan: anonymize_one(job, options, plan, _models, threads))
 
 
 class PhotoPool:
-    """Runs photo jobs in this process (one worker) or on a process pool."""
+    """Runs photo jobs in this process (one worker), on threads sharing a GPU's models, or on
+    a pool of processes. A process that dies (a decoder crashing on a hostile file) breaks
+    its pool and every job still in it; the jobs it had not begun run again on a new pool,
+    and those it had begun each run alone, so that only the file that crashes fails."""
 
     def __init__(self, options: Options, threads: int, workers: int, need_models: bool) -> None:
         self.options, self.workers = options, workers
@@ -47,46 +60,85 @@ class PhotoPool:
         # Inference threads per worker: the cores shared out, unless the user chose.
         self.threads = threads or (0 if workers == 1 else max(1, cores // workers))
         self.need_models = need_models
-        self.executor: Executor | None = None
+        self.threaded: ThreadPoolExecutor | None = None
         if workers > 1 and need_models and resolve_device(options.detect.device) == "cuda":
-            _start(options.detect.profile, self.threads, need_models, options.detect.backend,
-                   options.detect.device)
-            self.executor = ThreadPoolExecutor(workers, thread_name_prefix="veil-photo")
-        elif workers > 1:
-            self.executor = ProcessPoolExecutor(
-                max_workers=workers,
-                # spawn: a fork would copy onnxruntime's threads in whatever state they are
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=(options.detect.profile, self.threads, need_models,
-                          options.detect.backend, options.detect.device),
-            )
+            self._load_here()
+            self.threaded = ThreadPoolExecutor(workers, thread_name_prefix="veil-photo")
+
+    def _load_here(self) -> None:
+        _start(self.options.detect.profile, self.threads, self.need_models,
+               self.options.detect.backend, self.options.detect.device)
+
+    def _processes(self, workers: int, started: Any) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            # spawn: a fork would copy onnxruntime's threads in whatever state they are
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(self.options.detect.profile, self.threads, self.need_models,
+                      self.options.detect.backend, self.options.detect.device, started),
+        )
 
     def run(self, jobs: list[BatchJob], indices: list[int],
             given: PlanSet | None) -> Iterator[tuple[int, Result]]:
         """(index, result) for each job, in the order they finish."""
-        if self.executor is None:
-            if jobs:
-                _start(self.options.detect.profile, self.threads, self.need_models,
-                       self.options.detect.backend, self.options.detect.device)
-            for index, job in zip(indices, jobs, strict=True):
-                yield index, _work(job, self.options, given, self.threads)
+        todo = list(zip(indices, jobs, strict=True))
+        if self.threaded is not None:
+            yield from self._round(self.threaded, todo, given)
             return
+        if self.workers == 1:
+            if todo:
+                self._load_here()
+            for index, job in todo:
+                yield index, _work(0, job, self.options, given, self.threads)
+            return
+        while todo:
+            started = multiprocessing.get_context("spawn").RawArray("b", len(todo))
+            executor = self._processes(self.workers, started)
+            try:
+                broken = yield from self._round(executor, todo, given)
+            finally:
+                executor.shutdown(wait=True, cancel_futures=True)
+            begun = [item for position, item in enumerate(todo)
+                     if item[0] in broken and started[position]]
+            for index, job in begun:  # the crash was one of these: each alone
+                yield index, self._alone(job, given)
+            todo = [item for item in todo if item[0] in broken and item not in begun]
+
+    def _round(self, executor: Executor, todo: list[tuple[int, BatchJob]],
+               given: PlanSet | None) -> Generator[tuple[int, Result], None, set[int]]:
+        """Run `todo` on `executor`; returns the indices of the jobs a dead worker took down
+        with it (its pool's other jobs included)."""
         futures: dict[Future[Result], tuple[int, BatchJob]] = {
-            self.executor.submit(_work, job, self.options, given, self.threads): (index, job)
-            for index, job in zip(indices, jobs, strict=True)
+            executor.submit(_work, position, job, self.options, given, self.threads):
+                (index, job)
+            for position, (index, job) in enumerate(todo)
         }
+        broken: set[int] = set()
         for future in as_completed(futures):
             index, job = futures[future]
             try:
                 yield index, future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker that died fails its file only
+            except BrokenProcessPool:
+                broken.add(index)
+            except Exception as exc:  # noqa: BLE001 - a worker that failed fails its file only
                 error = f"internal error: the worker stopped ({type(exc).__name__})"
                 yield index, (FileReport(input=job.key, status="failed", error=error), None)
+        return broken
+
+    def _alone(self, job: BatchJob, given: PlanSet | None) -> Result:
+        """One job in a process of its own: its result, or its failure if it dies again."""
+        executor = self._processes(1, None)
+        try:
+            return executor.submit(_work, 0, job, self.options, given, self.threads).result()
+        except BrokenProcessPool:
+            return FileReport(input=job.key, status="failed", error=CRASHED), None
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.threaded is not None:
+            self.threaded.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
