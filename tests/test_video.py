@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from conftest import run_veil, shared, write_clip
 from hostile import chunk_offsets, matroska_blocks
 from veil.detect.base import Detections
 from veil.masks import coverage
+from veil.media import xiph
 from veil.media.video import WHOLE_FRAME_SHARE, Painter, encode_video, iter_frames
 from veil.pipeline.video import plan_tracks
 from veil.track import TrackOptions, fill, link
@@ -132,6 +134,63 @@ def test_video_faces_covered_timing_and_sound_kept_tags_gone(tmp_path: Path,
             if 30 <= cx - x < 930:
                 patch = frame[cy - 4:cy + 4, cx - x - 4:cx - x + 4]
                 assert patch.mean() < 50, (i, cx)
+
+
+def _vorbis_with_tags(src: Path, dst: Path, tags: list[bytes], vendor: bytes) -> None:
+    """`src` (Matroska, H.264 without B-frames, Vorbis) remuxed with a Vorbis comment header
+    holding `tags`, as recorders and other muxers write it into the track's codec data."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="matroska") as out:
+        video, sound = inp.streams.video[0], inp.streams.audio[0]
+        headers = bytes(sound.codec_context.extradata)
+        ident = headers[headers.index(b"\x01vorbis"):][:30]
+        setup = headers[headers.index(b"\x05vorbis"):]
+        comment = b"\x03vorbis" + struct.pack("<I", len(vendor)) + vendor + struct.pack(
+            "<I", len(tags)) + b"".join(struct.pack("<I", len(t)) + t for t in tags) + b"\x01"
+        vout, aout = out.add_stream_from_template(video), out.add_stream_from_template(sound)
+        # FFmpeg's own layout: each header after its 16-bit size (the muxer laces them)
+        aout.codec_context.extradata = b"".join(
+            struct.pack(">H", len(h)) + h for h in (ident, comment, setup))
+        for packet in inp.demux(video, sound):
+            if packet.dts is not None:
+                packet.stream = vout if packet.stream is video else aout
+                out.mux(packet)
+
+
+def test_tags_inside_vorbis_codec_data_are_not_copied(tmp_path: Path) -> None:
+    """Vorbis keeps a vendor string and free tags (ARTIST=, LOCATION=) in its comment header,
+    part of the track's codec data, which a copied sound kept bit for bit: `-o out.mkv`
+    carried them into the output. The copy gets an empty comment header; inspect and the
+    report name what was there."""
+    _require_ffmpeg()
+    base, tagged = tmp_path / "base.mkv", tmp_path / "tagged.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+                    "-f", "lavfi", "-i", "sine", "-t", "2", "-c:v", "libx264", "-bf", "0",
+                    "-pix_fmt", "yuv420p", "-c:a", "libvorbis", str(base)], check=True)
+    _vorbis_with_tags(base, tagged, [b"ARTIST=Jane Doe", b"LOCATION=52.52,13.40"],
+                      b"RecorderX serial SN-4455")
+    assert b"Jane Doe" in tagged.read_bytes()
+    shown = run_veil("inspect", tagged).stdout
+    assert "audio#1:vorbis:LOCATION: 52.52,13.40" in shown and "SN-4455" in shown
+    out = tmp_path / "out.mkv"
+    res = run_veil(tagged, "-o", out, "-q", "--no-audit", "--report", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    data = out.read_bytes()
+    assert b"Jane Doe" not in data and b"52.52" not in data and b"SN-4455" not in data
+    report = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert {"audio#1:vorbis:ARTIST", "audio#1:vorbis:vendor"} <= set(report["metadata_removed"])
+    assert "re-encoded" not in str(report["warnings"])  # the sound itself is copied
+    assert _audio_packets(out) == _audio_packets(tagged)
+    # FFmpeg's other layout (16-bit sizes, from its Ogg reader) is emptied the same way
+    with av.open(str(tagged)) as inp:
+        laced = bytes(inp.streams.audio[0].codec_context.extradata)
+    assert xiph.comments(laced)[1] == ("ARTIST", "Jane Doe")
+    ident, setup = laced[laced.index(b"\x01vorbis"):][:30], laced[laced.index(b"\x05vorbis"):]
+    comment = laced[laced.index(b"\x03vorbis"):laced.index(b"\x05vorbis")]
+    sized = b"".join(struct.pack(">H", len(h)) + h for h in (ident, comment, setup))
+    assert xiph.comments(sized)[1] == ("ARTIST", "Jane Doe")
+    emptied = xiph.untagged(sized)
+    assert emptied is not None and xiph.comments(emptied) == [] and emptied.endswith(setup)
+    assert xiph.untagged(b"\x02\xff") is None  # not Vorbis headers: the sound is encoded anew
 
 
 def test_audio_drop_and_dirty_fixtures(tmp_path: Path) -> None:

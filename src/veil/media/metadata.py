@@ -18,7 +18,7 @@ from PIL import ExifTags, Image
 
 from .. import formats
 from ..errors import VeilError
-from . import jxl
+from . import jxl, xiph
 from .pillow import pillow_guarded
 from .whole import png_chunks
 
@@ -326,6 +326,9 @@ def video_metadata_entries(path: Path) -> list[tuple[str, str]]:
             for stream in container.streams:
                 out += [(f"{stream.type}#{stream.index}:{k}", shown_value(v))
                         for k, v in stream.metadata.items()]
+                if getattr(stream.codec_context, "name", None) == "vorbis":
+                    out += [(f"audio#{stream.index}:vorbis:{k}", shown_value(v)) for k, v in
+                            xiph.comments(bytes(stream.codec_context.extradata or b""))]
                 if stream.type not in ("video", "audio"):
                     codec = getattr(stream.codec_context, "name", None) or "unknown codec"
                     out.append((f"{stream.type} stream #{stream.index}", codec))

@@ -27,7 +27,7 @@ import numpy as np
 from .. import formats
 from ..errors import InputError, PartsDoNotJoin, RefusedError, VeilError
 from ..options import EncodeOptions, Limits
-from . import matroska
+from . import matroska, xiph
 from .encoders import encoder_settings, error_words
 from .files import atomic_output, check_regular
 
@@ -742,7 +742,13 @@ def _add_audio(inp: Any, out: Any, options: EncodeOptions,
         # write: QuickTime and Opus), and always what FFmpeg's muxer says it can hold
         copy = (written.audio_copy is None or name in written.audio_copy) and (
             name in out.supported_codecs)
+        headers = None
+        if copy and name == "vorbis":  # its comment header holds tags: emptied, or encoded anew
+            headers = xiph.untagged(bytes(ain.codec_context.extradata or b""))
+            copy = headers is not None
         aout = out.add_stream_from_template(ain) if copy else out.add_stream("aac", rate=ain.rate)
+        if headers is not None:
+            aout.codec_context.extradata = headers
         aout.metadata.clear()
         audio_map[ain.index] = (aout, copy)
     return audio_map
