@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import (
     Executor,
@@ -21,7 +22,16 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .. import BatchJob, FileReport, Models, Options, PlanSet, load_models, resolve_device
+from .. import (
+    BatchJob,
+    FileReport,
+    Models,
+    Options,
+    PlanSet,
+    load_models,
+    remove_stale_parts,
+    resolve_device,
+)
 from ..jobs import Plan, anonymize_one, outcome
 
 Result = tuple[FileReport, Plan | None]
@@ -100,11 +110,13 @@ class PhotoPool:
             return
         while todo:
             started = multiprocessing.get_context("spawn").RawArray("b", len(todo))
-            executor = self._processes(self.workers, started)
+            executor, began = self._processes(self.workers, started), time.time()
             try:
                 broken = yield from self._round(executor, todo, given)
             finally:
                 executor.shutdown(wait=True, cancel_futures=True)
+            if broken:  # the dead worker may have been writing: its temporary file stays
+                remove_stale_parts({job.dst.parent for _, job in todo}, made_since=began)
             begun = {index for position, (index, _) in enumerate(todo)
                      if index in broken and started[position]}
             if broken and not begun:  # the workers die before any job (loading the models)
@@ -137,10 +149,11 @@ class PhotoPool:
 
     def _alone(self, job: BatchJob, given: PlanSet | None) -> Result:
         """One job in a process of its own: its result, or its failure if it dies again."""
-        executor = self._processes(1, None)
+        executor, began = self._processes(1, None), time.time()
         try:
             return executor.submit(_work, 0, job, self.options, given, self.threads).result()
         except BrokenProcessPool:
+            remove_stale_parts({job.dst.parent}, made_since=began)
             return FileReport(input=job.key, status="failed", error=CRASHED), None
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
