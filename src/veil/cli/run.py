@@ -58,11 +58,11 @@ def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
             failed += 1
             say(f"veil: {shown(job.src)}: {exc}")
     if args.output:
-        if not write_side_file("-o", Path(args.output), plans.dump):
+        if not write_side_file("-o", args.output, plans.dump):
             return EXIT_SOME_FAILED
         if not args.quiet:
             say(f"veil: plan for {len(plans.files)} of {len(jobs)} files written to "
-                f"{shown(Path(args.output))}" + (f"; {failed} failed" if failed else ""))
+                f"{shown(args.output)}" + (f"; {failed} failed" if failed else ""))
     else:
         sys.stdout.write(json.dumps(plans.to_json(), indent=1) + "\n")
     return EXIT_SOME_FAILED if failed else EXIT_OK
@@ -159,10 +159,8 @@ def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:
         report.files.append(file_report)
         if made is not None and args.plan_out:
             plans.add(batch.jobs[index].key, made, batch.jobs[index].src)
-    written = all([write_side_file("--plan-out", args.plan_out, plans.dump)
-                   if args.plan_out else True,
-                   write_side_file("--report", args.report, report.write)
-                   if args.report else True])
+    sides = [("--plan-out", args.plan_out, plans.dump), ("--report", args.report, report.write)]
+    written = all([write_side_file(flag, path, write) for flag, path, write in sides if path])
     if not args.quiet:
         say(summary_line(report))
     ok = written and all(f.status == "ok" for f in report.files)
