@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ... import Options, VeilError, VideoPlan, parse_plan_json, plan_from_json, preview_image
 from ...media.files import file_sha256, write_atomic
@@ -131,8 +131,11 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
     current = json.loads(store.plan_path(job.id).read_text())
     try:
         data = parse_plan_json(await request.body())
-        # first: a plan for another file says so
-        _check_made_for(job, data, current, store.original_path(job.id))
+        marked = isinstance(data, dict) and isinstance(data.get("sha256"), str)
+        # hashing an original (a video: gigabytes) off the event loop, and only when asked
+        original = await run_in_threadpool(file_sha256, store.original_path(job.id)) if (
+            marked) else None
+        _check_made_for(job, data, current, original)  # first: a plan for another file says so
         plan = plan_from_json(data)
     except VeilError as exc:
         raise http_error(422, str(exc)) from exc
@@ -143,13 +146,14 @@ async def put_plan(job: OwnedJob, store: StoreDep, request: Request) -> dict[str
     return describe(store.get(job.id) or job)
 
 
-def _check_made_for(job: Job, data: Any, current: dict[str, Any], original: Path) -> None:
+def _check_made_for(job: Job, data: Any, current: dict[str, Any], original: str | None) -> None:
     """An edited plan must be for this job's medium and size, and, when it says which file
-    it was made from (a plan file's sha256), for this job's original (checked before the
-    plan's own fields, so that a plan for another file gets that reason)."""
+    it was made from (a plan file's sha256), for this job's original (its digest: `original`)
+    (checked before the plan's own fields, so that a plan for another file gets that
+    reason)."""
     if not isinstance(data, dict):
         return  # plan_from_json says what is wrong with it
-    if isinstance(data.get("sha256"), str) and data["sha256"] != file_sha256(original):
+    if original is not None and data.get("sha256") != original:
         raise VeilError("the plan was made from another file (its sha256 differs)")
     if (data.get("media") == "video") != (job.kind == "video"):
         raise VeilError(f"this job needs a {job.kind} plan")
