@@ -103,12 +103,16 @@ def example_clip(tmp_path_factory: pytest.TempPathFactory, example_jpeg: bytes) 
     return write_clip(folder / "portraits.mp4", sheet, frames=150, sound=True)
 
 
+# The `veil` command in a fresh interpreter (`python -c VEIL args...`).
+VEIL = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
 def run_veil(
     *args: str | Path, cwd: Path | None = None, env: dict | None = None, prelude: str = "",
     timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     """Run the real `veil` command in a fresh interpreter (as a user would)."""
-    code = prelude + "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = prelude + VEIL
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         cwd=cwd,

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from conftest import VEIL
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -67,7 +69,7 @@ def start_service(data_dir: Path, *args: str, wait_workers: bool = True) -> Serv
         [
             sys.executable,
             "-c",
-            "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))",
+            VEIL,
             "serve",
             "--port",
             str(port),

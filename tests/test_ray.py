@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_veil, write_clip
+from conftest import VEIL, run_veil, write_clip
 
 pytest.importorskip("ray", reason="needs Ray (pip install 'veil[ray]')")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -196,9 +196,8 @@ def test_a_node_lost_mid_run_loses_no_file(tmp_path: Path, example_jpeg: bytes) 
             (folder / f"p{i:02}.jpg").write_bytes(example_jpeg)
         sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
         write_clip(folder / "v.mp4", sheet, frames=136, size=(480, 256))  # 3 spans, 4 parts
-        code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
         run = subprocess.Popen(
-            [sys.executable, "-c", code, folder, "-o", out, "--report", tmp_path / "r.json",
+            [sys.executable, "-c", VEIL, folder, "-o", out, "--report", tmp_path / "r.json",
              f"--ray={cluster.address}", "-q"],
             stderr=subprocess.PIPE, text=True)
         victim = list(cluster.worker_nodes)[0]

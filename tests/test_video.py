@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import veil
-from conftest import run_veil, shared, write_clip
+from conftest import VEIL, run_veil, shared, write_clip
 from hostile import chunk_offsets, matroska_blocks
 from veil.detect.base import Detections
 from veil.masks import coverage
@@ -602,8 +602,7 @@ def test_full_disk_during_a_video_leaves_nothing(tmp_path: Path, tagged_clip: Pa
     def limit_file_size() -> None:  # writes past 20 kB fail with EFBIG, like a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
-    res = subprocess.run([sys.executable, "-c", code, str(tagged_clip), "-o",
+    res = subprocess.run([sys.executable, "-c", VEIL, str(tagged_clip), "-o",
                           str(tmp_path / "out.mp4"), "-q"], capture_output=True, text=True,
                          preexec_fn=limit_file_size, timeout=300)
     assert res.returncode == 1, res.stderr
