@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 import veil
-from conftest import run_veil
+from conftest import VEIL, run_veil
 from veil.detect.base import Detections
 
 
@@ -121,9 +122,8 @@ def test_full_disk_leaves_no_partial_output(tmp_path: Path, example_jpeg: bytes)
     def limit_file_size() -> None:  # writes past 64 kB fail with EFBIG, like a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
 
-    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
     res = subprocess.run(
-        [sys.executable, "-c", code, str(src), "-o", str(tmp_path / "out.png"), "-q"],
+        [sys.executable, "-c", VEIL, str(src), "-o", str(tmp_path / "out.png"), "-q"],
         capture_output=True,
         text=True,
         preexec_fn=limit_file_size,
@@ -135,24 +135,40 @@ def test_full_disk_leaves_no_partial_output(tmp_path: Path, example_jpeg: bytes)
     _no_output_left(tmp_path)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM ends a Windows process at once")
-def test_a_stopped_run_leaves_no_partial_output(tmp_path: Path, example_clip: Path) -> None:
+STOPS = {  # how a run is stopped: the signal, sent to veil alone or to its process group
+    "SIGTERM": (signal.SIGTERM, False, 143, "veil: stopped (SIGTERM); no partial output was "
+                "left behind"),
+    "Ctrl-C": (signal.SIGINT, True, 130, "veil: interrupted; no partial output was left behind"),
+    "SIGKILL": (signal.SIGKILL, False, -9, ""),
+}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("stop", STOPS)
+def test_a_stopped_run_leaves_no_partial_output(
+    tmp_path: Path, example_clip: Path, stop: str
+) -> None:
     """`timeout`, `kill` and a stopping container send SIGTERM: veil died on the spot and
     left the half-encoded video (`.veil-*.part`) in the output folder. It stops as Ctrl-C
-    does now: one line, exit 128 + 15, nothing left."""
+    does now: one line, exit 128 + 15, nothing left. The video runs in a process of its own:
+    Ctrl-C reaches both (the terminal signals the whole group), and a veil killed outright
+    leaves a child that notices, stops and removes its temporary file."""
+    number, group, code, line = STOPS[stop]
     out = tmp_path / "out"
     out.mkdir()
-    code = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
     run = subprocess.Popen(
-        [sys.executable, "-c", code, str(example_clip), "-o", str(out / "c.mp4"), "--no-audit"],
-        stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-c", VEIL, str(example_clip), "-o", str(out / "c.mp4"), "--no-audit"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
     while not any(p.name.endswith(".part") for p in out.iterdir()):
         assert run.poll() is None, "the run ended before it wrote anything"
         time.sleep(0.02)
-    run.terminate()
-    err = run.communicate(timeout=120)[1]
-    assert run.returncode == 143, err
-    assert err.strip() == "veil: stopped (SIGTERM); no partial output was left behind"
+    if group:
+        os.killpg(run.pid, number)
+    else:
+        os.kill(run.pid, number)
+    err = run.communicate(timeout=120)[1]  # the child holds stderr too: this waits for it
+    assert run.returncode == code, err
+    assert err.strip() == line
     assert list(out.iterdir()) == []
 
 

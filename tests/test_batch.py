@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_veil
+from conftest import VEIL, run_veil
 
 
 def _as(example_jpeg: bytes, fmt: str) -> bytes:
@@ -294,9 +294,6 @@ def test_a_pipe_named_like_a_photo_is_skipped_not_waited_on(
     assert api.stdout.splitlines() == [reason] * 3, api.stderr
 
 
-VEIL = "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
 def _workers_of(pid: int) -> list[int]:
     """The photo pool's worker processes of a veil process (not multiprocessing's tracker)."""
     found = []
@@ -329,6 +326,74 @@ def test_a_dead_worker_costs_the_batch_nothing_but_its_own_file(
     err = run.communicate(timeout=600)[1]
     assert run.returncode == 0, err
     assert sorted(p.name for p in out.iterdir()) == [f"p{i:02}.jpg" for i in range(12)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds workers in Linux's /proc")
+def test_a_video_that_kills_its_process_fails_alone(
+    tmp_path: Path, example_clip: Path, example_jpeg: bytes
+) -> None:
+    """Videos ran in veil's own process: a decoder crashing on one ended the batch (no
+    report, the files after it never ran, its `.veil-*.part` left behind). Each now runs in
+    a process of its own, whose death fails that video alone, with the reason."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(example_clip.read_bytes())
+    (folder / "c.jpg").write_bytes(example_jpeg)
+    run = subprocess.Popen(
+        [sys.executable, "-c", VEIL, folder, "-o", out, "--no-audit", "-q",
+         "--report", tmp_path / "r.json"], stderr=subprocess.PIPE, text=True)
+    while not ((out / "c.jpg").exists() and any(p.suffix == ".part" for p in out.iterdir())):
+        assert run.poll() is None, run.communicate()[1]
+        time.sleep(0.02)
+    os.kill(_workers_of(run.pid)[0], signal.SIGKILL)  # what a decoder crash looks like
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 1, err
+    assert err.strip() == ("veil: " + str(folder / "a.mp4") + ": failed: internal error: its "
+                           "worker process died on it (a decoder crash: the file may be "
+                           "damaged or hostile)")
+    assert sorted(p.name for p in out.iterdir()) == ["b.mp4", "c.jpg"]
+    files = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert [(f["input"], f["status"]) for f in files] == [
+        ("a.mp4", "failed"), ("b.mp4", "ok"), ("c.jpg", "ok")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds workers in Linux's /proc")
+def test_detect_loses_only_the_video_whose_process_dies(
+    tmp_path: Path, example_clip: Path
+) -> None:
+    """`veil detect` ran every file in its own process: one decoder crash and no plan at
+    all. Its videos run apart too now, and its photos on the pool (`--jobs`)."""
+    folder, plan = tmp_path / "in", tmp_path / "plan.json"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(example_clip.read_bytes())
+    run = subprocess.Popen([sys.executable, "-c", VEIL, "detect", folder, "-o", plan, "-q"],
+                           stderr=subprocess.PIPE, text=True)
+    while not (workers := _workers_of(run.pid)):
+        assert run.poll() is None, run.communicate()[1]
+        time.sleep(0.02)
+    time.sleep(1)  # decoding by now
+    os.kill(workers[0], signal.SIGKILL)
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 1, err
+    assert err.strip() == ("veil: " + str(folder / "a.mp4") + ": failed: internal error: its "
+                           "worker process died on it (a decoder crash: the file may be "
+                           "damaged or hostile)")
+    assert list(json.loads(plan.read_text())["files"]) == ["b.mp4"]
+
+
+def test_detect_runs_a_folder_of_photos_on_the_pool(tmp_path: Path, example_jpeg: bytes) -> None:
+    """The plan lists the files in the batch's order, whichever worker ended first."""
+    folder, plan = tmp_path / "in", tmp_path / "plan.json"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.jpg").write_bytes(example_jpeg)
+    res = run_veil("detect", folder, "-o", plan, "--jobs", "2", "-q")
+    assert res.returncode == 0, res.stderr
+    files = json.loads(plan.read_text())["files"]
+    assert list(files) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert files["p0.jpg"]["regions"] == files["p2.jpg"]["regions"] != []
 
 
 def test_the_photo_that_kills_its_worker_fails_alone(tmp_path: Path, example_jpeg: bytes) -> None:

@@ -122,6 +122,9 @@ def detect_parser() -> CommandParser:
                    help="write the plan here (default: print it)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file at -o that is not a plan veil wrote (never an input)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="photos looked at at once in a folder, one process each (default 0: "
+                   "one per core, at most 8)")
     _add_options(p, ("detect", "limits"))
     _add_walk_flags(p)
     return p

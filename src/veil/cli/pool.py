@@ -2,7 +2,7 @@
 (threads sharing one set of models where they run on a GPU: its batches grow with them).
 
 Videos are not sent here: one video already keeps the cores busy (decode, detect and encode
-run in threads), and its frame bars need the terminal.
+run in threads); each runs in a process of its own (apart.py), one after another.
 """
 
 from __future__ import annotations
@@ -29,17 +29,18 @@ from .. import (
     Options,
     PlanSet,
     load_models,
+    plan_image,
+    read_input,
     remove_stale_parts,
     resolve_device,
 )
 from ..jobs import Plan, anonymize_one, outcome
+from .apart import CRASHED
 
 Result = tuple[FileReport, Plan | None]
 # Default workers at most: each holds its models and one photo (up to --max-megapixels) in
 # memory; --jobs asks for more.
 DEFAULT_MOST = 8
-CRASHED = ("internal error: its worker process died on it (a decoder crash: the file may be "
-           "damaged or hostile)")
 _models: Models | None = None  # a worker's own, loaded once by _start
 _started: Any = None  # a worker's view of which jobs of its round have begun (shared bytes)
 
@@ -52,9 +53,12 @@ def _start(profile: str, threads: int, need_models: bool, backend: str, device: 
 
 
 def _work(position: int, job: BatchJob, options: Options, given: PlanSet | None,
-          threads: int) -> Result:
+          threads: int, plan_only: bool) -> Result:
     if _started is not None:
         _started[position] = 1
+    if plan_only:  # `veil detect`: the plan, nothing written (a refused output is no matter)
+        return outcome(job, None, lambda _: (FileReport(input=job.key),
+                                             plan_image(read_input(job.src), options, _models)))
     return outcome(job, given, lambda plan: anonymize_one(job, options, plan, _models, threads))
 
 
@@ -65,13 +69,16 @@ def _stopped(job: BatchJob, exc: BaseException | None = None) -> Result:
 
 
 class PhotoPool:
-    """Runs photo jobs in this process (one worker), on threads sharing a GPU's models, or on
-    a pool of processes. A process that dies (a decoder crashing on a hostile file) breaks
-    its pool and every job still in it; the jobs it had not begun run again on a new pool,
-    and those it had begun each run alone, so that only the file that crashes fails."""
+    """Runs photo jobs in this process (`here`: a batch of one photo), on threads sharing a
+    GPU's models, or on a pool of processes beside this one. A process that dies (a decoder
+    crashing on a hostile file) breaks its pool and every job still in it; the jobs it had
+    not begun run again on a new pool, and those it had begun each run alone, so that only
+    the file that crashes fails."""
 
-    def __init__(self, options: Options, threads: int, workers: int, need_models: bool) -> None:
-        self.options, self.workers = options, workers
+    def __init__(self, options: Options, threads: int, workers: int, need_models: bool,
+                 here: bool = False, plan_only: bool = False) -> None:
+        self.options, self.workers, self.here = options, workers, here
+        self.plan_only = plan_only
         cores = os.cpu_count() or 1
         # Inference threads per worker: the cores shared out, unless the user chose.
         self.threads = threads or (0 if workers == 1 else max(1, cores // workers))
@@ -102,11 +109,11 @@ class PhotoPool:
         if self.threaded is not None:
             yield from self._round(self.threaded, todo, given)
             return
-        if self.workers == 1:
+        if self.here:
             if todo:
                 self._load_here()
             for index, job in todo:
-                yield index, _work(0, job, self.options, given, self.threads)
+                yield index, _work(0, job, self.options, given, self.threads, self.plan_only)
             return
         while todo:
             started = multiprocessing.get_context("spawn").RawArray("b", len(todo))
@@ -132,8 +139,8 @@ class PhotoPool:
         """Run `todo` on `executor`; returns the indices of the jobs a dead worker took down
         with it (its pool's other jobs included)."""
         futures: dict[Future[Result], tuple[int, BatchJob]] = {
-            executor.submit(_work, position, job, self.options, given, self.threads):
-                (index, job)
+            executor.submit(_work, position, job, self.options, given, self.threads,
+                            self.plan_only): (index, job)
             for position, (index, job) in enumerate(todo)
         }
         broken: set[int] = set()
@@ -151,7 +158,8 @@ class PhotoPool:
         """One job in a process of its own: its result, or its failure if it dies again."""
         executor, began = self._processes(1, None), time.time()
         try:
-            return executor.submit(_work, 0, job, self.options, given, self.threads).result()
+            return executor.submit(_work, 0, job, self.options, given, self.threads,
+                                   self.plan_only).result()
         except BrokenProcessPool:
             remove_stale_parts({job.dst.parent}, made_since=began)
             return FileReport(input=job.key, status="failed", error=CRASHED), None
@@ -165,12 +173,15 @@ class PhotoPool:
 
 @contextlib.contextmanager
 def photo_pool(
-    options: Options, threads: int, jobs: int, photos: int, need_models: bool
+    options: Options, threads: int, jobs: int, photos: int, files: int, need_models: bool,
+    plan_only: bool = False,
 ) -> Iterator[PhotoPool]:
-    """A pool sized for `photos` photo jobs: `jobs` workers (0: one per core), never more
-    workers than photos, and none beside this process for one photo."""
+    """A pool sized for `photos` photo jobs of a batch of `files`: `jobs` workers (0: one
+    per core), never more workers than photos, and none beside this process when the photo
+    is the whole batch (a crash has nothing else to take down; a process would cost a second)."""
     workers = min(jobs or min(os.cpu_count() or 1, DEFAULT_MOST), max(photos, 1))
-    pool = PhotoPool(options, threads, workers, need_models)
+    pool = PhotoPool(options, threads, workers, need_models, here=files == 1,
+                     plan_only=plan_only)
     try:
         yield pool
     finally:

@@ -22,15 +22,13 @@ from .. import (
     Options,
     PlanSet,
     RunReport,
-    VeilError,
-    load_models,
-    plan_image,
+    VideoPlan,
     plan_video,
-    read_input,
 )
 from ..jobs import Plan, anonymize_one, outcome
+from .apart import in_own_process
 from .pool import photo_pool
-from .terminal import bar, counter, say, shown
+from .terminal import counter, say, shown
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 BLUR_WARNING = (
@@ -40,40 +38,56 @@ BLUR_WARNING = (
 
 
 def run_detect(args: argparse.Namespace, jobs: list[BatchJob]) -> int:
-    """`veil detect`: write the plan, render nothing."""
+    """`veil detect`: write the plan, render nothing. Photos on the pool, videos each in a
+    process of its own, as `veil` runs them."""
     options: Options = args.options
-    photos = any(job.kind == "image" for job in jobs)
-    detect = options.detect
-    models = (load_models(detect.profile, args.threads, detect.backend, detect.device)
-              if photos else None)
+    photos = [i for i, j in enumerate(jobs) if j.kind == "image"]
+    results: dict[int, tuple[FileReport, Plan | None]] = {}
+    progress = counter(len(jobs), args.quiet)
+    with photo_pool(options, args.threads, args.jobs, len(photos), len(jobs), need_models=True,
+                    plan_only=True) as pool:
+        for index, done in pool.run([jobs[i] for i in photos], photos, None):
+            results[index] = done
+            _said(jobs[index], done[0], quiet=True)
+            progress.update(1)
+    for index, job in enumerate(jobs):
+        if job.kind == "video":
+            results[index] = outcome(job, None, functools.partial(_video_plan, job, options,
+                                                                  args.threads))
+            _said(job, results[index][0], quiet=True)
+            progress.update(1)
+    progress.close()
     plans = PlanSet()
-    failed = 0
-    for job in bar(jobs, args.quiet):
-        try:
-            if job.kind == "video":  # detect writes no output: a refused output does not matter
-                plans.add(job.key, plan_video(job.src, options, threads=args.threads), job.src)
-            else:
-                plans.add(job.key, plan_image(read_input(job.src), options, models), job.src)
-        except VeilError as exc:
-            failed += 1
-            say(f"veil: {shown(job.src)}: {exc}")
+    for index, job in enumerate(jobs):  # in the batch's order, whatever order they ended in
+        if (made := results[index][1]) is not None:
+            plans.add(job.key, made, job.src)
+    return _write_plans(args, plans, len(jobs))
+
+
+def _write_plans(args: argparse.Namespace, plans: PlanSet, files: int) -> int:
+    failed = files - len(plans.files)
     if args.output:
         if not write_side_file("-o", args.output, plans.dump):
             return EXIT_SOME_FAILED
         if not args.quiet:
-            say(f"veil: plan for {len(plans.files)} of {len(jobs)} files written to "
+            say(f"veil: plan for {len(plans.files)} of {files} files written to "
                 f"{shown(args.output)}" + (f"; {failed} failed" if failed else ""))
     else:
         sys.stdout.write(json.dumps(plans.to_json(), indent=1) + "\n")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def frame_progress(
-    args: argparse.Namespace, job: BatchJob
-) -> Callable[[str, int, int], None] | None:
-    """A per-pass frame bar (frames per second, time left) for one video, on a terminal."""
-    if args.quiet or not sys.stderr.isatty():
-        return None
+def _video_plan(job: BatchJob, options: Options, threads: int,
+                plan: Plan | None) -> tuple[FileReport, Plan]:
+    return FileReport(input=job.key), in_own_process(_plan_video, job.src, options, threads)
+
+
+def _plan_video(src: Path, options: Options, threads: int) -> VideoPlan:
+    return plan_video(src, options, threads=threads)
+
+
+def frame_progress(name: str) -> Callable[[str, int, int], None]:
+    """A per-pass frame bar (frames per second, time left) for one video."""
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
@@ -82,7 +96,7 @@ def frame_progress(
         if stage not in bars:
             for old in bars.values():
                 old.close()
-            bars[stage] = tqdm(total=total or None, unit="frame", desc=f"{job.key}: {stage}",
+            bars[stage] = tqdm(total=total or None, unit="frame", desc=f"{name}: {stage}",
                                file=sys.stderr, dynamic_ncols=True, leave=False)
         current = bars[stage]
         current.update(done - current.n)
@@ -120,7 +134,8 @@ def _run_jobs(args: argparse.Namespace, batch: Batch,
     results: dict[int, tuple[FileReport, Plan | None]] = {}
     photos = [i for i, j in enumerate(batch.jobs) if j.kind == "image"]
     progress = counter(len(batch.jobs), args.quiet)
-    with photo_pool(options, args.threads, args.jobs, len(photos), need_models=not given) as pool:
+    with photo_pool(options, args.threads, args.jobs, len(photos), len(batch.jobs),
+                    need_models=not given) as pool:
         for index, done in pool.run([batch.jobs[i] for i in photos], photos, given):
             results[index] = done
             _said(batch.jobs[index], done[0], args.quiet)
@@ -137,7 +152,18 @@ def _run_jobs(args: argparse.Namespace, batch: Batch,
 
 def _one_video(job: BatchJob, options: Options, args: argparse.Namespace,
                plan: Plan | None) -> tuple[FileReport, Plan]:
-    return anonymize_one(job, options, plan, None, args.threads, frame_progress(args, job))
+    """One video in a process of its own (a decoder crash fails it alone)."""
+    if job.refused:  # refused before any work: no process needed to say so
+        return anonymize_one(job, options, plan, None)
+    bars = not args.quiet and sys.stderr.isatty()
+    return in_own_process(_video, job, options, plan, args.threads, bars,
+                          writes_to=job.dst.parent)
+
+
+def _video(job: BatchJob, options: Options, plan: Plan | None, threads: int,
+           bars: bool) -> tuple[FileReport, Plan]:
+    return anonymize_one(job, options, plan, None, threads,
+                         frame_progress(job.key) if bars else None)
 
 
 def run_anonymize(args: argparse.Namespace, batch: Batch) -> int:

@@ -4,7 +4,7 @@ terminal (they would be noise in a log)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,16 +25,6 @@ def say(message: str) -> None:
 
 def _wanted(quiet: bool, total: int) -> bool:
     return not quiet and sys.stderr.isatty() and total >= 2
-
-
-def bar(items: list[T], quiet: bool) -> Iterator[T]:
-    """`items`, with a progress bar for the batch on a terminal."""
-    if not _wanted(quiet, len(items)):
-        yield from items
-        return
-    from tqdm import tqdm
-
-    yield from tqdm(items, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 
 class _Silent:

@@ -1,0 +1,117 @@
+"""One video of a batch in a process of its own, so that a decoder crashing on it (a hostile
+or damaged file: FFmpeg's decoders are C) fails that video alone.
+
+In veil's own process such a crash ended the whole batch: no report, the files after it never
+ran, its half-written `.veil-*.part` left in the output folder. The child runs one call and
+sends back its result; its death is that file's failure, with the reason. Ctrl-C, SIGTERM
+and SIGHUP stop the parent, which stops the child the way `veil` stops (SIGTERM: temporary
+outputs removed) and waits for it, so nothing is left behind; a child whose parent dies
+stops itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .. import InternalError, VeilError, remove_stale_parts
+
+T = TypeVar("T")
+CRASHED = ("internal error: its worker process died on it (a decoder crash: the file may be "
+           "damaged or hostile)")
+STOP_WAIT_S = 60.0  # a stopped child removes its temporary files; then it is killed
+
+
+def in_own_process(call: Callable[..., T], *args: Any, writes_to: Path | None = None) -> T:
+    """`call(*args)` (a module-level function, its arguments picklable) in a new process: its
+    result, or the VeilError it raised; an InternalError (CRASHED) when the process dies,
+    after removing the temporary files it was writing in the folder `writes_to`."""
+    context = multiprocessing.get_context("spawn")  # a fork would copy our threads' locks
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, call, args), name="veil-video",
+                            daemon=True)
+    began = time.time()
+    child.start()
+    send.close()
+    try:
+        answer = _answer(receive, child)
+    except KeyboardInterrupt:  # Ctrl-C (the child ignores it), SIGTERM or SIGHUP
+        _stop(child, writes_to, began)
+        raise
+    finally:
+        receive.close()
+    child.join()
+    if answer is None:
+        _remove_parts(writes_to, began)
+        raise InternalError(CRASHED)
+    kind, value = answer
+    if kind == "error":
+        raise value
+    return value
+
+
+def _answer(receive: Connection, child: BaseProcess) -> tuple[str, Any] | None:
+    """What the child sent, or None when it died without sending anything."""
+    while True:
+        ready = wait([receive, child.sentinel])
+        if receive in ready or receive.poll():
+            try:
+                return receive.recv()
+            except EOFError:
+                return None
+        if child.sentinel in ready:
+            return None
+
+
+def _remove_parts(folder: Path | None, began: float) -> None:
+    if folder is not None:
+        remove_stale_parts({folder}, made_since=began)
+
+
+def _stop(child: BaseProcess, writes_to: Path | None, began: float) -> None:
+    if child.is_alive():
+        child.terminate()
+        child.join(STOP_WAIT_S)
+    if child.is_alive():  # stuck in a decoder: its temporary files are ours to remove
+        child.kill()
+        child.join()
+        _remove_parts(writes_to, began)
+
+
+class _Stopped(KeyboardInterrupt):
+    pass
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def _child(send: Connection, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    threading.Thread(target=_stop_with_parent, daemon=True).start()
+    try:
+        answer: tuple[str, Any] = ("done", call(*args))
+    except VeilError as exc:
+        answer = ("error", exc)
+    except KeyboardInterrupt:  # stopped: the call removed what it had begun to write
+        return
+    except Exception as exc:  # noqa: BLE001 - a bug fails this file, not the batch
+        answer = ("error", InternalError(f"internal error: {type(exc).__name__}: {exc}"))
+    send.send(answer)
+
+
+def _stop_with_parent() -> None:
+    """Stop (as SIGTERM does) when the parent process dies: nobody waits for this file."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
