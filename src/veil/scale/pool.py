@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,9 @@ class RayPool:
         bounds = spans_of(plan.frames, self._actors, PART_ALIGN)
         if len(bounds) < 2:
             split.joined = False
-            return [_Task(index, job, "run", (job, PlanSet(files={job.key: plan})))]
+            # its file was hashed against the plan already (_given_plan): not again there
+            checked = replace(plan, sha256=None)
+            return [_Task(index, job, "run", (job, PlanSet(files={job.key: checked})))]
         split.video_plan, split.plan = plan, ray.put(plan)
         split.part_paths = [part_path(job.dst.parent) for _ in bounds]
         return [_Task(index, job, "render", (job, split.plan, a, b, str(path)))
