@@ -39,8 +39,13 @@ def in_own_process(call: Callable[..., T], *args: Any, writes_to: Path | None = 
     child = context.Process(target=_child, args=(send, call, args), name="veil-video",
                             daemon=True)
     began = time.time()
-    child.start()
-    send.close()
+    try:
+        child.start()
+    except OSError as exc:  # out of processes or memory: this file fails, the batch goes on
+        raise InternalError(f"internal error: cannot start its process: {exc.strerror or exc}"
+                            ) from exc
+    finally:
+        send.close()
     try:
         answer = _answer(receive, child)
     except KeyboardInterrupt:  # Ctrl-C (the child ignores it), SIGTERM or SIGHUP
@@ -80,9 +85,10 @@ def _stop(child: BaseProcess, writes_to: Path | None, began: float) -> None:
     if child.is_alive():
         child.terminate()
         child.join(STOP_WAIT_S)
-    if child.is_alive():  # stuck in a decoder: its temporary files are ours to remove
+    if child.is_alive():  # stuck in a decoder
         child.kill()
         child.join()
+    if child.exitcode is None or child.exitcode < 0:  # killed: its temporary files are ours
         _remove_parts(writes_to, began)
 
 
@@ -91,11 +97,16 @@ class _Stopped(KeyboardInterrupt):
 
 
 def _raise_stopped(signum: int, frame: object) -> None:
+    # once: a second SIGTERM (systemd signals every process, then veil signals us) must not
+    # break into the removal of what the first one stopped
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Stopped
 
 
 def _child(send: Connection, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    for name in ("SIGINT", "SIGHUP"):  # a terminal's signals: the parent decides for us
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_stopped)
     threading.Thread(target=_stop_with_parent, daemon=True).start()
     try:
