@@ -222,6 +222,30 @@ def test_a_node_lost_mid_run_loses_no_file(tmp_path: Path, example_jpeg: bytes) 
         cluster.shutdown()
 
 
+def test_a_ray_run_stopped_by_kill_says_so_and_leaves_nothing(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """ray.init put its own SIGTERM handler in veil's place: `kill` printed Ray's stack trace
+    and exited 15 instead of veil's one line and 143."""
+    import os
+    import signal
+
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    clip = write_clip(tmp_path / "clip.mp4", sheet, frames=150)
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.Popen([sys.executable, "-c", VEIL, clip, "-o", out / "c.mp4", "--no-audit",
+                            "--ray"], stderr=subprocess.PIPE, text=True)
+    while not any(p.name.endswith(".part") for p in out.iterdir()):
+        assert run.poll() is None, run.communicate()[1]
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGTERM)
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 143, err
+    assert err.strip() == "veil: stopped (SIGTERM); no partial output was left behind"
+    assert list(out.iterdir()) == []
+
+
 def test_ray_errors_are_one_line(tmp_path: Path, example_jpeg: bytes) -> None:
     (tmp_path / "a.jpg").write_bytes(example_jpeg)
     res = run_veil(tmp_path / "a.jpg", "-o", tmp_path / "out.jpg", "--ray=127.0.0.1:1")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,7 +43,7 @@ def connect(address: str | None) -> dict[str, Any]:
     # Only while connecting: a runtime started here would keep the file as its stderr.
     kept: contextlib.AbstractContextManager[list[str]] = (
         _stderr_kept() if address is not None else contextlib.nullcontext([]))
-    with kept as said:
+    with kept as said, _sigterm_kept():
         try:
             ray.init(address=address, logging_level=logging.ERROR,
                      log_to_driver=False, include_dashboard=False, configure_logging=True)
@@ -58,6 +60,21 @@ def connect(address: str | None) -> dict[str, Any]:
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return {"address": ray.get_runtime_context().gcs_address, "nodes": len(nodes),
             "cpus": cluster_cpus()}
+
+
+@contextlib.contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """ray.init replaces the process's SIGTERM handler with its own (sys.exit(15), after its
+    core prints a stack): the caller's is put back, so that `veil --ray` stopped by `kill`
+    still removes its temporary files and says so in one line, and the service still stops
+    as it should."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
 
 
 @contextlib.contextmanager
