@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import threading
 import time
 from pathlib import Path
@@ -148,6 +149,17 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
         diff = np.abs(x.to_ndarray(format="rgb24").astype(int) -
                       y.to_ndarray(format="rgb24").astype(int))
         assert diff.mean() < 3 and np.percentile(diff, 99.5) < 48  # masks in both
+
+
+def test_the_command_works_on_a_video_in_parts_too(tmp_path: Path, example_clip: Path) -> None:
+    """`veil` runs each video in a process of its own, which on 8 cores or more starts the
+    processes of the parts: a daemon process may not, and every video failed there."""
+    report = tmp_path / "r.json"
+    for command in (["detect", example_clip, "-o", tmp_path / "plan.json"],
+                    [example_clip, "-o", tmp_path / "out.mp4", "--report", report]):
+        res = run_veil(*command, "--threads", "8", "-q")
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert json.loads(report.read_text())["files"][0]["passes"]["parts"] > 1
 
 
 def test_a_video_that_stops_decoding_midway_fails_the_same_in_parts(

@@ -36,8 +36,8 @@ def in_own_process(call: Callable[..., T], *args: Any, writes_to: Path | None = 
     after removing the temporary files it was writing in the folder `writes_to`."""
     context = multiprocessing.get_context("spawn")  # a fork would copy our threads' locks
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, call, args), name="veil-video",
-                            daemon=True)
+    # not a daemon: on a host with many cores a video's passes run on processes of their own
+    child = context.Process(target=_child, args=(send, call, args), name="veil-video")
     began = time.time()
     try:
         child.start()
