@@ -151,6 +151,19 @@ def test_a_host_with_many_cores_works_on_a_video_in_parts(tmp_path: Path,
         assert diff.mean() < 3 and np.percentile(diff, 99.5) < 48  # masks in both
 
 
+def test_a_daemon_process_works_on_a_video_whole(tmp_path: Path, example_clip: Path) -> None:
+    """A multiprocessing.Pool's workers (and the service's) are daemon processes, which may
+    not start the processes parts are rendered on: on 8 cores or more every video they
+    were given failed (AssertionError). They render it whole."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        _, report = pool.apply(veil.anonymize_video, (example_clip, tmp_path / "out.mp4"),
+                               {"threads": 8})
+    assert report.status == "ok" and report.passes is None
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
 def test_the_command_works_on_a_video_in_parts_too(tmp_path: Path, example_clip: Path) -> None:
     """`veil` runs each video in a process of its own, which on 8 cores or more starts the
     processes of the parts: a daemon process may not, and every video failed there."""

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,13 @@ def parts_here(threads: int, frames: int) -> int:
     if cores < SPLIT_FROM_CORES:
         return 1
     return max(1, min(cores // CORES_PER_PART, frames // MIN_PART_FRAMES))
+
+
+def render_parts_here(threads: int, frames: int) -> int:
+    """How many parts of a video's rendering this host works on at once, each in a process
+    of its own: one in a daemon process (a multiprocessing.Pool's worker, the service's),
+    which may not start processes."""
+    return 1 if current_process().daemon else parts_here(threads, frames)
 
 
 @one_file
@@ -386,7 +393,7 @@ def anonymize_video(
         if plan is not None:
             _check_plan_size(plan, info)
     rendered: tuple[EncodeStats, int] | None
-    if plan is None and parts_here(threads, frames) > 1:
+    if plan is None and render_parts_here(threads, frames) > 1:
         plan, rendered = _both_passes(src, dst, options, models, info, (frames, threads),
                                       progress, report, timer)
     else:
@@ -525,7 +532,7 @@ def _render_in_parts(src: Path, dst: Path, plan: VideoPlan, options: Options, th
     """Pass two in parts at once on a host with many cores, joined without encoding again;
     None when the video is rendered whole (one part, or parts that cannot join: a variable
     frame rate)."""
-    bounds = video_spans(plan.frames, parts_here(threads, plan.frames), PART_ALIGN)
+    bounds = video_spans(plan.frames, render_parts_here(threads, plan.frames), PART_ALIGN)
     if len(bounds) == 1:
         return None
     each = cores_each(threads, len(bounds))
