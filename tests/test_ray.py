@@ -223,7 +223,7 @@ def test_a_node_lost_mid_run_loses_no_file(tmp_path: Path, example_jpeg: bytes) 
 
 
 def test_a_ray_run_stopped_by_kill_says_so_and_leaves_nothing(
-    tmp_path: Path, example_jpeg: bytes
+    tmp_path: Path, example_jpeg: bytes, two_nodes: Cluster
 ) -> None:
     """ray.init put its own SIGTERM handler in veil's place: `kill` printed Ray's stack trace
     and exited 15 instead of veil's one line and 143."""
@@ -235,15 +235,42 @@ def test_a_ray_run_stopped_by_kill_says_so_and_leaves_nothing(
     out = tmp_path / "out"
     out.mkdir()
     run = subprocess.Popen([sys.executable, "-c", VEIL, clip, "-o", out / "c.mp4", "--no-audit",
-                            "--ray"], stderr=subprocess.PIPE, text=True)
+                            f"--ray={two_nodes.address}"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
     while not any(p.name.endswith(".part") for p in out.iterdir()):
-        assert run.poll() is None, run.communicate()[1]
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            pytest.fail(f"no part written: {run.communicate()[1]}")
         time.sleep(0.05)
     os.kill(run.pid, signal.SIGTERM)
     err = run.communicate(timeout=120)[1]
     assert run.returncode == 143, err
     assert err.strip() == "veil: stopped (SIGTERM); no partial output was left behind"
     assert list(out.iterdir()) == []
+
+
+def test_a_ray_run_stopped_while_it_waits_for_the_cluster_says_why(
+    tmp_path: Path, example_jpeg: bytes
+) -> None:
+    """A run waiting on a cluster with no free CPU (its workers cannot start) was stopped by
+    `kill` as if by Ctrl-C (exit 130): Ray turns what veil's handler raises inside its wait
+    into a KeyboardInterrupt of its own."""
+    import os
+    import signal
+
+    cluster = _cluster(0)
+    try:
+        (tmp_path / "a.jpg").write_bytes(example_jpeg)
+        run = subprocess.Popen([sys.executable, "-c", VEIL, tmp_path / "a.jpg", "-o",
+                                tmp_path / "out.jpg", f"--ray={cluster.address}"],
+                               stderr=subprocess.PIPE, text=True)
+        time.sleep(10)  # connected, and waiting for a worker that cannot start
+        os.kill(run.pid, signal.SIGTERM)
+        err = run.communicate(timeout=120)[1]
+    finally:
+        cluster.shutdown()
+    assert run.returncode == 143, err
+    assert err.strip() == "veil: stopped (SIGTERM); no partial output was left behind"
 
 
 def test_ray_errors_are_one_line(tmp_path: Path, example_jpeg: bytes) -> None:

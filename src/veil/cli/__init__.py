@@ -89,10 +89,16 @@ class Stopped(KeyboardInterrupt):
     half-written `.veil-*.part` left in the output folder."""
 
 
+# The signal that stopped this run: Ray turns the Stopped our handler raises inside its
+# waits into a KeyboardInterrupt of its own, which would otherwise read as Ctrl-C.
+_received: list[str] = []
+
+
 @contextlib.contextmanager
 def _stopped_by_signals() -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
-        raise Stopped(signal.Signals(signum).name)
+        _received.append(signal.Signals(signum).name)
+        raise Stopped(_received[0])
 
     kept = {}
     names = ("SIGTERM", "SIGHUP") if threading.current_thread() is threading.main_thread() else ()
@@ -134,12 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VeilError as exc:  # SetupError included: veil itself or the request is unusable
         say(f"veil: {exc}")
         return EXIT_USAGE
-    except Stopped as exc:
-        say(f"veil: stopped ({exc}); no partial output was left behind")
-        return 128 + signal.Signals[str(exc)].value
-    except KeyboardInterrupt:
-        say("veil: interrupted; no partial output was left behind")
-        return 130
+    except KeyboardInterrupt as exc:
+        name = str(exc) if isinstance(exc, Stopped) else next(iter(_received), None)
+        if name is None:
+            say("veil: interrupted; no partial output was left behind")
+            return 130
+        say(f"veil: stopped ({name}); no partial output was left behind")
+        return 128 + signal.Signals[name].value
 
 
 if __name__ == "__main__":  # pragma: no cover
