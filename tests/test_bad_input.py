@@ -138,7 +138,6 @@ def test_full_disk_leaves_no_partial_output(tmp_path: Path, example_jpeg: bytes)
 STOPPED = "veil: stopped ({}); no partial output was left behind"
 STOPS = {  # how a run is stopped: the signal, sent to veil alone or to its process group
     "SIGTERM": (signal.SIGTERM, False, 143, STOPPED.format("SIGTERM")),
-    "SIGTERM to all (systemd)": (signal.SIGTERM, True, 143, STOPPED.format("SIGTERM")),
     "terminal closed": (signal.SIGHUP, True, 129, STOPPED.format("SIGHUP")),
     "Ctrl-C": (signal.SIGINT, True, 130, "veil: interrupted; no partial output was left behind"),
     "SIGKILL": (signal.SIGKILL, False, -9, ""),

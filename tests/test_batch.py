@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import VEIL, run_veil
+from conftest import VEIL, run_veil, write_clip
 
 
 def _as(example_jpeg: bytes, fmt: str) -> bytes:
@@ -337,8 +337,9 @@ def test_a_video_that_kills_its_process_fails_alone(
     a process of its own, whose death fails that video alone, with the reason."""
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
-    for name in ("a.mp4", "b.mp4"):
-        (folder / name).write_bytes(example_clip.read_bytes())
+    (folder / "a.mp4").write_bytes(example_clip.read_bytes())
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    write_clip(folder / "b.mp4", sheet, frames=25, size=(480, 256))
     (folder / "c.jpg").write_bytes(example_jpeg)
     run = subprocess.Popen(
         [sys.executable, "-c", VEIL, folder, "-o", out, "--no-audit", "-q",
@@ -406,8 +407,8 @@ def test_the_photo_that_kills_its_worker_fails_alone(tmp_path: Path, example_jpe
     Image.fromarray(noise).save(folder / "a-huge.jpg", quality=80)  # ~70 s of CPU here
     Image.open(io.BytesIO(example_jpeg)).crop((0, 0, 400, 400)).save(folder / "b.jpg")
 
-    def limit_cpu() -> None:  # each process may use 10 s of CPU; the kernel kills it past that
-        resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+    def limit_cpu() -> None:  # each process may use 6 s of CPU; the kernel kills it past that
+        resource.setrlimit(resource.RLIMIT_CPU, (6, 6))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     res = subprocess.run(

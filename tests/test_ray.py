@@ -264,7 +264,7 @@ def test_a_ray_run_stopped_while_it_waits_for_the_cluster_says_why(
         run = subprocess.Popen([sys.executable, "-c", VEIL, tmp_path / "a.jpg", "-o",
                                 tmp_path / "out.jpg", f"--ray={cluster.address}"],
                                stderr=subprocess.PIPE, text=True)
-        time.sleep(10)  # connected, and waiting for a worker that cannot start
+        time.sleep(8)  # connected, and waiting for a worker that cannot start
         os.kill(run.pid, signal.SIGTERM)
         err = run.communicate(timeout=120)[1]
     finally:
