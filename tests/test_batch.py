@@ -397,6 +397,31 @@ def test_detect_runs_a_folder_of_photos_on_the_pool(tmp_path: Path, example_jpeg
     assert files["p0.jpg"]["regions"] == files["p2.jpg"]["regions"] != []
 
 
+def test_an_output_made_while_the_batch_runs_is_not_replaced(
+    tmp_path: Path, example_clip: Path, example_jpeg: bytes
+) -> None:
+    """Outputs that exist are refused when the batch is planned; one that appeared later (a
+    second run writing the same name, hours into a long batch) was replaced. Each file
+    looks again just before its turn."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(example_clip.read_bytes())
+    sheet = np.asarray(Image.open(io.BytesIO(example_jpeg)).convert("RGB"))
+    write_clip(folder / "b.mp4", sheet, frames=25, size=(480, 256))
+    run = subprocess.Popen([sys.executable, "-c", VEIL, folder, "-o", out, "--no-audit", "-q"],
+                           stderr=subprocess.PIPE, text=True)
+    while not (out.exists() and any(p.suffix == ".part" for p in out.iterdir())):
+        assert run.poll() is None, run.communicate()[1]
+        time.sleep(0.02)
+    (out / "b.mp4").write_bytes(b"another run's output")
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 1
+    assert err.strip() == (f"veil: {folder / 'b.mp4'}: refused: output {out / 'b.mp4'} exists "
+                           "already (--overwrite replaces it)")
+    assert (out / "b.mp4").read_bytes() == b"another run's output"
+    assert (out / "a.mp4").stat().st_size > 1000
+
+
 def test_the_photo_that_kills_its_worker_fails_alone(tmp_path: Path, example_jpeg: bytes) -> None:
     """A photo whose worker dies every time (here: a CPU-time limit the kernel enforces with
     SIGXCPU, which only the 30-megapixel one reaches) fails with that reason after a run of

@@ -57,6 +57,7 @@ class BatchJob:
     # The --format choice its output must be written as, when its name decides (-o x.png);
     # None: the engine's rule (the input's format, or --format).
     format: str | None = None
+    replace: bool = False  # an existing file at dst may be replaced (--overwrite)
 
 
 @dataclass
@@ -251,6 +252,7 @@ def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
         owners.setdefault(_place(job.dst), job)
     taken = set(owners) | inputs
     for job in jobs:
+        job.replace = overwrite
         owner = owners[_place(job.dst)]
         if owner is not job:
             job.dst = _free_name(job.dst, taken)
@@ -263,7 +265,11 @@ def _settle(jobs: list[BatchJob], overwrite: bool) -> None:
         elif dst in inputs:
             job.refused = f"output {job.dst.name} would replace another input of this batch"
         elif job.dst.exists() and not overwrite:
-            job.refused = f"output {job.dst} exists already (--overwrite replaces it)"
+            job.refused = exists_already(job.dst)
+
+
+def exists_already(dst: Path) -> str:
+    return f"output {dst} exists already (--overwrite replaces it)"
 
 
 def _place(path: Path) -> str:

@@ -19,6 +19,7 @@ from . import (
     anonymize_file,
     anonymize_video,
 )
+from .batch import exists_already
 
 Plan = ImagePlan | VideoPlan
 
@@ -39,6 +40,8 @@ def anonymize_one(
     """One file through the engine, written atomically where the job says."""
     if job.refused:
         raise RefusedError(job.refused)
+    if not job.replace and job.dst.exists():  # made since the batch was planned (hours ago?)
+        raise RefusedError(exists_already(job.dst))
     options = job_options(options, job)
     if job.kind == "video":
         if isinstance(plan, ImagePlan):
