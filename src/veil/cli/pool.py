@@ -8,6 +8,7 @@ run in threads); each runs in a process of its own (apart.py), one after another
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -130,8 +131,9 @@ class PhotoPool:
                 yield from ((index, _stopped(job)) for index, job in todo if index in broken)
                 return
             for index, job in todo:
-                if index in begun:  # the crash was one of these: each alone
-                    yield index, self._alone(job, given)
+                if index in begun:  # the crash was one of these: each alone (its output, if
+                    # it was written before the worker died, is this run's own to replace)
+                    yield index, self._alone(dataclasses.replace(job, replace=True), given)
             todo = [(index, job) for index, job in todo if index in broken - begun]
 
     def _round(self, executor: Executor, todo: list[tuple[int, BatchJob]],

@@ -218,8 +218,10 @@ class RayPool:
             entry["frames"] = list(frames)
         self.retried.append(entry)
         if task.tries < MAX_ATTEMPTS:
-            queue.appendleft(_Task(task.index, task.job, task.method, task.args,
-                                   task.tries + 1))
+            args = task.args
+            if task.method == "run":  # what the lost attempt wrote is this run's to replace
+                args = (replace(task.job, replace=True), *args[1:])
+            queue.appendleft(_Task(task.index, task.job, task.method, args, task.tries + 1))
         else:
             yield from self._fail(task, f"internal error: {reason} {task.tries} times")
 
