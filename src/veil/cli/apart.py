@@ -103,10 +103,16 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped
 
 
+def _unheeded(signum: int, frame: object) -> None:
+    """A terminal's signal (Ctrl-C, a closed terminal): the parent decides when we stop."""
+
+
 def _child(send: Connection, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    for name in ("SIGINT", "SIGHUP"):  # a terminal's signals: the parent decides for us
+    # Not SIG_IGN, which the processes a video's parts render on (8+ threads) would inherit:
+    # they are to stop at once on the terminal's signals, as they did in veil's own process.
+    for name in ("SIGINT", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+            signal.signal(getattr(signal, name), _unheeded)
     signal.signal(signal.SIGTERM, _raise_stopped)
     threading.Thread(target=_stop_with_parent, daemon=True).start()
     try:
