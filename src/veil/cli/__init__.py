@@ -98,7 +98,7 @@ _received: list[str] = []
 def _stopped_by_signals() -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
         _received.append(signal.Signals(signum).name)
-        raise Stopped(_received[0])
+        raise Stopped
 
     kept = {}
     names = ("SIGTERM", "SIGHUP") if threading.current_thread() is threading.main_thread() else ()
@@ -140,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VeilError as exc:  # SetupError included: veil itself or the request is unusable
         say(f"veil: {exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt as exc:
-        name = str(exc) if isinstance(exc, Stopped) else next(iter(_received), None)
+    except KeyboardInterrupt:
+        name = next(iter(_received), None)  # the first signal: Ctrl-C has none here
         if name is None:
             say("veil: interrupted; no partial output was left behind")
             return 130

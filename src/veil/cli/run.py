@@ -79,11 +79,9 @@ def _write_plans(args: argparse.Namespace, plans: PlanSet, files: int) -> int:
 
 def _video_plan(job: BatchJob, options: Options, threads: int,
                 plan: Plan | None) -> tuple[FileReport, Plan]:
-    return FileReport(input=job.key), in_own_process(_plan_video, job.src, options, threads)
-
-
-def _plan_video(src: Path, options: Options, threads: int) -> VideoPlan:
-    return plan_video(src, options, threads=threads)
+    planned: VideoPlan = in_own_process(functools.partial(plan_video, threads=threads), job.src,
+                                        options)
+    return FileReport(input=job.key), planned
 
 
 def frame_progress(name: str) -> Callable[[str, int, int], None]:
